@@ -1,0 +1,221 @@
+"""Exact arithmetic for tensor calculus: a differential field of rational functions.
+
+Christoffel symbols, curvature and their contractions are sums of products of derivatives of the
+metric. With `simplify` on every component (what a user would write) this is the bottleneck of a
+derivation. Here every expression is mapped into a field of rational functions over Q whose
+generators are the coordinates plus the non-rational "atoms" of the metric (polygamma(1, k),
+log σ, besseli(0, κ), π, ...). Field arithmetic cancels common factors exactly and at once, so
+zeros are recognised without `simplify`. Derivatives of atoms are themselves mapped into the field;
+the set of atoms is closed under differentiation to a fixed depth before the field is built.
+
+Atoms are treated as algebraically independent. When they are not (sin and cos of one angle),
+results stay exact but may not be in lowest terms; the metric is tidied before it enters here.
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.functions.special.bessel import BesselBase
+from sympy.polys.fields import field as make_field
+
+
+def _split_power(expr: sp.Pow):
+    """b**(n + f) with 0 < f < 1 -> (b, n, f), so that the atom is b**f."""
+    e = expr.exp
+    whole = sp.floor(e)
+    return expr.base, int(whole), e - whole
+
+
+def _normalize(expr: sp.Expr) -> sp.Expr:
+    """Rewrite derivatives into a small atom set: Bessel orders ≥ 2 via the recurrence."""
+    return expr.replace(
+        lambda e: isinstance(e, BesselBase) and e.order.is_Integer and abs(e.order) >= 2,
+        lambda e: sp.expand_func(e))
+
+
+def _collect_atoms(expr: sp.Expr, out: set) -> None:
+    if expr.is_Symbol or expr.is_Rational:
+        return
+    if expr.is_Add or expr.is_Mul:
+        for a in expr.args:
+            _collect_atoms(a, out)
+    elif expr.is_Pow and expr.exp.is_Integer:
+        _collect_atoms(expr.base, out)
+    elif expr.is_Pow and expr.exp.is_Rational:
+        base, _, frac = _split_power(expr)
+        _collect_atoms(base, out)
+        out.add(sp.Pow(base, frac, evaluate=False))
+    else:
+        out.add(expr)
+
+
+class DiffField:
+    """A field Q(coords, atoms) with total derivatives d/d coord.
+
+    >>> x, y = sp.symbols('x y', positive=True)
+    >>> F = DiffField([sp.log(x) / y], (x, y))
+    >>> f = F.to_field(sp.log(x) / y)
+    >>> F.to_expr(F.d(f, 0))
+    1/(x*y)
+    """
+
+    def __init__(self, exprs, coords, depth: int = 3):
+        self.coords = tuple(coords)
+        atoms: set = set()
+        constants: set = set()
+        for e in exprs:
+            e = sp.sympify(e)
+            constants |= e.free_symbols - set(self.coords)
+            _collect_atoms(_normalize(e), atoms)
+        frontier = set(atoms)
+        for _ in range(depth):
+            new: set = set()
+            for a in frontier:
+                for c in self.coords:
+                    _collect_atoms(_normalize(sp.diff(a, c)), new)
+            frontier = new - atoms
+            atoms |= frontier
+            if not frontier:
+                break
+        self.atoms = tuple(sorted(atoms, key=sp.default_sort_key))
+        self._atom_symbols = tuple(sp.Dummy(f"a{i}") for i in range(len(self.atoms)))
+        self._atom_of = dict(zip(self.atoms, self._atom_symbols))
+        self.constants = tuple(sorted(constants, key=sp.default_sort_key))  # fixed symbols: d = 0
+        symbols = self.coords + self.constants + self._atom_symbols
+        self.K, *gens = make_field(symbols, sp.QQ)
+        self._coord_gens = gens[: len(self.coords)]
+        self._atom_gens = gens[len(self.coords) + len(self.constants):]
+        self._gen_of = dict(zip(symbols, gens))
+        self._back = dict(zip(self._atom_symbols, self.atoms))
+        self._depends = [[bool(a.has(c)) for a in self.atoms] for c in self.coords]
+        self._atom_derivs: dict = {}
+
+    def _atom_derivative(self, a: int, i: int):
+        """d atom_a / d coord_i in the field, computed on first use."""
+        key = (a, i)
+        if key not in self._atom_derivs:
+            self._atom_derivs[key] = self.to_field(_normalize(sp.diff(self.atoms[a], self.coords[i])))
+        return self._atom_derivs[key]
+
+    # -- conversion ---------------------------------------------------------------------------
+    def to_field(self, expr):
+        expr = sp.sympify(expr)
+        if expr.is_Rational:
+            return self.K(expr)
+        if expr in self._gen_of:
+            return self._gen_of[expr]
+        if expr.is_Add:
+            out = self.K.zero
+            for a in expr.args:
+                out += self.to_field(a)
+            return out
+        if expr.is_Mul:
+            out = self.K.one
+            for a in expr.args:
+                out *= self.to_field(a)
+            return out
+        if expr.is_Pow and expr.exp.is_Integer:
+            return self.to_field(expr.base) ** int(expr.exp)
+        if expr.is_Pow and expr.exp.is_Rational:
+            base, whole, frac = _split_power(expr)
+            return self.to_field(base) ** whole * self._atom(sp.Pow(base, frac, evaluate=False))
+        return self._atom(_normalize(expr) if isinstance(expr, BesselBase) else expr)
+
+    def _atom(self, atom):
+        sym = self._atom_of.get(atom)
+        if sym is None:
+            raise KeyError(f"internal: {atom} is not a generator of this field (closure depth too small)")
+        return self._gen_of[sym]
+
+    def to_expr(self, f) -> sp.Expr:
+        """Back to a SymPy expression: numerator and denominator factored."""
+        if not f:
+            return sp.Integer(0)
+        num = sp.factor(f.numer.as_expr())
+        den = sp.factor(f.denom.as_expr())
+        return (num / den).xreplace(self._back)
+
+    # -- calculus -----------------------------------------------------------------------------
+    def d(self, f, i: int):
+        """Total derivative of a field element with respect to coordinate i."""
+        out = f.diff(self._coord_gens[i])
+        for a, gen in enumerate(self._atom_gens):
+            if self._depends[i][a]:
+                partial = f.diff(gen)
+                if partial:
+                    out += partial * self._atom_derivative(a, i)
+        return out
+
+    def inverse(self, matrix):
+        """Inverse of a square matrix of field elements (list of lists), block by block."""
+        n = len(matrix)
+        blocks = _blocks(matrix)
+        inv = [[self.K.zero] * n for _ in range(n)]
+        for block in blocks:
+            sub = _gauss_jordan_inverse([[matrix[i][j] for j in block] for i in block], self.K)
+            for a, i in enumerate(block):
+                for b, j in enumerate(block):
+                    inv[i][j] = sub[a][b]
+        return inv
+
+    def det(self, matrix):
+        out = self.K.one
+        for block in _blocks(matrix):
+            out *= _det([[matrix[i][j] for j in block] for i in block], self.K)
+        return out
+
+
+def _blocks(matrix) -> list:
+    """Connected components of the nonzero pattern: the diagonal blocks after a permutation."""
+    n = len(matrix)
+    seen, blocks = set(), []
+    for start in range(n):
+        if start in seen:
+            continue
+        comp, stack = [], [start]
+        seen.add(start)
+        while stack:
+            i = stack.pop()
+            comp.append(i)
+            for j in range(n):
+                if j not in seen and (matrix[i][j] or matrix[j][i]):
+                    seen.add(j)
+                    stack.append(j)
+        blocks.append(sorted(comp))
+    return blocks
+
+
+def _gauss_jordan_inverse(a, K):
+    n = len(a)
+    m = [list(row) + [K.one if i == j else K.zero for j in range(n)] for i, row in enumerate(a)]
+    for col in range(n):
+        pivot = next((r for r in range(col, n) if m[r][col]), None)
+        if pivot is None:
+            raise ZeroDivisionError("singular matrix")
+        m[col], m[pivot] = m[pivot], m[col]
+        p = m[col][col]
+        m[col] = [v / p for v in m[col]]
+        for r in range(n):
+            if r != col and m[r][col]:
+                factor = m[r][col]
+                m[r] = [v - factor * w for v, w in zip(m[r], m[col])]
+    return [row[n:] for row in m]
+
+
+def _det(a, K):
+    n = len(a)
+    m = [list(row) for row in a]
+    out = K.one
+    for col in range(n):
+        pivot = next((r for r in range(col, n) if m[r][col]), None)
+        if pivot is None:
+            return K.zero
+        if pivot != col:
+            m[col], m[pivot] = m[pivot], m[col]
+            out = -out
+        p = m[col][col]
+        out *= p
+        for r in range(col + 1, n):
+            if m[r][col]:
+                factor = m[r][col] / p
+                m[r] = [v - factor * w for v, w in zip(m[r], m[col])]
+    return out

@@ -1,0 +1,349 @@
+"""The catalog: named families, as the CLI and the JSON contract name them.
+
+A name may carry options: ``categorical:k=4``, ``dirichlet:k=3``, ``multivariate_normal:d=2``,
+``binomial:n=10`` (trials; symbolic n when absent), ``negative_binomial:r=3``, ``student_t:nu=5``.
+
+>>> get("normal").params
+(mu, sigma)
+>>> get("categorical:k=4").params
+(p1, p2, p3)
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import sympy as sp
+
+from .errors import UnknownFamilyError
+from .family import Chart, ExponentialFamily, Family, Reduction
+from .support import Box, FinitePoints, Integers, Interval, Simplex
+
+_BUILDERS: dict[str, tuple[Callable, dict, str]] = {}
+
+POS = dict(positive=True)
+REAL = dict(real=True)
+UNIT = sp.Interval.open(0, 1)
+
+
+def _register(name: str, description: str, **defaults):
+    def wrap(fn):
+        _BUILDERS[name] = (fn, defaults, description)
+        return fn
+    return wrap
+
+
+def names() -> list[str]:
+    return sorted(_BUILDERS)
+
+
+def description(name: str) -> str:
+    return _BUILDERS[name][2]
+
+
+def parse_name(spec: str) -> tuple[str, dict]:
+    """'categorical:k=4' -> ('categorical', {'k': 4})."""
+    name, _, opts = spec.partition(":")
+    options = {}
+    for item in filter(None, opts.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise UnknownFamilyError(f"bad option {item!r} in {spec!r}: write key=value, e.g. categorical:k=4")
+        try:
+            options[key.strip()] = int(value)
+        except ValueError:
+            raise UnknownFamilyError(f"option {key}={value!r} in {spec!r} must be a whole number") from None
+    return name.strip(), options
+
+
+def get(spec: str, **options) -> Family:
+    """The catalog family named by `spec` (with options)."""
+    name, parsed = parse_name(spec)
+    parsed.update(options)
+    if name not in _BUILDERS:
+        raise UnknownFamilyError(f"unknown family {name!r}; known: {', '.join(names())}")
+    fn, defaults, _ = _BUILDERS[name]
+    unknown = set(parsed) - set(defaults)
+    if unknown:
+        allowed = ", ".join(defaults) or "none"
+        raise UnknownFamilyError(f"{name} takes no option {', '.join(sorted(unknown))} (options: {allowed})")
+    kwargs = {**defaults, **parsed}
+    for key, value in kwargs.items():
+        if value is not None and (not isinstance(value, int) or value < _MINIMUM.get((name, key), 1)):
+            raise UnknownFamilyError(f"{name}: option {key} must be an integer ≥ "
+                                     f"{_MINIMUM.get((name, key), 1)}, got {value!r}")
+    return fn(**kwargs)
+
+
+_MINIMUM = {("categorical", "k"): 2, ("dirichlet", "k"): 2, ("multivariate_normal", "d"): 1}
+_MAX_SIZE = {"categorical": 12, "dirichlet": 12, "multivariate_normal": 4}
+
+
+def _fixed(name: str, value, assumptions: dict):
+    return sp.Symbol(name, **assumptions) if value is None else sp.Integer(value)
+
+
+def _x(positive=False):
+    return sp.Symbol("x", positive=True) if positive else sp.Symbol("x", real=True)
+
+
+def _thetas(n: int, *negative: int):
+    return tuple(sp.Symbol(f"theta{i + 1}", negative=True) if i in negative else
+                 sp.Symbol(f"theta{i + 1}", real=True) for i in range(n))
+
+
+# -- discrete ------------------------------------------------------------------------------------
+@_register("bernoulli", "Bernoulli(p) on {0, 1}")
+def bernoulli():
+    x, p, (t,) = sp.Symbol("x", integer=True, nonnegative=True), sp.Symbol("p", **POS), _thetas(1)
+    return ExponentialFamily(
+        "bernoulli", x, Integers(0, 1), (t,), (x,), sp.log(1 + sp.exp(t)), 0, params=(p,),
+        natural_of_params=(sp.log(p / (1 - p)),), expectation_of_params=(p,), domains={p: UNIT},
+        charts=[Chart("natural", (t,), ((p, sp.exp(t) / (1 + sp.exp(t))),))])
+
+
+@_register("binomial", "Binomial(n, p), n trials fixed", n=None)
+def binomial(n):
+    x, p, (t,) = sp.Symbol("x", integer=True, nonnegative=True), sp.Symbol("p", **POS), _thetas(1)
+    trials = _fixed("n", n, dict(positive=True, integer=True))
+    return ExponentialFamily(
+        "binomial", x, Integers(0, trials), (t,), (x,), trials * sp.log(1 + sp.exp(t)),
+        sp.log(sp.binomial(trials, x)), params=(p,), natural_of_params=(sp.log(p / (1 - p)),),
+        expectation_of_params=(trials * p,), domains={p: UNIT}, fixed={"n": trials},
+        charts=[Chart("natural", (t,), ((p, sp.exp(t) / (1 + sp.exp(t))),))])
+
+
+@_register("categorical", "Categorical(p1..pk) as one-hot x1..x_{k-1}", k=3)
+def categorical(k):
+    _limit("categorical", k)
+    xs = tuple(sp.Symbol(f"x{i + 1}", integer=True, nonnegative=True) for i in range(k - 1))
+    ps = tuple(sp.Symbol(f"p{i + 1}", **POS) for i in range(k - 1))
+    ts = _thetas(k - 1)
+    last = 1 - sum(ps)
+    points = tuple(tuple(int(i == j) for j in range(k - 1)) for i in range(k - 1)) + ((0,) * (k - 1),)
+    eth = [sp.exp(t) for t in ts]
+    return ExponentialFamily(
+        "categorical", xs, FinitePoints(points), ts, xs, sp.log(1 + sum(eth)), 0, params=ps,
+        natural_of_params=tuple(sp.log(p / last) for p in ps), expectation_of_params=ps,
+        domains={p: UNIT for p in ps}, constraints=(sp.Lt(sum(ps), 1),),
+        samples=[{p: sp.Rational(1, k + i % 2) for i, p in enumerate(ps)}],
+        charts=[Chart("natural", ts, tuple((p, e / (1 + sum(eth))) for p, e in zip(ps, eth)))])
+
+
+@_register("poisson", "Poisson(lam) on {0, 1, 2, ...}")
+def poisson():
+    x, lam, (t,) = sp.Symbol("x", integer=True, nonnegative=True), sp.Symbol("lam", **POS), _thetas(1)
+    return ExponentialFamily(
+        "poisson", x, Integers(0, sp.oo), (t,), (x,), sp.exp(t), -sp.loggamma(x + 1), params=(lam,),
+        natural_of_params=(sp.log(lam),), expectation_of_params=(lam,),
+        charts=[Chart("natural", (t,), ((lam, sp.exp(t)),))])
+
+
+@_register("geometric", "Geometric(p): failures before the first success, on {0, 1, ...}")
+def geometric():
+    x, p, (t,) = sp.Symbol("x", integer=True, nonnegative=True), sp.Symbol("p", **POS), _thetas(1, 0)
+    return ExponentialFamily(
+        "geometric", x, Integers(0, sp.oo), (t,), (x,), -sp.log(1 - sp.exp(t)), 0, params=(p,),
+        natural_of_params=(sp.log(1 - p),), expectation_of_params=((1 - p) / p,), domains={p: UNIT},
+        charts=[Chart("natural", (t,), ((p, 1 - sp.exp(t)),))])
+
+
+@_register("negative_binomial", "NegativeBinomial(r, p): failures before the r-th success, r fixed", r=None)
+def negative_binomial(r):
+    x, p, (t,) = sp.Symbol("x", integer=True, nonnegative=True), sp.Symbol("p", **POS), _thetas(1, 0)
+    rr = _fixed("r", r, POS)
+    return ExponentialFamily(
+        "negative_binomial", x, Integers(0, sp.oo), (t,), (x,), -rr * sp.log(1 - sp.exp(t)),
+        sp.loggamma(x + rr) - sp.loggamma(rr) - sp.loggamma(x + 1), params=(p,),
+        natural_of_params=(sp.log(1 - p),), expectation_of_params=(rr * (1 - p) / p,),
+        domains={p: UNIT}, fixed={"r": rr}, charts=[Chart("natural", (t,), ((p, 1 - sp.exp(t)),))])
+
+
+# -- continuous, univariate ----------------------------------------------------------------------
+@_register("exponential", "Exponential(lam), rate lam")
+def exponential():
+    x, lam, (t,) = _x(True), sp.Symbol("lam", **POS), _thetas(1, 0)
+    return ExponentialFamily(
+        "exponential", x, Interval(0, sp.oo), (t,), (x,), -sp.log(-t), 0, params=(lam,),
+        natural_of_params=(-lam,), charts=[Chart("natural", (t,), ((lam, -t),))])
+
+
+def _gaussian(name, x, stat, log_h, support):
+    mu, sigma = sp.Symbol("mu", **REAL), sp.Symbol("sigma", **POS)
+    t1, t2 = _thetas(2, 1)
+    v, e1, e2 = sp.Symbol("v", **POS), sp.Symbol("eta1", **REAL), sp.Symbol("eta2", **POS)
+    return ExponentialFamily(
+        name, x, support, (t1, t2), (stat, stat ** 2), -t1 ** 2 / (4 * t2) + sp.log(-sp.pi / t2) / 2,
+        log_h, params=(mu, sigma), natural_of_params=(mu / sigma ** 2, -1 / (2 * sigma ** 2)),
+        expectation_of_params=(mu, sigma ** 2 + mu ** 2),
+        charts=[Chart("variance", (mu, v), ((mu, mu), (sigma, sp.sqrt(v)))),
+                Chart("natural", (t1, t2), ((mu, -t1 / (2 * t2)), (sigma, sp.sqrt(-1 / (2 * t2))))),
+                Chart("expectation", (e1, e2), ((mu, e1), (sigma, sp.sqrt(e2 - e1 ** 2))))])
+
+
+@_register("normal", "Normal(mu, sigma); charts variance (mu, v), natural, expectation")
+def normal():
+    return _gaussian("normal", _x(), _x(), 0, Interval())
+
+
+@_register("lognormal", "LogNormal(mu, sigma): log x ~ Normal(mu, sigma)")
+def lognormal():
+    x = _x(True)
+    return _gaussian("lognormal", x, sp.log(x), -sp.log(x), Interval(0, sp.oo))
+
+
+@_register("gamma", "Gamma(k, theta), shape k, scale theta; chart rate (k, beta)")
+def gamma():
+    x, k, th, beta = _x(True), sp.Symbol("k", **POS), sp.Symbol("theta", **POS), sp.Symbol("beta", **POS)
+    t1, t2 = sp.Symbol("theta1", **POS), sp.Symbol("theta2", negative=True)
+    return ExponentialFamily(
+        "gamma", x, Interval(0, sp.oo), (t1, t2), (sp.log(x), x),
+        sp.loggamma(t1) - t1 * sp.log(-t2), -sp.log(x), params=(k, th),
+        natural_of_params=(k, -1 / th), expectation_of_params=(sp.polygamma(0, k) + sp.log(th), k * th),
+        charts=[Chart("rate", (k, beta), ((k, k), (th, 1 / beta))),
+                Chart("natural", (t1, t2), ((k, t1), (th, -1 / t2)))])
+
+
+@_register("inverse_gamma", "InverseGamma(a, b), shape a, scale b")
+def inverse_gamma():
+    x, a, b = _x(True), sp.Symbol("a", **POS), sp.Symbol("b", **POS)
+    t1, t2 = sp.Symbol("theta1", negative=True), sp.Symbol("theta2", negative=True)
+    return ExponentialFamily(
+        "inverse_gamma", x, Interval(0, sp.oo), (t1, t2), (sp.log(x), 1 / x),
+        sp.loggamma(-t1) + t1 * sp.log(-t2), -sp.log(x), params=(a, b), natural_of_params=(-a, -b),
+        expectation_of_params=(sp.log(b) - sp.polygamma(0, a), a / b),
+        charts=[Chart("natural", (t1, t2), ((a, -t1), (b, -t2)))])
+
+
+@_register("beta", "Beta(a, b) on (0, 1)")
+def beta():
+    x, a, b = sp.Symbol("x", positive=True), sp.Symbol("a", **POS), sp.Symbol("b", **POS)
+    t1, t2 = sp.Symbol("theta1", **POS), sp.Symbol("theta2", **POS)
+    return ExponentialFamily(
+        "beta", x, Interval(0, 1), (t1, t2), (sp.log(x), sp.log(1 - x)),
+        sp.loggamma(t1) + sp.loggamma(t2) - sp.loggamma(t1 + t2), -sp.log(x) - sp.log(1 - x),
+        params=(a, b), natural_of_params=(a, b),
+        charts=[Chart("natural", (t1, t2), ((a, t1), (b, t2)))])
+
+
+@_register("inverse_gaussian", "InverseGaussian(mu, lam), mean mu, shape lam")
+def inverse_gaussian():
+    x, mu, lam = _x(True), sp.Symbol("mu", **POS), sp.Symbol("lam", **POS)
+    t1, t2 = _thetas(2, 0, 1)
+    return ExponentialFamily(
+        "inverse_gaussian", x, Interval(0, sp.oo), (t1, t2), (x, 1 / x),
+        -2 * sp.sqrt(t1 * t2) - sp.log(-2 * t2) / 2, -sp.log(2 * sp.pi) / 2 - 3 * sp.log(x) / 2,
+        params=(mu, lam), natural_of_params=(-lam / (2 * mu ** 2), -lam / 2),
+        expectation_of_params=(mu, 1 / mu + 1 / lam),
+        charts=[Chart("natural", (t1, t2), ((mu, sp.sqrt(t2 / t1)), (lam, -2 * t2)))])
+
+
+@_register("von_mises", "VonMises(mu, kappa) on the circle (-pi, pi)")
+def von_mises():
+    x, mu, kappa = _x(), sp.Symbol("mu", **REAL), sp.Symbol("kappa", **POS)
+    t1, t2 = _thetas(2)
+    ratio = sp.besseli(1, kappa) / sp.besseli(0, kappa)
+    return ExponentialFamily(
+        "von_mises", x, Interval(-sp.pi, sp.pi), (t1, t2), (sp.cos(x), sp.sin(x)), None, 0,
+        params=(mu, kappa), natural_of_params=(kappa * sp.cos(mu), kappa * sp.sin(mu)),
+        log_partition_of_params=sp.log(2 * sp.pi * sp.besseli(0, kappa)),
+        expectation_of_params=(ratio * sp.cos(mu), ratio * sp.sin(mu)),
+        domains={mu: sp.Interval.open(-sp.pi, sp.pi)})
+
+
+@_register("rayleigh", "Rayleigh(sigma)")
+def rayleigh():
+    x, sigma, (t,) = _x(True), sp.Symbol("sigma", **POS), _thetas(1, 0)
+    return ExponentialFamily(
+        "rayleigh", x, Interval(0, sp.oo), (t,), (x ** 2,), -sp.log(-2 * t), sp.log(x), params=(sigma,),
+        natural_of_params=(-1 / (2 * sigma ** 2),), expectation_of_params=(2 * sigma ** 2,),
+        charts=[Chart("natural", (t,), ((sigma, sp.sqrt(-1 / (2 * t))),))])
+
+
+# -- not exponential families --------------------------------------------------------------------
+@_register("cauchy", "Cauchy(x0, gamma), location x0, scale gamma")
+def cauchy():
+    x, x0, g = _x(), sp.Symbol("x0", **REAL), sp.Symbol("gamma", **POS)
+    return Family("cauchy", x, Interval(), (x0, g),
+                  log_density=-sp.log(sp.pi * g) - sp.log(1 + ((x - x0) / g) ** 2))
+
+
+@_register("student_t", "StudentT(mu, sigma) with nu degrees of freedom fixed", nu=5)
+def student_t(nu):
+    x, mu, sigma = _x(), sp.Symbol("mu", **REAL), sp.Symbol("sigma", **POS)
+    n = sp.Integer(nu)
+    z = (x - mu) / sigma
+    logp = (sp.loggamma((n + 1) / 2) - sp.loggamma(n / 2) - sp.log(n * sp.pi) / 2 - sp.log(sigma)
+            - (n + 1) / 2 * sp.log(1 + z ** 2 / n))
+    return Family("student_t", x, Interval(), (mu, sigma), log_density=sp.expand_func(logp),
+                  fixed={"nu": n})
+
+
+@_register("weibull", "Weibull(k, lam), shape k, scale lam")
+def weibull():
+    x, k, lam = _x(True), sp.Symbol("k", **POS), sp.Symbol("lam", **POS)
+    z = sp.Symbol("z", positive=True)
+    logp = sp.log(k) - sp.log(lam) + (k - 1) * (sp.log(x) - sp.log(lam)) - (x / lam) ** k
+    return Family("weibull", x, Interval(0, sp.oo), (k, lam), log_density=logp,
+                  reduction=Reduction(z, lam * z ** (1 / k), Interval(0, sp.oo)))
+
+
+@_register("logistic", "Logistic(mu, s), location mu, scale s")
+def logistic():
+    x, mu, s = _x(), sp.Symbol("mu", **REAL), sp.Symbol("s", **POS)
+    z = (x - mu) / s
+    return Family("logistic", x, Interval(), (mu, s),
+                  log_density=-z - 2 * sp.log(1 + sp.exp(-z)) - sp.log(s))
+
+
+@_register("laplace", "Laplace(mu, b), location mu, scale b")
+def laplace():
+    x, mu, b = _x(), sp.Symbol("mu", **REAL), sp.Symbol("b", **POS)
+    return Family("laplace", x, Interval(), (mu, b), log_density=-sp.log(2 * b) - sp.Abs(x - mu) / b)
+
+
+# -- multivariate --------------------------------------------------------------------------------
+@_register("dirichlet", "Dirichlet(alpha1..alphak) on the simplex", k=3)
+def dirichlet(k):
+    _limit("dirichlet", k)
+    xs = tuple(sp.Symbol(f"x{i + 1}", positive=True) for i in range(k - 1))
+    alphas = tuple(sp.Symbol(f"alpha{i + 1}", **POS) for i in range(k))
+    ts = tuple(sp.Symbol(f"theta{i + 1}", **POS) for i in range(k))
+    parts = xs + (1 - sum(xs),)
+    return ExponentialFamily(
+        "dirichlet", xs, Simplex(k - 1), ts, tuple(sp.log(p) for p in parts),
+        sum(sp.loggamma(t) for t in ts) - sp.loggamma(sum(ts)), -sum(sp.log(p) for p in parts),
+        params=alphas, natural_of_params=alphas,
+        charts=[Chart("natural", ts, tuple(zip(alphas, ts)))])
+
+
+@_register("multivariate_normal", "MultivariateNormal:d, means mu_i and covariance entries s_ij (i<=j)", d=2)
+def multivariate_normal(d):
+    _limit("multivariate_normal", d)
+    xs = tuple(sp.Symbol(f"x{i + 1}", **REAL) for i in range(d))
+    mus = tuple(sp.Symbol(f"mu{i + 1}", **REAL) for i in range(d))
+    pairs = [(i, j) for i in range(d) for j in range(i, d)]
+    s = {(i, j): sp.Symbol(f"s{i + 1}{j + 1}", **(POS if i == j else REAL)) for i, j in pairs}
+    cov = sp.Matrix(d, d, lambda i, j: s[(min(i, j), max(i, j))])
+    prec = cov.inv()
+    prec = prec.applyfunc(sp.factor)
+    mu = sp.Matrix(mus)
+    pm = prec * mu
+    natural = [pm[i] for i in range(d)] + [(-prec[i, j] / 2 if i == j else -prec[i, j]) for i, j in pairs]
+    stats = list(xs) + [xs[i] * xs[j] for i, j in pairs]
+    eta = list(mus) + [cov[i, j] + mus[i] * mus[j] for i, j in pairs]
+    log_a = (mu.T * prec * mu)[0, 0] / 2 + sp.log(cov.det()) / 2
+    thetas = tuple(sp.Symbol(f"theta{i + 1}", **REAL) for i in range(len(stats)))
+    minors = tuple(sp.Gt(cov[:m, :m].det(), 0) for m in range(2, d + 1))
+    sample = {**{m: sp.Rational(i + 1, 4) for i, m in enumerate(mus)},
+              **{s[p]: (sp.Integer(2) if p[0] == p[1] else sp.Rational(1, 2)) for p in pairs}}
+    return ExponentialFamily(
+        "multivariate_normal", xs, Box(tuple(Interval() for _ in xs)), thetas, stats, None,
+        -sp.Rational(d, 2) * sp.log(2 * sp.pi), params=mus + tuple(s[p] for p in pairs),
+        natural_of_params=natural, log_partition_of_params=log_a, expectation_of_params=eta,
+        constraints=minors, samples=[sample])
+
+
+def _limit(name: str, size: int) -> None:
+    if size > _MAX_SIZE[name]:
+        raise UnknownFamilyError(f"{name} is limited to size {_MAX_SIZE[name]} here (asked {size}): the "
+                                 f"symbolic tensors grow as n^4")

@@ -1,0 +1,298 @@
+"""Declared families: a density p(x | ξ) over a support, and exponential families (θ, T, A, log h).
+
+A declaration holds only what defines the family. Everything else (Fisher metric, connections,
+curvature, duality) is derived by :class:`symgeo.Geometry`.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import sympy as sp
+
+from .errors import DomainError, SymgeoError
+from .support import Interval, Support
+
+SCHEMA = "symgeo-1"  # bump when a derivation changes, so on-disk caches are rebuilt
+
+
+def default_domain(symbol: sp.Symbol) -> sp.Interval:
+    """Parameter domain implied by a symbol's assumptions."""
+    if symbol.is_positive:
+        return sp.Interval.open(0, sp.oo)
+    if symbol.is_negative:
+        return sp.Interval.open(-sp.oo, 0)
+    return sp.Interval(-sp.oo, sp.oo)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A named reparametrization: old parameters expressed in the new ones."""
+
+    name: str
+    params: tuple
+    old_in_new: tuple  # ((old_symbol, expr_in_new_params), ...)
+    domains: tuple = ()  # sympy Intervals for the new params; default from assumptions
+
+    def substitution(self) -> dict:
+        return dict(self.old_in_new)
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """A standardizing substitution x = x_of_z(z, ξ) under which z has a parameter-free law.
+
+    Location–scale families use x = μ + σ z; Weibull uses x = λ z^(1/k) with z ~ Exp(1).
+    Expectations then reduce to parameter-free constants times known factors.
+    """
+
+    z: sp.Symbol
+    x_of_z: sp.Expr
+    z_support: Interval
+
+
+class Family:
+    """A parametric family p(x | ξ).
+
+    >>> x = sp.Symbol('x', real=True); mu = sp.Symbol('mu', real=True); s = sp.Symbol('sigma', positive=True)
+    >>> fam = Family('normal', x, Interval(), (mu, s), log_density=-(x - mu)**2/(2*s**2) - sp.log(s)
+    ...              - sp.log(2*sp.pi)/2)
+    >>> fam.params
+    (mu, sigma)
+    """
+
+    def __init__(
+        self,
+        name: str,
+        variables,
+        support: Support,
+        params: Sequence[sp.Symbol],
+        log_density: sp.Expr | None = None,
+        *,
+        density: sp.Expr | None = None,
+        domains: Mapping | None = None,
+        charts: Sequence[Chart] = (),
+        fixed: Mapping | None = None,
+        reduction: Reduction | None = None,
+        chart: str = "default",
+        description: str = "",
+        constraints: Sequence = (),
+        samples: Sequence[Mapping] = (),
+    ):
+        if (log_density is None) == (density is None):
+            raise SymgeoError(f"{name}: give exactly one of log_density or density")
+        self.name = name
+        self.variables = tuple(variables) if isinstance(variables, (tuple, list)) else (variables,)
+        self.support = support
+        self.params = tuple(params)
+        if len(set(self.params)) != len(self.params) or not self.params:
+            raise SymgeoError(f"{name}: parameters must be distinct symbols, at least one")
+        self.log_density = sp.expand_log(sp.log(density), force=True) if density is not None else log_density
+        self.log_density = sp.sympify(self.log_density)
+        self.domains = {p: (domains or {}).get(p, default_domain(p)) for p in self.params}
+        self.charts = {c.name: c for c in charts}
+        self.fixed = dict(fixed or {})  # fixed (non-coordinate) parameters -> assumptions text
+        self.reduction = reduction
+        self.chart = chart
+        self.description = description
+        self.constraints = tuple(constraints)  # joint conditions on the params, e.g. p1 + p2 < 1
+        self.samples = tuple(dict(sp_) for sp_ in samples)  # interior points satisfying them
+
+    # -- identity -----------------------------------------------------------------------------
+    def _declaration(self) -> tuple:
+        return (self.name, self.chart, self.variables, repr(self.support), self.params,
+                self.log_density, tuple(self.domains.items()), repr(self.reduction), self.constraints)
+
+    @property
+    def key(self) -> str:
+        """A hash of the declaration: equal declarations share on-disk cache entries."""
+        return hashlib.sha256((SCHEMA + _srepr_any(self._declaration())).encode()).hexdigest()[:24]
+
+    @property
+    def is_exponential(self) -> bool:
+        return False
+
+    @property
+    def density(self) -> sp.Expr:
+        return sp.exp(self.log_density)
+
+    @property
+    def n(self) -> int:
+        return len(self.params)
+
+    # -- charts -------------------------------------------------------------------------------
+    def in_chart(self, name: str) -> "Family":
+        """The same family in the named chart (parameters renamed and substituted)."""
+        if name == self.chart:
+            return self
+        if name not in self.charts:
+            known = ", ".join(sorted(self.charts)) or "none"
+            raise SymgeoError(f"{self.name} has no chart {name!r} (charts: {known})")
+        return self.reparametrize(self.charts[name])
+
+    def reparametrize(self, chart: Chart) -> "Family":
+        sub = chart.substitution()
+        missing = set(self.params) - set(sub)
+        if missing:
+            raise SymgeoError(f"chart {chart.name!r} does not express {sorted(map(str, missing))}")
+        domains = dict(zip(chart.params, chart.domains)) if chart.domains else None
+        return Family(self.name, self.variables, self.support, chart.params,
+                     log_density=_subs(self.log_density, sub), domains=domains,
+                     fixed=self.fixed,
+                     reduction=self._reduction_in(sub), chart=chart.name,
+                     description=self.description, constraints=self._constraints_in(sub))
+
+    def _reduction_in(self, sub: dict) -> Reduction | None:
+        r = self.reduction
+        return None if r is None else Reduction(r.z, _subs(r.x_of_z, sub), r.z_support)
+
+    def _constraints_in(self, sub: dict) -> tuple:
+        return tuple(c.xreplace(sub) for c in self.constraints)
+
+    # -- domain -------------------------------------------------------------------------------
+    def check_point(self, values: Mapping) -> dict:
+        """Validate a parameter point {name or symbol: value}; return {symbol: value}."""
+        by_name = {str(p): p for p in self.params}
+        point = {}
+        for key, val in values.items():
+            sym = by_name.get(str(key))
+            if sym is None:
+                raise DomainError(f"{self.name}: unknown parameter {key!r} (parameters: "
+                                  f"{', '.join(by_name)})")
+            point[sym] = val
+        missing = [str(p) for p in self.params if p not in point]
+        if missing:
+            raise DomainError(f"{self.name}: missing parameter(s) {', '.join(missing)}")
+        exact = {sym: sp.nsimplify(val) for sym, val in point.items()}
+        for sym, val in exact.items():
+            if not bool(self.domains[sym].contains(val)):
+                raise DomainError(f"{self.name}: {sym} = {val} is outside its domain {self.domains[sym]}")
+        for cond in self.constraints:
+            if not bool(cond.xreplace(exact)):
+                raise DomainError(f"{self.name}: the point {values} violates {cond}")
+        return point
+
+    def sample_point(self, k: int = 0) -> dict:
+        """A deterministic interior point of the parameter domain (k selects one of several)."""
+        fixed = {v: sp.Integer(4) for v in self.fixed.values() if isinstance(v, sp.Symbol)}
+        if self.samples:
+            return {**fixed, **self.samples[k % len(self.samples)]}
+        return {**fixed, **{p: _interior(self.domains[p], k + i) for i, p in enumerate(self.params)}}
+
+    def __repr__(self) -> str:
+        kind = "ExponentialFamily" if self.is_exponential else "Family"
+        return f"{kind}({self.name!r}, params={self.params}, chart={self.chart!r})"
+
+
+class ExponentialFamily(Family):
+    """p(x | θ) = h(x) exp(θ·T(x) − A(θ)), possibly written in other parameters ξ via θ(ξ).
+
+    `natural` are the θ symbols, `stats` T(x), `log_partition` A(θ). When the family is declared
+    in parameters ξ (`params`, with `natural_of_params` θ(ξ)), A may be given as A(ξ)
+    (`log_partition_of_params`) if A(θ) has no convenient form. `expectation_of_params`, the
+    closed form of η(ξ) = E[T], is an optional override of the derived ∇A.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        variables,
+        support: Support,
+        natural: Sequence[sp.Symbol],
+        stats: Sequence[sp.Expr],
+        log_partition: sp.Expr | None,
+        log_base_measure: sp.Expr,
+        *,
+        params: Sequence[sp.Symbol] | None = None,
+        natural_of_params: Sequence[sp.Expr] | None = None,
+        log_partition_of_params: sp.Expr | None = None,
+        expectation_of_params: Sequence[sp.Expr] | None = None,
+        **kwargs,
+    ):
+        self.natural = tuple(natural)
+        self.stats = tuple(sp.sympify(t) for t in stats)
+        if len(self.natural) != len(self.stats):
+            raise SymgeoError(f"{name}: {len(self.natural)} natural parameters but "
+                              f"{len(self.stats)} sufficient statistics")
+        self.log_partition = None if log_partition is None else sp.sympify(log_partition)
+        self.log_base_measure = sp.sympify(log_base_measure)
+        params = tuple(params) if params is not None else self.natural
+        self.natural_of_params = (tuple(sp.sympify(e) for e in natural_of_params)
+                                  if natural_of_params is not None else tuple(params))
+        if len(self.natural_of_params) != len(self.natural):
+            raise SymgeoError(f"{name}: natural_of_params must give one expression per natural parameter")
+        if log_partition_of_params is None:
+            if self.log_partition is None:
+                raise SymgeoError(f"{name}: give log_partition A(θ) or log_partition_of_params A(ξ)")
+            log_partition_of_params = _subs(self.log_partition, dict(zip(self.natural,
+                                                                         self.natural_of_params)))
+        self.log_partition_of_params = sp.sympify(log_partition_of_params)
+        self.expectation_of_params = (None if expectation_of_params is None
+                                      else tuple(sp.sympify(e) for e in expectation_of_params))
+        log_density = (sum(t * s for t, s in zip(self.natural_of_params, self.stats))
+                       - self.log_partition_of_params + self.log_base_measure)
+        super().__init__(name, variables, support, params, log_density, **kwargs)
+
+    @property
+    def is_exponential(self) -> bool:
+        return True
+
+    def _declaration(self) -> tuple:
+        return super()._declaration() + (self.natural, self.stats, self.log_partition,
+                                         self.log_base_measure, self.natural_of_params,
+                                         self.log_partition_of_params, self.expectation_of_params)
+
+    def reparametrize(self, chart: Chart) -> "ExponentialFamily":
+        sub = chart.substitution()
+        missing = set(self.params) - set(sub)
+        if missing:
+            raise SymgeoError(f"chart {chart.name!r} does not express {sorted(map(str, missing))}")
+        domains = dict(zip(chart.params, chart.domains)) if chart.domains else None
+        expect = (None if self.expectation_of_params is None
+                  else [_subs(e, sub) for e in self.expectation_of_params])
+        return ExponentialFamily(
+            self.name, self.variables, self.support, self.natural, self.stats, self.log_partition,
+            self.log_base_measure, params=chart.params,
+            natural_of_params=[_simplify_map(_subs(e, sub)) for e in self.natural_of_params],
+            log_partition_of_params=_subs(self.log_partition_of_params, sub),
+            expectation_of_params=expect, domains=domains, fixed=self.fixed,
+            reduction=self._reduction_in(sub), chart=chart.name, description=self.description,
+            constraints=self._constraints_in(sub))
+
+
+_OFFSETS = (sp.Rational(13, 10), sp.Rational(7, 10), sp.Rational(23, 10), sp.Rational(9, 5))
+
+
+def _interior(domain: sp.Interval, k: int) -> sp.Rational:
+    lo, hi, t = domain.inf, domain.sup, _OFFSETS[k % len(_OFFSETS)]
+    if lo.is_finite and hi.is_finite:
+        return lo + (hi - lo) * sp.Rational(3 + 2 * (k % 3), 10)
+    if lo.is_finite:
+        return lo + t
+    if hi.is_finite:
+        return hi - t
+    return t - 1
+
+
+def _subs(expr, sub: dict):
+    return sp.sympify(expr).xreplace(sub) if sub else sp.sympify(expr)
+
+
+def _simplify_map(expr):
+    """Natural parameters under a chart are usually simple; a light simplify keeps them so."""
+    out = sp.cancel(sp.powsimp(expr, force=True))
+    return out if sp.count_ops(out) <= sp.count_ops(expr) else expr
+
+
+def _srepr_any(obj) -> str:
+    if isinstance(obj, sp.Basic):
+        return sp.srepr(obj)
+    if isinstance(obj, (tuple, list)):
+        return "(" + ",".join(_srepr_any(o) for o in obj) + ")"
+    if isinstance(obj, dict):
+        return "{" + ",".join(_srepr_any(k) + ":" + _srepr_any(v) for k, v in obj.items()) + "}"
+    return repr(obj)
+
+
+__all__ = ["Family", "ExponentialFamily", "Chart", "Reduction", "default_domain"]

@@ -1,0 +1,265 @@
+"""Geometry: everything derived from a family, computed once, simplified once, cached.
+
+>>> from symgeo import catalog
+>>> geo = Geometry(catalog.get("normal"), cache=False)
+>>> geo.fisher
+Matrix([
+[sigma**(-2),          0],
+[          0, 2/sigma**2]])
+>>> geo.scalar_curvature
+-1
+"""
+from __future__ import annotations
+
+import mpmath
+import sympy as sp
+
+from . import cache as disk
+from .algebra import DiffField
+from .connection import alpha_first, christoffel_first, raise_index
+from .curvature import lower_first, riemann_up, ricci, scalar
+from .errors import SingularFisherError, SymgeoError
+from .expectation import DEFAULT_TIMEOUT
+from .family import ExponentialFamily, Family
+from .fisher import FisherResult, fisher_by_expectation, fisher_exponential
+from .geodesic import geodesic_equations
+from .recognize import recognize
+from .regularity import check_regular
+from .simplify import tidy, tidy_matrix
+
+N_OBS = sp.Symbol("n_obs", positive=True, integer=True)
+
+
+class Geometry:
+    """The Fisher–Rao geometry of a family in its chart.
+
+    Tensors are ImmutableDenseNDimArray: Christoffel first kind Γ_ij,k as [i][j][k], second kind
+    Γ^k_ij as [k][i][j], Riemann R_abcd (all lower) as [a][b][c][d].
+    """
+
+    def __init__(self, family: Family, *, route: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 cache: bool | disk.DiskCache = True, check: bool = True):
+        self.family = family
+        self._route = route
+        self._timeout = timeout
+        if cache is True and disk.enabled():
+            cache = disk.DiskCache()
+        self._disk = cache if isinstance(cache, disk.DiskCache) else None
+        self._memo: dict = {}
+        self._check = check
+        self.params = family.params
+
+    def __repr__(self) -> str:
+        return f"Geometry({self.family!r})"
+
+    def in_chart(self, name: str) -> "Geometry":
+        return Geometry(self.family.in_chart(name), route=self._route, timeout=self._timeout,
+                        cache=self._disk or False, check=self._check)
+
+    # -- caching ------------------------------------------------------------------------------
+    def _cached(self, name: str, compute):
+        if name in self._memo:
+            return self._memo[name]
+        key = f"{self.family.key}-{self._route or 'auto'}"
+        value = self._disk.get(key, name) if self._disk else None
+        if value is None:
+            value = compute()
+            if self._disk:
+                self._disk.put(key, name, value)
+        self._memo[name] = value
+        return value
+
+    @property
+    def exponential_family(self) -> ExponentialFamily | None:
+        """The family as an exponential family (declared or recognised), else None."""
+        if "ef" not in self._memo:
+            self._memo["ef"] = recognize(self.family)
+        return self._memo["ef"]
+
+    # -- metric -------------------------------------------------------------------------------
+    def _fisher_result(self) -> FisherResult:
+        return self._cached("fisher", self._derive_fisher)
+
+    def _derive_fisher(self) -> FisherResult:
+        if self._check:
+            check_regular(self.family)
+        ef = self.exponential_family
+        route = self._route or ("exponential" if ef is not None else "score")
+        if route == "exponential":
+            if ef is None:
+                raise SymgeoError(f"{self.family.name} is not an exponential family; use route "
+                                  f"'score' or 'hessian'")
+            g, notes = fisher_exponential(ef), ()
+        else:
+            g, notes = fisher_by_expectation(self.family, route, self._timeout)
+        g = tidy_matrix(g)
+        _check_nonsingular(self.family, g)
+        return FisherResult(g, route, notes)
+
+    @property
+    def fisher(self) -> sp.ImmutableMatrix:
+        """g_ij = E[∂_i log p ∂_j log p]."""
+        return self._fisher_result().matrix
+
+    @property
+    def fisher_route(self) -> str:
+        return self._fisher_result().route
+
+    @property
+    def notes(self) -> tuple:
+        """How non-obvious constants were obtained (e.g. identified numerically, with precision)."""
+        return self._fisher_result().notes
+
+    @property
+    def inverse_fisher(self) -> sp.ImmutableMatrix:
+        def compute():
+            F = self._field
+            return sp.ImmutableMatrix([[tidy(F.to_expr(e)) for e in row] for row in self._ginv_f])
+        return self._cached("inverse_fisher", compute)
+
+    # -- field-level state (built only when something must be computed) -----------------------
+    @property
+    def _field(self) -> DiffField:
+        if "field" not in self._memo:
+            g = self.fisher
+            self._memo["field"] = DiffField(list(g), self.params)
+        return self._memo["field"]
+
+    @property
+    def _g_f(self):
+        if "g_f" not in self._memo:
+            F, g = self._field, self.fisher
+            self._memo["g_f"] = [[F.to_field(g[i, j]) for j in range(self.family.n)]
+                                 for i in range(self.family.n)]
+        return self._memo["g_f"]
+
+    @property
+    def _ginv_f(self):
+        if "ginv_f" not in self._memo:
+            self._memo["ginv_f"] = self._field.inverse(self._g_f)
+        return self._memo["ginv_f"]
+
+    def _first_f(self, alpha=0):
+        name = f"first_f_{alpha}"
+        if name not in self._memo:
+            first = self._memo.get("first_f_0") or christoffel_first(self._field, self._g_f)
+            self._memo["first_f_0"] = first
+            if alpha != 0:
+                first = alpha_first(self._field, first, self._skew_f, alpha)
+            self._memo[name] = first
+        return self._memo[name]
+
+    def _second_f(self, alpha=0):
+        name = f"second_f_{alpha}"
+        if name not in self._memo:
+            self._memo[name] = raise_index(self._ginv_f, self._first_f(alpha))
+        return self._memo[name]
+
+    @property
+    def _skew_f(self):
+        raise SymgeoError("the skewness tensor is derived by symgeo.duality (not yet available)")
+
+    def _array(self, nested) -> sp.ImmutableDenseNDimArray:
+        F = self._field
+        return sp.ImmutableDenseNDimArray(_map_nested(nested, lambda e: F.to_expr(e)))
+
+    # -- connections and curvature ------------------------------------------------------------
+    def christoffel_first(self, alpha=0) -> sp.ImmutableDenseNDimArray:
+        """Γ^(α)_ij,k as [i][j][k]; α = 0 is Levi-Civita: ½(∂_i g_jk + ∂_j g_ik − ∂_k g_ij)."""
+        return self._cached(f"christoffel_first_{alpha}", lambda: self._array(self._first_f(alpha)))
+
+    def christoffel(self, alpha=0) -> sp.ImmutableDenseNDimArray:
+        """Γ^(α)k_ij = g^{kl} Γ^(α)_ij,l as [k][i][j]."""
+        return self._cached(f"christoffel_{alpha}", lambda: self._array(self._second_f(alpha)))
+
+    def riemann(self, alpha=0) -> sp.ImmutableDenseNDimArray:
+        """R_abcd = g_aλ R^λ_bcd as [a][b][c][d] (the sphere's R_θφθφ = sin²θ)."""
+        def compute():
+            up = riemann_up(self._field, self._second_f(alpha))
+            return self._array(lower_first(self._g_f, up))
+        return self._cached(f"riemann_{alpha}", compute)
+
+    def _ricci_f(self, alpha=0):
+        name = f"ricci_f_{alpha}"
+        if name not in self._memo:
+            self._memo[name] = ricci(self._field, self._second_f(alpha))
+        return self._memo[name]
+
+    def ricci(self, alpha=0) -> sp.ImmutableMatrix:
+        """Ric_σν = R^ρ_σρν."""
+        return self._cached(f"ricci_{alpha}",
+                            lambda: sp.ImmutableMatrix(_map_nested(self._ricci_f(alpha), self._field.to_expr)))
+
+    @property
+    def scalar_curvature(self) -> sp.Expr:
+        """R = g^{ij} Ric_ij (the normal family's R = −1)."""
+        def compute():
+            if self.family.n == 1:
+                return sp.Integer(0)
+            return tidy(self._field.to_expr(scalar(self._field, self._ginv_f, self._ricci_f(0))))
+        return self._cached("scalar_curvature", compute)
+
+    @property
+    def gaussian_curvature(self) -> sp.Expr:
+        """K = R_0101 / det g for a 2-parameter family (= R/2)."""
+        if self.family.n != 2:
+            raise SymgeoError("the Gaussian curvature is defined for 2-parameter families; use "
+                              "sectional_curvature(u, v)")
+        return self._cached("gaussian_curvature", lambda: tidy(self.scalar_curvature / 2))
+
+    def sectional_curvature(self, u, v) -> sp.Expr:
+        """K(u, v) = R(u, v, u, v) / (g(u,u) g(v,v) − g(u,v)²) for tangent vectors u, v."""
+        R, g, n = self.riemann(), self.fisher, self.family.n
+        num = sum(R[a, b, c, d] * u[a] * v[b] * u[c] * v[d]
+                  for a in range(n) for b in range(n) for c in range(n) for d in range(n))
+        guu = sum(g[a, b] * u[a] * u[b] for a in range(n) for b in range(n))
+        gvv = sum(g[a, b] * v[a] * v[b] for a in range(n) for b in range(n))
+        guv = sum(g[a, b] * u[a] * v[b] for a in range(n) for b in range(n))
+        return tidy(num / (guu * gvv - guv ** 2))
+
+    def geodesic_equations(self, alpha=0) -> dict:
+        """{ξ^k: ξ̈^k = −Γ^(α)k_ij ξ̇^i ξ̇^j}, velocities named v_<param>."""
+        return self._cached(f"geodesic_{alpha}",
+                            lambda: geodesic_equations(self.params, self.christoffel(alpha)))
+
+    # -- statistics ---------------------------------------------------------------------------
+    def cramer_rao(self, n=N_OBS) -> sp.ImmutableMatrix:
+        """Covariance bound g⁻¹/n for unbiased estimators from n observations."""
+        return (self.inverse_fisher / n).applyfunc(tidy).as_immutable()
+
+    @property
+    def jeffreys_prior(self) -> sp.Expr:
+        """√det g, unnormalised."""
+        return self._cached("jeffreys", lambda: tidy(sp.sqrt(self._field.to_expr(
+            self._field.det(self._g_f)))))
+
+    # -- display ------------------------------------------------------------------------------
+    def _repr_latex_(self) -> str:
+        g = sp.latex(self.fisher)
+        return (rf"$\text{{{self.family.name}}}\ ({self.family.chart}):\quad g = {g},\quad "
+                rf"R = {sp.latex(self.scalar_curvature)}$")
+
+
+def _map_nested(nested, fn):
+    if isinstance(nested, list):
+        return [_map_nested(x, fn) for x in nested]
+    return fn(nested)
+
+
+def _check_nonsingular(family: Family, g: sp.ImmutableMatrix) -> None:
+    field = DiffField(list(g), family.params)
+    det = field.det([[field.to_field(g[i, j]) for j in range(g.cols)] for i in range(g.rows)])
+    if not det:
+        null = [list(v) for v in sp.Matrix(g).nullspace(simplify=True)]
+        raise SingularFisherError(
+            f"{family.name}: the Fisher matrix is singular (det g = 0): the parameters are not "
+            f"identifiable along {null} in ({', '.join(map(str, family.params))}); drop or fix one")
+    point = family.sample_point()
+    with mpmath.workdps(30):
+        values = mpmath.matrix([[mpmath.mpf(sp.N(g[i, j].xreplace(point), 30)) for j in range(g.cols)]
+                                for i in range(g.rows)])
+        try:
+            mpmath.cholesky(values)
+        except ValueError:
+            raise SymgeoError(f"{family.name}: the derived Fisher matrix is not positive definite at "
+                              f"{point}; the declaration is inconsistent") from None

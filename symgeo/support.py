@@ -1,0 +1,91 @@
+"""Supports of families: where the variable lives, and how to sum or integrate over it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A continuous scalar support [lo, hi] (endpoints may be ±oo)."""
+
+    lo: sp.Expr = -sp.oo
+    hi: sp.Expr = sp.oo
+    discrete = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "lo", sp.sympify(self.lo))
+        object.__setattr__(self, "hi", sp.sympify(self.hi))
+
+    @property
+    def free_symbols(self) -> set:
+        return sp.sympify(self.lo).free_symbols | sp.sympify(self.hi).free_symbols
+
+    def describe(self) -> str:
+        return f"({self.lo}, {self.hi})"
+
+
+@dataclass(frozen=True)
+class Integers:
+    """A discrete scalar support {lo, lo+1, ..., hi} (hi may be oo or a fixed symbol)."""
+
+    lo: sp.Expr = sp.Integer(0)
+    hi: sp.Expr = sp.oo
+    discrete = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "lo", sp.sympify(self.lo))
+        object.__setattr__(self, "hi", sp.sympify(self.hi))
+
+    @property
+    def free_symbols(self) -> set:
+        return sp.sympify(self.lo).free_symbols | sp.sympify(self.hi).free_symbols
+
+    def describe(self) -> str:
+        return f"{{{self.lo}, ..., {self.hi}}}"
+
+
+@dataclass(frozen=True)
+class FinitePoints:
+    """A finite set of points of a vector variable (e.g. one-hot vectors of a categorical)."""
+
+    points: tuple
+    discrete = True
+
+    @property
+    def free_symbols(self) -> set:
+        return set().union(*(sp.Tuple(*p).free_symbols for p in self.points))
+
+    def describe(self) -> str:
+        return f"{len(self.points)} points"
+
+
+@dataclass(frozen=True)
+class Simplex:
+    """The open probability simplex in its first `dim` coordinates (the last is 1 - sum)."""
+
+    dim: int
+    discrete = False
+    free_symbols = frozenset()
+
+    def describe(self) -> str:
+        return f"simplex of dimension {self.dim}"
+
+
+@dataclass(frozen=True)
+class Box:
+    """A product of continuous intervals, one per component of a vector variable."""
+
+    intervals: tuple
+    discrete = False
+
+    @property
+    def free_symbols(self) -> set:
+        return set().union(*(iv.free_symbols for iv in self.intervals))
+
+    def describe(self) -> str:
+        return " x ".join(iv.describe() for iv in self.intervals)
+
+
+Support = Interval | Integers | FinitePoints | Simplex | Box
