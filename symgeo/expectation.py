@@ -22,6 +22,7 @@ from .support import FinitePoints, Integers, Interval
 from .timebound import TimeBoundExceeded, call_with_timeout
 
 DEFAULT_TIMEOUT = 30.0
+CONSTANT_TIMEOUT = 5.0  # a parameter-free integral SymPy can do, it does fast
 ADVICE = ("declare the family as an ExponentialFamily (θ, T, A, log h), give a standardizing "
           "reduction (x = μ + σ z), or raise the time bound (--timeout)")
 _BASIS_NAMES = ("pi", "pi**2", "EulerGamma", "EulerGamma**2", "log(2)", "zeta(3)")
@@ -37,7 +38,17 @@ class Expectations:
 
 
 def expectations(family: Family, exprs: list, timeout: float = DEFAULT_TIMEOUT) -> Expectations:
-    """E[f] for each f in exprs, under the family's own law."""
+    """E[f] for each f in exprs, under the family's own law; parts free of x come out as they are."""
+    variables = set(family.variables)
+    parts = [sp.sympify(f).as_independent(*variables, as_Add=True) for f in exprs]
+    todo = [v for _, v in parts if v != 0]
+    result = _expect(family, todo, timeout) if todo else Expectations([], [], "constants")
+    values = iter(result.values)
+    result.values = [c + (next(values) if v != 0 else 0) for c, v in parts]
+    return result
+
+
+def _expect(family: Family, exprs: list, timeout: float) -> Expectations:
     support = family.support
     if isinstance(support, FinitePoints):
         return _finite_sum(family, exprs)
@@ -91,14 +102,13 @@ def _reduced(family: Family, red: Reduction, exprs: list, timeout: float) -> Exp
     if logq is None:
         raise IntegrationError(f"{family.name}: the declared reduction x = {red.x_of_z} leaves the "
                                f"law of {red.z} dependent on the parameters")
-    q = sp.exp(logq)
     split = []
     for f in exprs:
         fz = sp.expand(sp.expand_log(sp.sympify(f).xreplace({x: red.x_of_z}), force=True))
         split.append([_separate(t, red.z, family) for t in sp.Add.make_args(fz)])
     shapes = sorted({h for terms in split for _, h in terms}, key=sp.default_sort_key)
     notes: list = []
-    constants = {h: constant_integral(h, q, red.z, red.z_support, timeout, notes) for h in shapes}
+    constants = {h: constant_integral(h, logq, red.z, red.z_support, timeout, notes) for h in shapes}
     values = [sp.Add(*[c * constants[h] for c, h in terms]) for terms in split]
     return Expectations(values, notes, f"reduction x = {red.x_of_z}")
 
@@ -117,18 +127,22 @@ def _separate(term, z, family: Family):
 
 
 # -- parameter-free constants ---------------------------------------------------------------------
-def constant_integral(h, q, z, support: Interval, timeout: float, notes: list) -> sp.Expr:
+def constant_integral(h, logq, z, support: Interval, timeout: float, notes: list) -> sp.Expr:
     """∫ h(z) q(z) dz over the support, parameter-free; exact or identified, never unevaluated."""
     if h == 1:
         return sp.Integer(1)  # q is a normalized density
-    integrand = h * q
-    reference = _quad(integrand, z, support, dps=40)
-    exact = _gamma_moments(integrand, z, support)
+    integrand = h * sp.exp(logq)
+    reference = _quad(h, logq, z, support, dps=40)
+    if abs(reference) < mpmath.mpf(10) ** -35:
+        if abs(_quad(h, logq, z, support, dps=60)) < mpmath.mpf(10) ** -50:
+            notes.append(f"E[{h}] = 0: from 60-digit quadrature")
+            return sp.Integer(0)
+    exact = _gamma_moments(integrand, z, support) or _gamma_moments_after_log(integrand, z, support)
     if exact is None:
-        exact = _bounded_integrate(integrand, z, support, timeout)
+        exact = _bounded_integrate(integrand, z, support, min(timeout, CONSTANT_TIMEOUT))
     if exact is not None and _agrees(exact, reference, 1e-25):
         return exact
-    found = identify(_quad(integrand, z, support, dps=60))
+    found = identify(_quad(h, logq, z, support, dps=60))
     if found is None:
         raise IntegrationError(f"the constant ∫ {h}·q({z}) d{z} = {mpmath.nstr(reference, 20)} has no "
                                f"closed form SymPy finds; {ADVICE}")
@@ -163,6 +177,20 @@ def _gamma_moments(integrand, z, support: Interval):
     return sp.expand(sp.expand_func(total))
 
 
+def _gamma_moments_after_log(integrand, z, support: Interval):
+    """Over the real line, z = ∓log u maps e^{∓z}-type laws (Gumbel) onto Gamma moments in u."""
+    if not (support.lo == -sp.oo and support.hi == sp.oo) or not integrand.has(sp.exp):
+        return None
+    u = sp.Dummy("u", positive=True)
+    for sign in (-1, 1):
+        moved = sp.powsimp(sp.expand(integrand.xreplace({z: sign * sp.log(u)}) / u), force=True)
+        moved = sp.expand(moved.replace(lambda e: isinstance(e, sp.exp), lambda e: sp.exp(sp.expand(e.args[0]))))
+        value = _gamma_moments(moved, u, Interval(0, sp.oo))
+        if value is not None:
+            return value
+    return None
+
+
 def _bounded_integrate(integrand, z, support: Interval, timeout: float):
     pieces = [(support.lo, support.hi)]
     if integrand.has(sp.Abs, sp.sign) and support.lo == -sp.oo and support.hi == sp.oo:
@@ -187,7 +215,9 @@ def _bounded_integrate(integrand, z, support: Interval, timeout: float):
 
 
 def _integrate(expr, var, lo, hi):
+    expr = sp.simplify(sp.powsimp(_exp_log_to_power(expr), force=True))
     res = sp.integrate(expr, (var, lo, hi), conds="none")
+    res = res.replace(lambda e: isinstance(e, sp.loggamma), lambda e: sp.log(sp.gamma(e.args[0])))
     if res.has(sp.hyper, sp.meijerg):
         res = sp.hyperexpand(res)
     if not _is_closed_form(res):
@@ -200,9 +230,19 @@ def _is_closed_form(expr) -> bool:
                          sp.Piecewise))
 
 
-def _quad(integrand, z, support: Interval, dps: int):
+NEGLIGIBLE_LOG = -5000  # e^-5000: far below any working precision
+
+
+def _quad(h, logq, z, support: Interval, dps: int):
+    """∫ h q dz by tanh-sinh; log q is evaluated first, so far-out nodes (|z| ~ 1e100) where
+    q underflows never build numbers like exp(-exp(1e100))."""
     with mpmath.workdps(dps):
-        fn = sp.lambdify(z, integrand, modules="mpmath")
+        fh = sp.lambdify(z, h, modules="mpmath")
+        fl = sp.lambdify(z, logq, modules="mpmath")
+
+        def fn(t):
+            log_q = fl(t)
+            return 0 if log_q < NEGLIGIBLE_LOG else fh(t) * mpmath.exp(log_q)
         lo = mpmath.mpf(sp.N(support.lo, dps)) if support.lo.is_finite else -mpmath.inf
         hi = mpmath.mpf(sp.N(support.hi, dps)) if support.hi.is_finite else mpmath.inf
         points = [lo, hi] if (lo != -mpmath.inf or hi != mpmath.inf) else [-mpmath.inf, 0, mpmath.inf]
@@ -237,24 +277,35 @@ def identify(value, tol_digits: int = 45):
 
 # -- other supports -------------------------------------------------------------------------------
 def _finite_sum(family: Family, exprs: list) -> Expectations:
-    density = family.density
+    masses = [_mass_at(family, dict(zip(family.variables, pt))) for pt in family.support.points]
     values = []
     for f in exprs:
-        total = sp.Integer(0)
-        for point in family.support.points:
-            sub = dict(zip(family.variables, point))
-            total += (f * density).xreplace(sub)
-        values.append(total)
+        total = sp.Add(*[sp.sympify(f).xreplace(dict(zip(family.variables, pt))) * m
+                         for pt, m in zip(family.support.points, masses)])
+        values.append(sp.cancel(total) if total.is_rational_function() else total)
     return Expectations(values, [], "finite sum over the support")
+
+
+def _mass_at(family: Family, sub: dict) -> sp.Expr:
+    """p(x) at one support point, with exp(log a − log b) collapsed to a/b."""
+    logp = sp.expand_log(family.log_density.xreplace(sub), force=True)
+    mass = _exp_log_to_power(sp.exp(logp))
+    return sp.cancel(mass) if mass.is_rational_function() else sp.simplify(mass)
 
 
 def _series(family: Family, exprs: list, timeout: float) -> Expectations:
     (x,) = family.variables
     lo, hi = family.support.lo, family.support.hi
+    if lo.is_Integer and hi.is_Integer and hi - lo <= 1000:
+        masses = [_mass_at(family, {x: v}) for v in range(lo, hi + 1)]
+        values = [sp.simplify(sp.Add(*[sp.sympify(f).xreplace({x: v}) * m
+                                       for v, m in zip(range(lo, hi + 1), masses)])) for f in exprs]
+        return Expectations(values, [], "finite sum over the support")
+    points = [family.sample_point(k) for k in range(3)]
     values = []
     for f in exprs:
         try:
-            res = call_with_timeout(_summation, (sp.expand(f * family.density), x, lo, hi), timeout)
+            res = call_with_timeout(_summation, (sp.expand(f * family.density), x, lo, hi, points), timeout)
         except (TimeBoundExceeded, RuntimeError) as exc:
             raise IntegrationError(f"{family.name}: the sum of {f}·p over the support did not finish "
                                    f"({exc}); {ADVICE}") from None
@@ -265,9 +316,47 @@ def _series(family: Family, exprs: list, timeout: float) -> Expectations:
     return Expectations(values, [], "summation over the support")
 
 
-def _summation(expr, x, lo, hi):
-    res = sp.summation(expr, (x, lo, hi))
-    return sp.simplify(res) if _is_closed_form(res) else None
+def _summation(expr, x, lo, hi, points):
+    """Σ expr over lo..hi, term by term; exp(x log λ)/Γ(x+1) is first rewritten λ^x/x!.
+
+    A convergence condition SymPy attaches (Piecewise) is accepted when it holds at the sample
+    points of the domain; the result is then checked against numeric summation."""
+    total = sp.Integer(0)
+    for term in sp.Add.make_args(sp.expand(_exp_log_to_power(expr))):
+        plain = sp.simplify(sp.powsimp(term, force=True))
+        for candidate in (plain, plain.rewrite(sp.factorial), term):
+            res = _converged_branch(sp.summation(candidate, (x, lo, hi)), points)
+            if res is not None and _is_closed_form(res):
+                total += res
+                break
+        else:
+            return None
+    return sp.simplify(total)
+
+
+def _exp_log_to_power(expr):
+    """exp(c·log b + rest) -> b**c · exp(rest): geometric-type sums become recognisable."""
+    def split(e):
+        powers, rest = sp.Integer(1), []
+        for t in sp.Add.make_args(sp.expand(e.args[0])):
+            c, logs = t.as_independent(sp.log, as_Add=False)
+            if isinstance(logs, sp.log):
+                powers *= sp.Pow(logs.args[0], c)
+            else:
+                rest.append(t)
+        return powers * sp.exp(sp.Add(*rest))
+    return expr.replace(lambda e: isinstance(e, sp.exp), split)
+
+
+def _converged_branch(res, points):
+    """Replace each Piecewise by its branch whose condition holds at all sample points."""
+    def pick(pw):
+        for value, cond in pw.args:
+            if cond is sp.true or all(bool(cond.xreplace(pt)) for pt in points):
+                return value
+        return sp.nan
+    out = res.replace(lambda e: isinstance(e, sp.Piecewise), pick)
+    return out if _is_closed_form(out) else None
 
 
 def _integral(family: Family, exprs: list, timeout: float) -> Expectations:
@@ -299,15 +388,22 @@ def total_mass(family: Family, timeout: float = DEFAULT_TIMEOUT) -> sp.Expr:
 def numeric_expectation(family: Family, f, point: dict, dps: int = 30):
     """E[f] at a numeric parameter point by mpmath quadrature or summation (an independent check)."""
     (x,) = family.variables
-    expr = (sp.sympify(f) * family.density).xreplace(point)
-    fn = sp.lambdify(x, expr, modules="mpmath")
+    f_at = sp.sympify(f).xreplace(point)
+    log_p = family.log_density.xreplace(point)
     lo, hi = (sp.sympify(family.support.lo).xreplace(point), sp.sympify(family.support.hi).xreplace(point))
     with mpmath.workdps(dps):
+        ff = sp.lambdify(x, f_at, modules="mpmath")
+        fl = sp.lambdify(x, log_p, modules="mpmath")
+
+        def fn(t):
+            log_q = fl(t)
+            return 0 if mpmath.re(log_q) < NEGLIGIBLE_LOG else ff(t) * mpmath.exp(log_q)
         if isinstance(family.support, Integers):
             return mpmath.nsum(fn, [int(lo), mpmath.inf if hi == sp.oo else int(hi)])
         a = -mpmath.inf if lo == -sp.oo else mpmath.mpf(sp.N(lo, dps))
         b = mpmath.inf if hi == sp.oo else mpmath.mpf(sp.N(hi, dps))
-        inner = sorted({mpmath.mpf(0) if a == -mpmath.inf and b == mpmath.inf else a} | _kinks(expr, x, dps))
+        inner = sorted({mpmath.mpf(0) if a == -mpmath.inf and b == mpmath.inf else a}
+                       | _kinks(f_at * log_p, x, dps))
         pts = [a] + [c for c in inner if a < c < b] + [b]
         return mpmath.quad(fn, pts)
 

@@ -14,9 +14,11 @@ def geodesic_equations(params, gamma) -> dict:
     n = len(params)
     out = {}
     for k, p in enumerate(params):
-        acc = sp.Integer(0)
+        terms = []
         for i in range(n):
-            for j in range(n):
-                acc -= gamma[k, i, j] * v[i] * v[j]
-        out[p] = sp.expand(acc) if acc.is_polynomial(*v) else acc
+            for j in range(i, n):
+                coeff = gamma[k, i, j] * (1 if i == j else 2)
+                if coeff != 0:
+                    terms.append(-sp.factor(coeff) * v[i] * v[j])
+        out[p] = sp.Add(*terms)
     return out

@@ -1,0 +1,207 @@
+"""The `symgeo` command line. Bad input exits 2 with one line on stderr, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import sympy as sp
+
+from . import catalog
+from .errors import SymgeoError
+from .expectation import DEFAULT_TIMEOUT
+from .family import Family
+from .geometry import Geometry
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        self.exit(EXIT_BAD_INPUT, f"symgeo: {message}\n")
+
+
+def load_family(spec: str, chart: str | None = None) -> Family:
+    """A catalog name (with options) or a path to a TOML spec file."""
+    if spec.endswith(".toml") or Path(spec).is_file():
+        from .spec import load_spec
+        family = load_spec(spec)
+    else:
+        family = catalog.get(spec)
+    return family.in_chart(chart) if chart else family
+
+
+def _geometry(args) -> Geometry:
+    return Geometry(load_family(args.family, args.chart), timeout=args.timeout,
+                    cache=not args.no_cache)
+
+
+# -- derive ---------------------------------------------------------------------------------------
+def derivation(geo: Geometry, alpha=None) -> dict:
+    """The JSON contract of `symgeo derive --format json` (expressions as sympify-able strings)."""
+    fam, n = geo.family, geo.family.n
+    gam = geo.christoffel()
+    out = {
+        "family": fam.name,
+        "chart": fam.chart,
+        "params": [str(p) for p in fam.params],
+        "fisher": _strs(geo.fisher.tolist()),
+        "inverse_fisher": _strs(geo.inverse_fisher.tolist()),
+        "christoffel": _strs(gam.tolist()),
+        "skewness": None,
+        "scalar_curvature": str(geo.scalar_curvature),
+        "geodesic_equations": {str(k): str(v) for k, v in geo.geodesic_equations().items()},
+        "cramer_rao": _strs(geo.cramer_rao().tolist()),
+        "jeffreys_prior": str(geo.jeffreys_prior),
+        "exponential_family": _exponential_json(geo),
+        "fisher_route": geo.fisher_route,
+        "notes": list(geo.notes),
+    }
+    if alpha is not None:
+        out["alpha"] = str(alpha)
+        out["alpha_christoffel"] = _strs(geo.christoffel(alpha).tolist())
+    assert len(out["fisher"]) == n
+    return out
+
+
+def _exponential_json(geo: Geometry):
+    ef = geo.exponential_family
+    if ef is None:
+        return None
+    from .fisher import expectation_params
+    return {
+        "natural_params": [str(t) for t in ef.natural_of_params],
+        "sufficient_statistics": [str(t) for t in ef.stats],
+        "log_partition": str(ef.log_partition_of_params),
+        "expectation_params": [str(sp.simplify(e)) for e in expectation_params(ef)],
+        "log_base_measure": str(ef.log_base_measure),
+    }
+
+
+def _strs(nested):
+    if isinstance(nested, list):
+        return [_strs(x) for x in nested]
+    return str(nested)
+
+
+def _text(geo: Geometry) -> str:
+    fam, params = geo.family, geo.family.params
+    lines = [f"family: {fam.name}   chart: {fam.chart}   parameters: {', '.join(map(str, params))}",
+             f"exponential family: {'yes' if geo.exponential_family is not None else 'no'}   "
+             f"Fisher route: {geo.fisher_route}", "", "Fisher metric g_ij:"]
+    g = geo.fisher
+    lines += [f"  g[{params[i]},{params[j]}] = {g[i, j]}" for i in range(fam.n) for j in range(i, fam.n)]
+    lines += ["", "Christoffel symbols Γ^k_ij (nonzero, i <= j):"]
+    gam = geo.christoffel()
+    nonzero = [f"  Γ^{params[k]}_({params[i]},{params[j]}) = {gam[k, i, j]}"
+               for k in range(fam.n) for i in range(fam.n) for j in range(i, fam.n) if gam[k, i, j] != 0]
+    lines += nonzero or ["  (all zero)"]
+    lines += ["", f"scalar curvature R = {geo.scalar_curvature}"]
+    if fam.n == 2:
+        lines.append(f"Gaussian curvature K = {geo.gaussian_curvature}")
+    lines += ["", "geodesic equations:"]
+    lines += [f"  {p}'' = {rhs}" for p, rhs in geo.geodesic_equations().items()]
+    lines += ["", f"Jeffreys prior ∝ {geo.jeffreys_prior}"]
+    if geo.notes:
+        lines += ["", "notes:"] + [f"  {note}" for note in geo.notes]
+    return "\n".join(lines)
+
+
+def _latex(geo: Geometry) -> str:
+    fam = geo.family
+    parts = [rf"% symgeo derivation: {fam.name} ({fam.chart})",
+             rf"g = {sp.latex(geo.fisher)}",
+             rf"g^{{-1}} = {sp.latex(geo.inverse_fisher)}",
+             rf"R = {sp.latex(geo.scalar_curvature)}"]
+    gam = geo.christoffel()
+    p = fam.params
+    for k in range(fam.n):
+        for i in range(fam.n):
+            for j in range(i, fam.n):
+                if gam[k, i, j] != 0:
+                    parts.append(rf"\Gamma^{{{sp.latex(p[k])}}}_{{{sp.latex(p[i])}{sp.latex(p[j])}}} = "
+                                 rf"{sp.latex(gam[k, i, j])}")
+    return "\n".join(parts)
+
+
+def _rational(text: str, what: str) -> sp.Rational:
+    try:
+        return sp.Rational(text)
+    except (TypeError, ValueError):
+        raise SymgeoError(f"{what} must be a number such as 1, -1 or 1/2, got {text!r}") from None
+
+
+def cmd_derive(args) -> int:
+    geo = _geometry(args)
+    alpha = None if args.alpha is None else _rational(args.alpha, "--alpha")
+    if args.format == "json":
+        print(json.dumps(derivation(geo, alpha), indent=2, ensure_ascii=False))
+    elif args.format == "latex":
+        print(_latex(geo))
+    else:
+        print(_text(geo))
+    return 0
+
+
+def cmd_list(args) -> int:
+    rows = []
+    for name in catalog.names():
+        fam = catalog.get(name)
+        kind = "exponential" if fam.is_exponential else "general"
+        charts = ", ".join([fam.chart] + sorted(fam.charts))
+        rows.append((name, ", ".join(map(str, fam.params)), charts, kind, catalog.description(name)))
+    if args.json:
+        print(json.dumps([dict(zip(("name", "params", "charts", "kind", "description"), r)) for r in rows],
+                         indent=2, ensure_ascii=False))
+        return 0
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    header = ("family", "parameters", "charts", "kind")
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="symgeo", description="Symbolic information geometry of parametric families.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, required=True)
+
+    p = sub.add_parser("list", help="the catalog of families")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("derive", help="derive a family's geometry")
+    p.add_argument("family", help="catalog name (normal, categorical:k=4, ...) or a .toml spec file")
+    p.add_argument("--chart", help="derive in this named chart (see symgeo list)")
+    p.add_argument("--format", choices=("text", "latex", "json"), default="text")
+    p.add_argument("--alpha", help="also give the α-connection symbols for this α (e.g. 1, -1, 1/2)")
+    _common(p)
+    p.set_defaults(func=cmd_derive)
+    return parser
+
+
+def _common(p) -> None:
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                   help=f"seconds per symbolic integral (default {DEFAULT_TIMEOUT:g})")
+    p.add_argument("--no-cache", action="store_true", help="ignore the on-disk cache")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SymgeoError as exc:
+        print(f"symgeo: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # output piped into head: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("symgeo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
