@@ -18,6 +18,9 @@ from sympy.functions.special.bessel import BesselBase
 from sympy.polys.fields import field as make_field
 
 
+FACTOR_TERMS = 60  # factoring is cosmetic; big numerators stay expanded
+
+
 def _split_power(expr: sp.Pow):
     """b**(n + f) with 0 < f < 1 -> (b, n, f), so that the atom is b**f."""
     e = expr.exp
@@ -25,15 +28,38 @@ def _split_power(expr: sp.Pow):
     return expr.base, int(whole), e - whole
 
 
+_HYPERBOLIC = (sp.sinh, sp.cosh, sp.tanh, sp.coth, sp.sech, sp.csch)
+
+
 def _normalize(expr: sp.Expr) -> sp.Expr:
-    """Rewrite derivatives into a small atom set: Bessel orders ≥ 2 via the recurrence."""
+    """Rewrite into a small set of independent atoms: Bessel orders ≥ 2 via the recurrence,
+    hyperbolic functions as exponentials (cosh θ and e^θ are not independent)."""
+    expr = sp.sympify(expr)
+    if expr.has(*_HYPERBOLIC):
+        expr = expr.rewrite(sp.exp)
     return expr.replace(
         lambda e: isinstance(e, BesselBase) and e.order.is_Integer and abs(e.order) >= 2,
         lambda e: sp.expand_func(e))
 
 
+def _exp_parts(expr: sp.exp) -> list:
+    """exp(2a + b) -> [(exp(a), 2), (exp(b), 1)]: exponentials of sums are products of atoms."""
+    parts = []
+    for term in sp.Add.make_args(sp.expand(expr.args[0])):
+        coeff, rest = term.as_coeff_Mul()
+        if coeff.is_Integer and rest != 1:
+            parts.append((sp.exp(rest), int(coeff)))
+        else:
+            parts.append((sp.exp(term), 1))
+    return parts
+
+
 def _collect_atoms(expr: sp.Expr, out: set) -> None:
     if expr.is_Symbol or expr.is_Rational:
+        return
+    if isinstance(expr, sp.exp) and (expr.args[0].is_Add or expr.args[0].as_coeff_Mul()[0] != 1):
+        for atom, _ in _exp_parts(expr):
+            out.add(atom)
         return
     if expr.is_Add or expr.is_Mul:
         for a in expr.args:
@@ -98,7 +124,9 @@ class DiffField:
 
     # -- conversion ---------------------------------------------------------------------------
     def to_field(self, expr):
-        expr = sp.sympify(expr)
+        return self._to_field(_normalize(expr))
+
+    def _to_field(self, expr):
         if expr.is_Rational:
             return self.K(expr)
         if expr in self._gen_of:
@@ -106,18 +134,23 @@ class DiffField:
         if expr.is_Add:
             out = self.K.zero
             for a in expr.args:
-                out += self.to_field(a)
+                out += self._to_field(a)
             return out
         if expr.is_Mul:
             out = self.K.one
             for a in expr.args:
-                out *= self.to_field(a)
+                out *= self._to_field(a)
             return out
         if expr.is_Pow and expr.exp.is_Integer:
-            return self.to_field(expr.base) ** int(expr.exp)
+            return self._to_field(expr.base) ** int(expr.exp)
         if expr.is_Pow and expr.exp.is_Rational:
             base, whole, frac = _split_power(expr)
-            return self.to_field(base) ** whole * self._atom(sp.Pow(base, frac, evaluate=False))
+            return self._to_field(base) ** whole * self._atom(sp.Pow(base, frac, evaluate=False))
+        if isinstance(expr, sp.exp):
+            out = self.K.one
+            for atom, power in _exp_parts(expr):
+                out *= self._atom(atom) ** power
+            return out
         return self._atom(_normalize(expr) if isinstance(expr, BesselBase) else expr)
 
     def _atom(self, atom):
@@ -127,11 +160,12 @@ class DiffField:
         return self._gen_of[sym]
 
     def to_expr(self, f) -> sp.Expr:
-        """Back to a SymPy expression: numerator and denominator factored."""
+        """Back to a SymPy expression: numerator and denominator factored while small."""
         if not f:
             return sp.Integer(0)
-        num = sp.factor(f.numer.as_expr())
-        den = sp.factor(f.denom.as_expr())
+        num, den = f.numer.as_expr(), f.denom.as_expr()
+        if len(f.numer) + len(f.denom) <= FACTOR_TERMS:
+            num, den = sp.factor(num), sp.factor(den)
         return (num / den).xreplace(self._back)
 
     # -- calculus -----------------------------------------------------------------------------

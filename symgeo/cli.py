@@ -50,7 +50,7 @@ def derivation(geo: Geometry, alpha=None) -> dict:
         "fisher": _strs(geo.fisher.tolist()),
         "inverse_fisher": _strs(geo.inverse_fisher.tolist()),
         "christoffel": _strs(gam.tolist()),
-        "skewness": None,
+        "skewness": _strs(geo.skewness.tolist()),
         "scalar_curvature": str(geo.scalar_curvature),
         "geodesic_equations": {str(k): str(v) for k, v in geo.geodesic_equations().items()},
         "cramer_rao": _strs(geo.cramer_rao().tolist()),
@@ -70,12 +70,11 @@ def _exponential_json(geo: Geometry):
     ef = geo.exponential_family
     if ef is None:
         return None
-    from .fisher import expectation_params
     return {
         "natural_params": [str(t) for t in ef.natural_of_params],
         "sufficient_statistics": [str(t) for t in ef.stats],
         "log_partition": str(ef.log_partition_of_params),
-        "expectation_params": [str(sp.simplify(e)) for e in expectation_params(ef)],
+        "expectation_params": [str(e) for e in geo.expectation_params],
         "log_base_measure": str(ef.log_base_measure),
     }
 
@@ -86,7 +85,7 @@ def _strs(nested):
     return str(nested)
 
 
-def _text(geo: Geometry) -> str:
+def _text(geo: Geometry, alpha=None) -> str:
     fam, params = geo.family, geo.family.params
     lines = [f"family: {fam.name}   chart: {fam.chart}   parameters: {', '.join(map(str, params))}",
              f"exponential family: {'yes' if geo.exponential_family is not None else 'no'}   "
@@ -98,6 +97,15 @@ def _text(geo: Geometry) -> str:
     nonzero = [f"  Γ^{params[k]}_({params[i]},{params[j]}) = {gam[k, i, j]}"
                for k in range(fam.n) for i in range(fam.n) for j in range(i, fam.n) if gam[k, i, j] != 0]
     lines += nonzero or ["  (all zero)"]
+    lines += ["", "Amari–Chentsov skewness T_ijk (nonzero, i <= j <= k):"]
+    skew = geo.skewness
+    lines += [f"  T_({params[i]},{params[j]},{params[k]}) = {skew[i, j, k]}" for i in range(fam.n)
+              for j in range(i, fam.n) for k in range(j, fam.n) if skew[i, j, k] != 0] or ["  (all zero)"]
+    if alpha is not None:
+        lines += ["", f"α-connection Γ^(α)k_ij for α = {alpha} (nonzero, i <= j):"]
+        ga = geo.christoffel(alpha)
+        lines += [f"  Γ^{params[k]}_({params[i]},{params[j]}) = {ga[k, i, j]}" for k in range(fam.n)
+                  for i in range(fam.n) for j in range(i, fam.n) if ga[k, i, j] != 0] or ["  (all zero)"]
     lines += ["", f"scalar curvature R = {geo.scalar_curvature}"]
     if fam.n == 2:
         lines.append(f"Gaussian curvature K = {geo.gaussian_curvature}")
@@ -141,7 +149,7 @@ def cmd_derive(args) -> int:
     elif args.format == "latex":
         print(_latex(geo))
     else:
-        print(_text(geo))
+        print(_text(geo, alpha))
     return 0
 
 
@@ -164,6 +172,36 @@ def cmd_list(args) -> int:
     return 0
 
 
+def parse_point(text: str, family: Family) -> dict:
+    """'mu=0,sigma=1' -> validated {symbol: Rational}."""
+    values = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, eq, raw = item.partition("=")
+        if not eq:
+            raise SymgeoError(f"point {text!r}: write name=value pairs, e.g. mu=0,sigma=1")
+        values[key.strip()] = _rational(raw.strip(), f"value of {key.strip()}")
+    return family.check_point(values)
+
+
+def cmd_kl(args) -> int:
+    from . import divergence
+    geo = _geometry(args)
+    p1, p2 = parse_point(args.from_, geo.family), parse_point(args.to, geo.family)
+    a, b = divergence.pair_symbols(geo)
+    formula = divergence.kl(geo, a, b)
+    value = formula.xreplace({a[k]: v for k, v in p1.items()}).xreplace({b[k]: v for k, v in p2.items()})
+    number = float(sp.N(value, 30))
+    if args.json:
+        print(json.dumps({"family": geo.family.name, "from": {str(k): str(v) for k, v in p1.items()},
+                          "to": {str(k): str(v) for k, v in p2.items()}, "kl": number,
+                          "exact": str(sp.simplify(value)), "formula": str(formula)}))
+    else:
+        print(f"KL(p1 || p2) = {formula}")
+        print(f"exact: {sp.simplify(value)}")
+        print(repr(number))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symgeo", description="Symbolic information geometry of parametric families.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, required=True)
@@ -179,6 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", help="also give the α-connection symbols for this α (e.g. 1, -1, 1/2)")
     _common(p)
     p.set_defaults(func=cmd_derive)
+
+    p = sub.add_parser("kl", help="KL divergence between two members (closed form, evaluated)")
+    p.add_argument("family", help="an exponential family of the catalog, or a .toml spec file")
+    p.add_argument("--from", dest="from_", required=True, help="first point, e.g. mu=0,sigma=1")
+    p.add_argument("--to", required=True, help="second point, e.g. mu=1,sigma=1")
+    p.add_argument("--chart", help="read the points in this chart")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    p.set_defaults(func=cmd_kl)
     return parser
 
 

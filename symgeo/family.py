@@ -34,6 +34,7 @@ class Chart:
     params: tuple
     old_in_new: tuple  # ((old_symbol, expr_in_new_params), ...)
     domains: tuple = ()  # sympy Intervals for the new params; default from assumptions
+    forward: tuple = ()  # optional ((new_symbol, expr_in_old_params), ...): maps sample points over
 
     def substitution(self) -> dict:
         return dict(self.old_in_new)
@@ -141,11 +142,19 @@ class Family:
                      log_density=_subs(self.log_density, sub), domains=domains,
                      fixed=self.fixed,
                      reduction=self._reduction_in(sub), chart=chart.name,
-                     description=self.description, constraints=self._constraints_in(sub))
+                     description=self.description, constraints=self._constraints_in(sub),
+                     samples=self._samples_in(chart))
 
     def _reduction_in(self, sub: dict) -> Reduction | None:
         r = self.reduction
         return None if r is None else Reduction(r.z, _subs(r.x_of_z, sub), r.z_support)
+
+    def _samples_in(self, chart: Chart) -> list:
+        if not chart.forward:
+            return []
+        points = [self.sample_point(k) for k in range(2)]
+        return [{new: sp.nsimplify(sp.N(expr.xreplace(pt), 30), rational=True) for new, expr in chart.forward}
+                for pt in points]
 
     def _constraints_in(self, sub: dict) -> tuple:
         return tuple(c.xreplace(sub) for c in self.constraints)
@@ -258,7 +267,7 @@ class ExponentialFamily(Family):
             log_partition_of_params=_subs(self.log_partition_of_params, sub),
             expectation_of_params=expect, domains=domains, fixed=self.fixed,
             reduction=self._reduction_in(sub), chart=chart.name, description=self.description,
-            constraints=self._constraints_in(sub))
+            constraints=self._constraints_in(sub), samples=self._samples_in(chart))
 
 
 _OFFSETS = (sp.Rational(13, 10), sp.Rational(7, 10), sp.Rational(23, 10), sp.Rational(9, 5))

@@ -19,15 +19,16 @@ from .algebra import DiffField
 from .connection import alpha_first, christoffel_first, raise_index
 from .curvature import lower_first, riemann_up, ricci, scalar
 from .errors import SingularFisherError, SymgeoError
-from .expectation import DEFAULT_TIMEOUT
+from .expectation import DEFAULT_TIMEOUT, expectations
 from .family import ExponentialFamily, Family
-from .fisher import FisherResult, fisher_by_expectation, fisher_exponential
+from .fisher import FisherResult, expectation_params, fisher_by_expectation, fisher_exponential
 from .geodesic import geodesic_equations
 from .recognize import recognize
 from .regularity import check_regular
 from .simplify import tidy, tidy_matrix
 
 N_OBS = sp.Symbol("n_obs", positive=True, integer=True)
+ALPHA = sp.Symbol("alpha", real=True)  # the symbol to use for a symbolic α-connection
 
 
 class Geometry:
@@ -121,8 +122,11 @@ class Geometry:
     @property
     def _field(self) -> DiffField:
         if "field" not in self._memo:
-            g = self.fisher
-            self._memo["field"] = DiffField(list(g), self.params)
+            exprs = list(self.fisher) + [ALPHA]
+            ef = self.exponential_family
+            if ef is not None:
+                exprs += list(ef.natural_of_params) + list(self.expectation_params)
+            self._memo["field"] = DiffField(exprs, self.params)
         return self._memo["field"]
 
     @property
@@ -157,7 +161,42 @@ class Geometry:
 
     @property
     def _skew_f(self):
-        raise SymgeoError("the skewness tensor is derived by symgeo.duality (not yet available)")
+        if "skew_f" not in self._memo:
+            F = self._field
+            self._memo["skew_f"] = [[[F.to_field(e) for e in row] for row in plane]
+                                    for plane in self.skewness.tolist()]
+        return self._memo["skew_f"]
+
+    @property
+    def skewness(self) -> sp.ImmutableDenseNDimArray:
+        """Amari–Chentsov tensor T_ijk = E[∂_iℓ ∂_jℓ ∂_kℓ] as [i][j][k] (totally symmetric).
+
+        Exponential families: T_ijk = Σ_a (∂_i∂_j η_a ∂_k θ_a − ∂_i∂_j θ_a ∂_k η_a) = Γ^(−1)_ij,k − Γ^(1)_ij,k,
+        no integral. Otherwise E[s_i s_j s_k] by the expectation engine."""
+        return self._cached("skewness", self._derive_skewness)
+
+    def _derive_skewness(self):
+        n, ef = self.family.n, self.exponential_family
+        triples = [(i, j, k) for i in range(n) for j in range(i, n) for k in range(j, n)]
+        if ef is not None:
+            F = self._field
+            theta = [F.to_field(t) for t in ef.natural_of_params]
+            eta = [F.to_field(e) for e in self.expectation_params]
+            dtheta = [[F.d(t, i) for i in range(n)] for t in theta]
+            deta = [[F.d(e, i) for i in range(n)] for e in eta]
+            values = {}
+            for i, j, k in triples:
+                acc = F.K.zero
+                for a in range(len(theta)):
+                    acc += F.d(deta[a][i], j) * dtheta[a][k] - F.d(dtheta[a][i], j) * deta[a][k]
+                values[(i, j, k)] = tidy(F.to_expr(acc))
+        else:
+            from .fisher import score
+            sc = score(self.family)
+            result = expectations(self.family, [sc[i] * sc[j] * sc[k] for i, j, k in triples], self._timeout)
+            values = {t: tidy(v) for t, v in zip(triples, result.values)}
+        out = [[[values[tuple(sorted((i, j, k)))] for k in range(n)] for j in range(n)] for i in range(n)]
+        return sp.ImmutableDenseNDimArray(out)
 
     def _array(self, nested) -> sp.ImmutableDenseNDimArray:
         F = self._field
@@ -225,7 +264,17 @@ class Geometry:
     # -- statistics ---------------------------------------------------------------------------
     def cramer_rao(self, n=N_OBS) -> sp.ImmutableMatrix:
         """Covariance bound g⁻¹/n for unbiased estimators from n observations."""
-        return (self.inverse_fisher / n).applyfunc(tidy).as_immutable()
+        if n is N_OBS:
+            return self._cached("cramer_rao", lambda: (self.inverse_fisher / n).as_immutable())
+        return (self.inverse_fisher / n).as_immutable()
+
+    @property
+    def expectation_params(self) -> tuple | None:
+        """η(ξ) = E[T(x)] for an exponential family (declared closed form or ∇A), else None."""
+        ef = self.exponential_family
+        if ef is None:
+            return None
+        return self._cached("expectation_params", lambda: tuple(tidy(e) for e in expectation_params(ef)))
 
     @property
     def jeffreys_prior(self) -> sp.Expr:
@@ -247,6 +296,26 @@ def _map_nested(nested, fn):
 
 
 def _check_nonsingular(family: Family, g: sp.ImmutableMatrix) -> None:
+    """Singular → SingularFisherError (non-identifiable); not positive definite → an error too.
+
+    A Cholesky factorisation at two interior points decides quickly; only when the matrix looks
+    singular there is the exact determinant computed, so a singular metric is proven, not guessed."""
+    suspicious = False
+    for k in range(2):
+        point = family.sample_point(k)
+        with mpmath.workdps(40):
+            values = mpmath.matrix([[mpmath.mpf(sp.N(g[i, j].xreplace(point), 40)) for j in range(g.cols)]
+                                    for i in range(g.rows)])
+            try:
+                chol = mpmath.cholesky(values)
+            except (ValueError, ZeroDivisionError):
+                suspicious = True
+                continue
+            scale = max(abs(values[i, i]) for i in range(g.rows))
+            if min(abs(chol[i, i]) ** 2 for i in range(g.rows)) < mpmath.mpf(10) ** -30 * scale:
+                suspicious = True
+    if not suspicious:
+        return
     field = DiffField(list(g), family.params)
     det = field.det([[field.to_field(g[i, j]) for j in range(g.cols)] for i in range(g.rows)])
     if not det:
@@ -254,12 +323,5 @@ def _check_nonsingular(family: Family, g: sp.ImmutableMatrix) -> None:
         raise SingularFisherError(
             f"{family.name}: the Fisher matrix is singular (det g = 0): the parameters are not "
             f"identifiable along {null} in ({', '.join(map(str, family.params))}); drop or fix one")
-    point = family.sample_point()
-    with mpmath.workdps(30):
-        values = mpmath.matrix([[mpmath.mpf(sp.N(g[i, j].xreplace(point), 30)) for j in range(g.cols)]
-                                for i in range(g.rows)])
-        try:
-            mpmath.cholesky(values)
-        except ValueError:
-            raise SymgeoError(f"{family.name}: the derived Fisher matrix is not positive definite at "
-                              f"{point}; the declaration is inconsistent") from None
+    raise SymgeoError(f"{family.name}: the derived Fisher matrix is not positive definite at "
+                      f"{family.sample_point()}; the declaration is inconsistent")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sympy as sp
 
 SMALL_OPS = 400
+FACTOR_OPS = 150  # factoring is cosmetic; past this size it costs more than it shows
 
 
 def tidy(expr) -> sp.Expr:
@@ -17,7 +18,8 @@ def tidy(expr) -> sp.Expr:
         return sp.nsimplify(sp.simplify(expr)) if expr.is_Float else sp.simplify(expr)
     symbols = list(expr.free_symbols)
     if expr.is_rational_function(*symbols):
-        return sp.factor(sp.cancel(expr))
+        reduced = sp.cancel(expr)
+        return sp.factor(reduced) if sp.count_ops(reduced) <= FACTOR_OPS else reduced
     if sp.count_ops(expr) <= SMALL_OPS:
         simple = sp.simplify(expr)
         factored = sp.factor_terms(simple)

@@ -1,0 +1,125 @@
+"""Divergences between two members of an exponential family, in closed form via A.
+
+With λ-mixtures of natural parameters, ∫ p₁^λ p₂^(1−λ) dx = exp(A(λθ₁ + (1−λ)θ₂) − λA(θ₁) − (1−λ)A(θ₂))
+(the base measure cancels), which gives the Rényi, α-, Bhattacharyya and Hellinger divergences.
+KL is the Bregman divergence of A: KL(p₁‖p₂) = A(θ₂) − A(θ₁) − ⟨θ₂ − θ₁, η(θ₁)⟩.
+Points are given as dicts {param: value or symbol}; `pair_symbols` makes two symbolic copies.
+
+Second-order behaviour at p₂ → p₁ (tested): KL, α-divergence ≈ ½ dξᵀ g dξ, Jeffreys ≈ dξᵀ g dξ,
+Rényi of order a ≈ (a/2) dξᵀ g dξ, Bhattacharyya and Hellinger (1 − ∫√(p₁p₂)) ≈ ⅛ dξᵀ g dξ.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from .errors import SymgeoError
+from .family import ExponentialFamily
+from .geometry import Geometry
+
+
+def pair_symbols(geo: Geometry) -> tuple[dict, dict]:
+    """Two symbolic points {ξ: ξ1} and {ξ: ξ2} with the parameters' assumptions."""
+    def copy(suffix):
+        return {p: sp.Symbol(f"{p}_{suffix}", **p.assumptions0) for p in geo.params}
+    return copy("1"), copy("2")
+
+
+def _ef(geo: Geometry) -> ExponentialFamily:
+    ef = geo.exponential_family
+    if ef is None:
+        raise SymgeoError(f"{geo.family.name} is not an exponential family: no closed-form divergence via A "
+                          f"(use numeric Monte Carlo KL)")
+    return ef
+
+
+def _at(expr, point: dict):
+    return sp.sympify(expr).xreplace(point)
+
+
+def kl(geo: Geometry, p1: dict, p2: dict) -> sp.Expr:
+    """KL(p_ξ1 ‖ p_ξ2) as the Bregman divergence of the log-partition."""
+    ef = _ef(geo)
+    a = ef.log_partition_of_params
+    theta, eta = ef.natural_of_params, geo.expectation_params
+    value = _at(a, p2) - _at(a, p1) - sum((_at(t, p2) - _at(t, p1)) * _at(e, p1) for t, e in zip(theta, eta))
+    return sp.simplify(value)
+
+
+def reverse_kl(geo: Geometry, p1: dict, p2: dict) -> sp.Expr:
+    return kl(geo, p2, p1)
+
+
+def jeffreys(geo: Geometry, p1: dict, p2: dict) -> sp.Expr:
+    """Symmetrised KL: KL(p₁‖p₂) + KL(p₂‖p₁) = ⟨θ₁ − θ₂, η₁ − η₂⟩."""
+    ef = _ef(geo)
+    return sp.simplify(sum((_at(t, p1) - _at(t, p2)) * (_at(e, p1) - _at(e, p2))
+                           for t, e in zip(ef.natural_of_params, geo.expectation_params)))
+
+
+def log_affinity(geo: Geometry, p1: dict, p2: dict, lam) -> sp.Expr:
+    """log ∫ p₁^λ p₂^(1−λ) dx = A(λθ₁ + (1−λ)θ₂) − λA(θ₁) − (1−λ)A(θ₂) (needs A(θ))."""
+    ef = _ef(geo)
+    if ef.log_partition is None:
+        raise SymgeoError(f"{geo.family.name}: A(θ) is not declared in natural parameters, so λ-mixtures "
+                          f"of θ have no closed form here; KL and Jeffreys are still available")
+    mix = {t: lam * _at(e, p1) + (1 - lam) * _at(e, p2) for t, e in zip(ef.natural, ef.natural_of_params)}
+    a = ef.log_partition
+    a1 = _at(ef.log_partition_of_params, p1)
+    a2 = _at(ef.log_partition_of_params, p2)
+    return a.xreplace(mix) - lam * a1 - (1 - lam) * a2
+
+
+def renyi(geo: Geometry, p1: dict, p2: dict, order) -> sp.Expr:
+    """D_a(p₁‖p₂) = log ∫ p₁^a p₂^(1−a) / (a − 1); a → 1 gives KL."""
+    return log_affinity(geo, p1, p2, order) / (order - 1)
+
+
+def alpha_divergence(geo: Geometry, p1: dict, p2: dict, alpha) -> sp.Expr:
+    """Amari: D_α(p₁‖p₂) = 4/(1 − α²) (1 − ∫ p₁^((1−α)/2) p₂^((1+α)/2)); α → −1 gives KL(p₁‖p₂)."""
+    lam = (1 - alpha) / 2
+    return 4 / (1 - alpha**2) * (1 - sp.exp(log_affinity(geo, p1, p2, lam)))
+
+
+def bhattacharyya(geo: Geometry, p1: dict, p2: dict) -> sp.Expr:
+    """−log ∫ √(p₁ p₂)."""
+    return sp.simplify(-log_affinity(geo, p1, p2, sp.Rational(1, 2)))
+
+
+def hellinger_squared(geo: Geometry, p1: dict, p2: dict) -> sp.Expr:
+    """H² = 1 − ∫ √(p₁ p₂) (so 0 ≤ H² ≤ 1)."""
+    return 1 - sp.exp(log_affinity(geo, p1, p2, sp.Rational(1, 2)))
+
+
+def entropy(geo: Geometry) -> sp.Expr:
+    """Differential (or Shannon) entropy H = A − θ·η − E[log h]."""
+    ef = _ef(geo)
+    from .expectation import expectations
+    log_h = ef.log_base_measure
+    if log_h.free_symbols & set(ef.variables):
+        e_log_h = _linear_in_stats(ef, log_h, geo.expectation_params)
+        if e_log_h is None:
+            e_log_h = expectations(geo.family, [log_h], geo._timeout).values[0]
+    else:
+        e_log_h = log_h
+    return sp.simplify(ef.log_partition_of_params
+                       - sum(t * e for t, e in zip(ef.natural_of_params, geo.expectation_params)) - e_log_h)
+
+
+def _linear_in_stats(ef: ExponentialFamily, expr, eta):
+    """E[expr] when expr = c₀ + Σ c_a T_a (as log h often is): c₀ + Σ c_a η_a."""
+    cs = sp.symbols(f"c0:{len(ef.stats) + 1}")
+    residual = sp.expand(expr - cs[0] - sum(c * t for c, t in zip(cs[1:], ef.stats)))
+    if residual == 0:
+        return None
+    sol = sp.solve(sp.Poly(residual, *ef.variables).coeffs() if residual.is_polynomial(*ef.variables)
+                   else [residual.coeff(t) for t in ef.stats] + [residual.as_independent(*ef.variables)[0]], cs,
+                   dict=True)
+    if not sol:
+        return None
+    s = sol[0]
+    if any(c not in s for c in cs):
+        return None
+    check = sp.simplify(expr - s[cs[0]] - sum(s[c] * t for c, t in zip(cs[1:], ef.stats)))
+    if check != 0:
+        return None
+    return s[cs[0]] + sum(s[c] * e for c, e in zip(cs[1:], eta))

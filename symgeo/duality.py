@@ -1,0 +1,149 @@
+"""Dual (Amari) structure of an exponential family: θ and η = ∇A coordinates, the Legendre dual
+potential A*(η) = θ·η − A(θ), dual flatness and the duality identity.
+
+Charts to θ and η are derived by inverting θ(ξ) or η(ξ) with `solve` under a time bound; the
+branch kept is the one that maps a sample point back to itself. Where SymPy cannot invert,
+`InversionUnavailable` says so and the numeric inverse (Newton on A) is the fallback.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from .errors import SymgeoError
+from .family import Chart, ExponentialFamily
+from .geometry import ALPHA, Geometry
+from .timebound import TimeBoundExceeded, call_with_timeout
+
+SOLVE_TIMEOUT = 20.0
+
+
+class InversionUnavailable(SymgeoError):
+    """SymPy could not invert the coordinate map in closed form within the time bound."""
+
+
+def _require_ef(geo: Geometry) -> ExponentialFamily:
+    ef = geo.exponential_family
+    if ef is None:
+        raise SymgeoError(f"{geo.family.name} is not an exponential family: no θ/η dual coordinates")
+    return ef
+
+
+def _solve(equations, unknowns):
+    return sp.solve(equations, unknowns, dict=True)
+
+
+def invert(exprs, params, new_symbols, sample: dict, timeout: float = SOLVE_TIMEOUT) -> dict:
+    """{param: expression in new_symbols} solving new_symbols = exprs(params), branch checked at `sample`."""
+    equations = [sp.Eq(s, e) for s, e in zip(new_symbols, exprs)]
+    try:
+        solutions = call_with_timeout(_solve, (equations, list(params)), timeout)
+    except (TimeBoundExceeded, RuntimeError) as exc:
+        raise InversionUnavailable(f"no closed-form inverse of ({', '.join(map(str, exprs))}) ({exc})") from None
+    target = {s: sp.sympify(e).xreplace(sample) for s, e in zip(new_symbols, exprs)}
+    for sol in solutions:
+        if set(sol) != set(params):
+            continue
+        try:
+            ok = all(abs(complex(sp.N(sol[p].xreplace(target) - sample[p], 30))) < 1e-20 for p in params)
+        except (TypeError, ValueError):
+            ok = False
+        if ok:
+            return {p: sp.simplify(sol[p]) for p in params}
+    raise InversionUnavailable(f"no closed-form inverse of ({', '.join(map(str, exprs))}) on the parameter domain")
+
+
+def natural_symbols(ef: ExponentialFamily) -> tuple:
+    return tuple(sp.Symbol(f"theta{i + 1}", real=True) for i in range(len(ef.natural)))
+
+
+def expectation_symbols(ef: ExponentialFamily) -> tuple:
+    return tuple(sp.Symbol(f"eta{i + 1}", real=True) for i in range(len(ef.natural)))
+
+
+def natural_chart(geo: Geometry) -> Chart:
+    """Chart to θ: the family's parameters expressed in θ (declared, else derived)."""
+    ef = _require_ef(geo)
+    if "natural" in geo.family.charts:
+        return geo.family.charts["natural"]
+    thetas = natural_symbols(ef)
+    sol = invert(ef.natural_of_params, ef.params, thetas, geo.family.sample_point())
+    return Chart("natural", thetas, tuple((p, sol[p]) for p in ef.params),
+                 forward=tuple(zip(thetas, ef.natural_of_params)))
+
+
+def expectation_chart(geo: Geometry) -> Chart:
+    """Chart to η = E[T]: the family's parameters expressed in η (declared, else derived)."""
+    ef = _require_ef(geo)
+    if "expectation" in geo.family.charts:
+        return geo.family.charts["expectation"]
+    etas = expectation_symbols(ef)
+    sol = invert(geo.expectation_params, ef.params, etas, geo.family.sample_point())
+    return Chart("expectation", etas, tuple((p, sol[p]) for p in ef.params),
+                 forward=tuple(zip(etas, geo.expectation_params)))
+
+
+def natural_from_expectation(geo: Geometry) -> dict:
+    """θ(η) in closed form: {θ_a symbol: expression in η}."""
+    ef = _require_ef(geo)
+    chart = expectation_chart(geo)
+    sub = chart.substitution()
+    return {t: sp.simplify(e.xreplace(sub)) for t, e in zip(natural_symbols(ef), ef.natural_of_params)}
+
+
+def dual_potential(geo: Geometry) -> sp.Expr:
+    """A*(η) = θ(η)·η − A(θ(η)) (the negative entropy up to E[log h])."""
+    ef = _require_ef(geo)
+    chart = expectation_chart(geo)
+    sub = chart.substitution()
+    theta = [e.xreplace(sub) for e in ef.natural_of_params]
+    a_of_eta = ef.log_partition_of_params.xreplace(sub)
+    return sp.simplify(sum(t * e for t, e in zip(theta, chart.params)) - a_of_eta)
+
+
+def in_chart(geo: Geometry, chart: Chart) -> Geometry:
+    return Geometry(geo.family.reparametrize(chart), route=geo._route, timeout=geo._timeout,
+                    cache=geo._disk or False)
+
+
+def is_flat(geo: Geometry, alpha) -> bool:
+    """Do all Christoffel symbols of the α-connection vanish in this chart?"""
+    return all(sp.simplify(e) == 0 for e in sp.flatten(geo.christoffel(alpha).tolist()))
+
+
+def affine_defect(geo: Geometry, alpha, functions) -> list:
+    """∇^(α)d f = ∂_i∂_j f − Γ^(α)k_ij ∂_k f for each f: zero iff the f are affine for ∇^(α)."""
+    n, xi = geo.family.n, geo.params
+    gam = geo.christoffel(alpha)
+    return [sp.Matrix(n, n, lambda i, j: sp.simplify(sp.expand_func(
+        sp.diff(f, xi[i], xi[j]) - sum(gam[k, i, j] * sp.diff(f, xi[k]) for k in range(n)))))
+        for f in functions]
+
+
+def dual_flatness(geo: Geometry) -> dict:
+    """Whether θ is affine for the e-connection and η for the m-connection, checked in the
+    family's own chart (no inversion needed): ∇^(1)dθ_a = 0 and ∇^(−1)dη_a = 0."""
+    ef = _require_ef(geo)
+    zero = sp.zeros(geo.family.n, geo.family.n)
+    return {"e_flat_in_natural": all(m == zero for m in affine_defect(geo, 1, ef.natural_of_params)),
+            "m_flat_in_expectation": all(m == zero for m in affine_defect(geo, -1, geo.expectation_params))}
+
+
+def duality_defect(geo: Geometry, alpha=ALPHA) -> sp.ImmutableDenseNDimArray:
+    """∂_k g_ij − Γ^(α)_ki,j − Γ^(−α)_kj,i as [k][i][j]: identically zero (Γ^(α), Γ^(−α) dual)."""
+    n, g = geo.family.n, geo.fisher
+    plus, minus = geo.christoffel_first(alpha), geo.christoffel_first(-alpha)
+    out = [[[sp.simplify(sp.diff(g[i, j], geo.params[k]) - plus[k, i, j] - minus[k, j, i])
+             for j in range(n)] for i in range(n)] for k in range(n)]
+    return sp.ImmutableDenseNDimArray(out)
+
+
+def mixed_chart(geo: Geometry, natural_indices) -> Chart:
+    """Mixed coordinates (θ_I, η_J) with I the given indices and J the rest; their Fisher metric is
+    block diagonal (the θ_I and η_J directions are orthogonal)."""
+    ef = _require_ef(geo)
+    idx = set(natural_indices)
+    thetas, etas = natural_symbols(ef), expectation_symbols(ef)
+    new = tuple(thetas[a] if a in idx else etas[a] for a in range(len(thetas)))
+    exprs = [ef.natural_of_params[a] if a in idx else geo.expectation_params[a] for a in range(len(thetas))]
+    sol = invert(exprs, ef.params, new, geo.family.sample_point())
+    return Chart("mixed", new, tuple((p, sol[p]) for p in ef.params), forward=tuple(zip(new, exprs)))
