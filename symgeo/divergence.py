@@ -38,6 +38,13 @@ def _at(expr, point: dict):
 
 def kl(geo: Geometry, p1: dict, p2: dict) -> sp.Expr:
     """KL(p_ξ1 ‖ p_ξ2) as the Bregman divergence of the log-partition."""
+    a, b = pair_symbols(geo)
+    formula = geo.memo("kl", lambda: _kl(geo, a, b))
+    # one simultaneous substitution: p1, p2 may themselves be the pair symbols (reverse KL)
+    return formula.xreplace({**{a[p]: p1[p] for p in geo.params}, **{b[p]: p2[p] for p in geo.params}})
+
+
+def _kl(geo: Geometry, p1: dict, p2: dict) -> sp.Expr:
     ef = _ef(geo)
     a = ef.log_partition_of_params
     theta, eta = ef.natural_of_params, geo.expectation_params
@@ -92,6 +99,10 @@ def hellinger_squared(geo: Geometry, p1: dict, p2: dict) -> sp.Expr:
 
 def entropy(geo: Geometry) -> sp.Expr:
     """Differential (or Shannon) entropy H = A − θ·η − E[log h]."""
+    return geo.memo("entropy", lambda: _entropy(geo))
+
+
+def _entropy(geo: Geometry) -> sp.Expr:
     ef = _ef(geo)
     from .expectation import expectations
     log_h = ef.log_base_measure

@@ -60,8 +60,25 @@ def expectation_symbols(ef: ExponentialFamily) -> tuple:
     return tuple(sp.Symbol(f"eta{i + 1}", real=True) for i in range(len(ef.natural)))
 
 
+def _memo_or_raise(geo: Geometry, name: str, compute):
+    """Cache a result, or the fact that SymPy cannot invert (so the failure is not retried)."""
+    def attempt():
+        try:
+            return ("ok", compute())
+        except InversionUnavailable as exc:
+            return ("unavailable", str(exc))
+    status, value = geo.memo(name, attempt)
+    if status != "ok":
+        raise InversionUnavailable(value)
+    return value
+
+
 def natural_chart(geo: Geometry) -> Chart:
     """Chart to θ: the family's parameters expressed in θ (declared, else derived)."""
+    return _memo_or_raise(geo, "natural_chart", lambda: _natural_chart(geo))
+
+
+def _natural_chart(geo: Geometry) -> Chart:
     ef = _require_ef(geo)
     if "natural" in geo.family.charts:
         return geo.family.charts["natural"]
@@ -73,6 +90,10 @@ def natural_chart(geo: Geometry) -> Chart:
 
 def expectation_chart(geo: Geometry) -> Chart:
     """Chart to η = E[T]: the family's parameters expressed in η (declared, else derived)."""
+    return _memo_or_raise(geo, "expectation_chart", lambda: _expectation_chart(geo))
+
+
+def _expectation_chart(geo: Geometry) -> Chart:
     ef = _require_ef(geo)
     if "expectation" in geo.family.charts:
         return geo.family.charts["expectation"]
@@ -84,6 +105,10 @@ def expectation_chart(geo: Geometry) -> Chart:
 
 def natural_from_expectation(geo: Geometry) -> dict:
     """θ(η) in closed form: {θ_a symbol: expression in η}."""
+    return _memo_or_raise(geo, "theta_of_eta", lambda: _natural_from_expectation(geo))
+
+
+def _natural_from_expectation(geo: Geometry) -> dict:
     ef = _require_ef(geo)
     chart = expectation_chart(geo)
     sub = chart.substitution()
@@ -92,6 +117,10 @@ def natural_from_expectation(geo: Geometry) -> dict:
 
 def dual_potential(geo: Geometry) -> sp.Expr:
     """A*(η) = θ(η)·η − A(θ(η)) (the negative entropy up to E[log h])."""
+    return _memo_or_raise(geo, "dual_potential", lambda: _dual_potential(geo))
+
+
+def _dual_potential(geo: Geometry) -> sp.Expr:
     ef = _require_ef(geo)
     chart = expectation_chart(geo)
     sub = chart.substitution()

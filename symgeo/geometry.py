@@ -58,6 +58,10 @@ class Geometry:
                         cache=self._disk or False, check=self._check)
 
     # -- caching ------------------------------------------------------------------------------
+    def memo(self, name: str, compute):
+        """Cache a quantity derived from this geometry (memory, then disk) under `name`."""
+        return self._cached(name, compute)
+
     def _cached(self, name: str, compute):
         if name in self._memo:
             return self._memo[name]
