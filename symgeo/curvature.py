@@ -62,14 +62,7 @@ def ricci(F: DiffField, gamma: list) -> list:
         for nu in range(n):
             acc = F.K.zero
             for rho in range(n):
-                acc += F.d(gamma[rho][nu][sigma], rho)
-                for lam in range(n):
-                    a, b = gamma[rho][rho][lam], gamma[lam][nu][sigma]
-                    if a and b:
-                        acc += a * b
-                    c, d = gamma[rho][nu][lam], gamma[lam][rho][sigma]
-                    if c and d:
-                        acc -= c * d
+                acc += F.d(gamma[rho][nu][sigma], rho) + _products(gamma, rho, rho, nu, sigma, n)
             acc -= F.d(trace[sigma], nu)
             out[sigma][nu] = acc
     return out

@@ -80,12 +80,15 @@ def natural_chart(geo: Geometry) -> Chart:
 
 def _natural_chart(geo: Geometry) -> Chart:
     ef = _require_ef(geo)
-    if "natural" in geo.family.charts:
-        return geo.family.charts["natural"]
-    thetas = natural_symbols(ef)
-    sol = invert(ef.natural_of_params, ef.params, thetas, geo.family.sample_point())
-    return Chart("natural", thetas, tuple((p, sol[p]) for p in ef.params),
-                 forward=tuple(zip(thetas, ef.natural_of_params)))
+    return _derived_chart(geo, "natural", natural_symbols(ef), ef.natural_of_params)
+
+
+def _derived_chart(geo: Geometry, name: str, symbols: tuple, exprs) -> Chart:
+    """The declared chart `name`, else the old parameters solved from symbols = exprs(ξ)."""
+    if name in geo.family.charts:
+        return geo.family.charts[name]
+    sol = invert(exprs, geo.params, symbols, geo.family.sample_point())
+    return Chart(name, symbols, tuple((p, sol[p]) for p in geo.params), forward=tuple(zip(symbols, exprs)))
 
 
 def expectation_chart(geo: Geometry) -> Chart:
@@ -95,12 +98,7 @@ def expectation_chart(geo: Geometry) -> Chart:
 
 def _expectation_chart(geo: Geometry) -> Chart:
     ef = _require_ef(geo)
-    if "expectation" in geo.family.charts:
-        return geo.family.charts["expectation"]
-    etas = expectation_symbols(ef)
-    sol = invert(geo.expectation_params, ef.params, etas, geo.family.sample_point())
-    return Chart("expectation", etas, tuple((p, sol[p]) for p in ef.params),
-                 forward=tuple(zip(etas, geo.expectation_params)))
+    return _derived_chart(geo, "expectation", expectation_symbols(ef), geo.expectation_params)
 
 
 def natural_from_expectation(geo: Geometry) -> dict:

@@ -302,18 +302,22 @@ def _series(family: Family, exprs: list, timeout: float) -> Expectations:
                                        for v, m in zip(range(lo, hi + 1), masses)])) for f in exprs]
         return Expectations(values, [], "finite sum over the support")
     points = [family.sample_point(k) for k in range(3)]
-    values = []
-    for f in exprs:
-        try:
-            res = call_with_timeout(_summation, (sp.expand(f * family.density), x, lo, hi, points), timeout)
-        except (TimeBoundExceeded, RuntimeError) as exc:
-            raise IntegrationError(f"{family.name}: the sum of {f}·p over the support did not finish "
-                                   f"({exc}); {ADVICE}") from None
-        if res is None:
-            raise IntegrationError(f"{family.name}: SymPy cannot sum {f}·p in closed form; {ADVICE}")
-        values.append(res)
+    values = [_bounded(family, _summation, (sp.expand(f * family.density), x, lo, hi, points), f, "sum", timeout)
+              for f in exprs]
     _check_at_point(family, exprs, values)
     return Expectations(values, [], "summation over the support")
+
+
+def _bounded(family: Family, fn, args: tuple, f, what: str, timeout: float):
+    """A SymPy sum or integral under the time bound; failure is an IntegrationError with advice."""
+    try:
+        res = call_with_timeout(fn, args, timeout)
+    except (TimeBoundExceeded, RuntimeError) as exc:
+        raise IntegrationError(f"{family.name}: the {what} of {f}·p over the support did not finish "
+                               f"({exc}); {ADVICE}") from None
+    if res is None:
+        raise IntegrationError(f"{family.name}: SymPy cannot {what} {f}·p in closed form; {ADVICE}")
+    return res
 
 
 def _summation(expr, x, lo, hi, points):
@@ -362,16 +366,8 @@ def _converged_branch(res, points):
 def _integral(family: Family, exprs: list, timeout: float) -> Expectations:
     (x,) = family.variables
     lo, hi = family.support.lo, family.support.hi
-    values = []
-    for f in exprs:
-        try:
-            res = call_with_timeout(_integrate, (f * family.density, x, lo, hi), timeout)
-        except (TimeBoundExceeded, RuntimeError) as exc:
-            raise IntegrationError(f"{family.name}: the integral of {f}·p did not finish ({exc}); "
-                                   f"{ADVICE}") from None
-        if res is None:
-            raise IntegrationError(f"{family.name}: SymPy cannot integrate {f}·p in closed form; {ADVICE}")
-        values.append(res)
+    values = [_bounded(family, _integrate, (f * family.density, x, lo, hi), f, "integrate", timeout)
+              for f in exprs]
     _check_at_point(family, exprs, values)
     return Expectations(values, [], "integration over the support")
 

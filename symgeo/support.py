@@ -7,40 +7,38 @@ import sympy as sp
 
 
 @dataclass(frozen=True)
-class Interval:
+class _Bounds:
+    lo: sp.Expr
+    hi: sp.Expr
+
+    def __post_init__(self):
+        object.__setattr__(self, "lo", sp.sympify(self.lo))
+        object.__setattr__(self, "hi", sp.sympify(self.hi))
+
+    @property
+    def free_symbols(self) -> set:
+        return self.lo.free_symbols | self.hi.free_symbols
+
+
+@dataclass(frozen=True)
+class Interval(_Bounds):
     """A continuous scalar support [lo, hi] (endpoints may be ±oo)."""
 
     lo: sp.Expr = -sp.oo
     hi: sp.Expr = sp.oo
     discrete = False
 
-    def __post_init__(self):
-        object.__setattr__(self, "lo", sp.sympify(self.lo))
-        object.__setattr__(self, "hi", sp.sympify(self.hi))
-
-    @property
-    def free_symbols(self) -> set:
-        return sp.sympify(self.lo).free_symbols | sp.sympify(self.hi).free_symbols
-
     def describe(self) -> str:
         return f"({self.lo}, {self.hi})"
 
 
 @dataclass(frozen=True)
-class Integers:
+class Integers(_Bounds):
     """A discrete scalar support {lo, lo+1, ..., hi} (hi may be oo or a fixed symbol)."""
 
     lo: sp.Expr = sp.Integer(0)
     hi: sp.Expr = sp.oo
     discrete = True
-
-    def __post_init__(self):
-        object.__setattr__(self, "lo", sp.sympify(self.lo))
-        object.__setattr__(self, "hi", sp.sympify(self.hi))
-
-    @property
-    def free_symbols(self) -> set:
-        return sp.sympify(self.lo).free_symbols | sp.sympify(self.hi).free_symbols
 
     def describe(self) -> str:
         return f"{{{self.lo}, ..., {self.hi}}}"
