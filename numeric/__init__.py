@@ -1,0 +1,1 @@
+"""Numeric backends generated from symgeo's symbolic results."""

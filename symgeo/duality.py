@@ -18,7 +18,12 @@ SOLVE_TIMEOUT = 20.0
 
 
 class InversionUnavailable(SymgeoError):
-    """SymPy could not invert the coordinate map in closed form within the time bound."""
+    """SymPy could not invert the coordinate map in closed form within the time bound.
+
+    The numeric inverse is `numeric.duality.NaturalFromExpectation(geo)` (Newton on A)."""
+
+    def __init__(self, message: str):
+        super().__init__(f"{message}; use the numeric inverse numeric.duality.NaturalFromExpectation")
 
 
 def _require_ef(geo: Geometry) -> ExponentialFamily:
