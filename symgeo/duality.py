@@ -179,3 +179,34 @@ def mixed_chart(geo: Geometry, natural_indices) -> Chart:
     exprs = [ef.natural_of_params[a] if a in idx else geo.expectation_params[a] for a in range(len(thetas))]
     sol = invert(exprs, ef.params, new, geo.family.sample_point())
     return Chart("mixed", new, tuple((p, sol[p]) for p in ef.params), forward=tuple(zip(new, exprs)))
+
+
+T = sp.Symbol("t", real=True)
+
+
+def e_geodesic(geo: Geometry, p1: dict, p2: dict) -> dict:
+    """The e-geodesic (α = 1) from p1 (t = 0) to p2 (t = 1): θ(t) = (1 − t)θ₁ + tθ₂, in the family's chart."""
+    ef = _require_ef(geo)
+    return _line_in(geo, natural_chart(geo), [sp.sympify(e) for e in ef.natural_of_params], p1, p2)
+
+
+def m_geodesic(geo: Geometry, p1: dict, p2: dict) -> dict:
+    """The m-geodesic (α = −1): η(t) = (1 − t)η₁ + tη₂ (a mixture of moments), in the family's chart."""
+    return _line_in(geo, expectation_chart(geo), list(geo.expectation_params), p1, p2)
+
+
+def _line_in(geo: Geometry, chart: Chart, coords, p1: dict, p2: dict) -> dict:
+    ends = [[c.xreplace(p) for c in coords] for p in (p1, p2)]
+    line = {s: (1 - T) * a + T * b for s, a, b in zip(chart.params, *ends)}
+    return {p: sp.simplify(expr.xreplace(line)) for p, expr in chart.substitution().items()}
+
+
+def geodesic_residual(geo: Geometry, curve: dict, alpha) -> list:
+    """ξ̈^k + Γ^(α)k_ij ξ̇^i ξ̇^j along a curve {param: ξ(t)}: zero iff it is an α-geodesic."""
+    gam = geo.christoffel(alpha)
+    xs = [curve[p] for p in geo.params]
+    vs = [sp.diff(x, T) for x in xs]
+    at = dict(zip(geo.params, xs))
+    n = geo.family.n
+    return [sp.diff(vs[k], T) + sum(gam[k, i, j].xreplace(at) * vs[i] * vs[j] for i in range(n) for j in range(n))
+            for k in range(n)]

@@ -155,14 +155,16 @@ def _numeric_kl(g, p1, p2):
     f2 = sp.lambdify(x, l2, "mpmath")
     lo, hi = fam.support.lo, fam.support.hi
     if fam.support.discrete:
-        return float(mpmath.nsum(lambda t: mpmath.exp(f1(t)) * (f1(t) - f2(t)), [int(lo), mpmath.inf]))
+        top = mpmath.inf if hi == sp.oo else int(hi.xreplace(p1))
+        return float(mpmath.nsum(lambda t: mpmath.exp(f1(t)) * (f1(t) - f2(t)), [int(lo), top]))
     a = -mpmath.inf if lo == -sp.oo else float(sp.N(lo))
     b = mpmath.inf if hi == sp.oo else float(sp.N(hi))
     return float(mpmath.quad(lambda t: mpmath.exp(f1(t)) * (f1(t) - f2(t)), [a, b]))
 
 
 @pytest.mark.parametrize("name", ["normal", "gamma", "beta", "poisson", "exponential", "inverse_gaussian", "lognormal",
-                                  "geometric", "negative_binomial:r=3", "rayleigh", "inverse_gamma", "von_mises"])
+                                  "geometric", "negative_binomial:r=3", "rayleigh", "inverse_gamma", "von_mises",
+                                  "bernoulli", "binomial:n=5"])
 def test_kl_bregman_equals_direct_integral(name, geometry):
     g = geometry(name)
     a, b = V.pair_symbols(g)
@@ -274,3 +276,20 @@ def test_cramer_rao_attained_by_mle_asymptotically(name, sampler, geometry):
     bound = np.array(g.cramer_rao(1).xreplace(point).evalf(), dtype=float)
     empirical = np.atleast_2d(np.cov(est)) * n
     assert np.allclose(np.diag(empirical), np.diag(bound), rtol=0.12)
+
+
+@pytest.mark.parametrize("name", ["normal", "poisson", "inverse_gaussian", "gamma", "bernoulli", "categorical:k=3"])
+def test_e_and_m_geodesics_solve_the_alpha_geodesic_equations(name, geometry):
+    g = geometry(name)
+    p1, p2 = g.family.sample_point(0), g.family.sample_point(1)
+    curves = [(1, D.e_geodesic(g, p1, p2))]
+    try:
+        curves.append((-1, D.m_geodesic(g, p1, p2)))
+    except D.InversionUnavailable:
+        assert name == "gamma"  # θ(η) needs the digamma inverse: numeric only
+    for alpha, curve in curves:
+        assert all(float(sp.N(curve[p].subs(D.T, 0) - p1[p], 30)) == pytest.approx(0, abs=1e-20) for p in g.params)
+        assert all(float(sp.N(curve[p].subs(D.T, 1) - p2[p], 30)) == pytest.approx(0, abs=1e-20) for p in g.params)
+        for t in (sp.Rational(1, 4), sp.Rational(2, 3)):
+            for r in D.geodesic_residual(g, curve, alpha):
+                assert float(sp.N(r.subs(D.T, t), 30)) == pytest.approx(0, abs=1e-18)
