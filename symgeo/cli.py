@@ -143,7 +143,13 @@ def _rational(text: str, what: str) -> sp.Rational:
 
 def cmd_derive(args) -> int:
     geo = _geometry(args)
-    alpha = None if args.alpha is None else _rational(args.alpha, "--alpha")
+    if args.alpha is None:
+        alpha = None
+    elif args.alpha.strip() == "alpha":
+        from .geometry import ALPHA
+        alpha = ALPHA
+    else:
+        alpha = _rational(args.alpha, "--alpha")
     if args.format == "json":
         print(json.dumps(derivation(geo, alpha), indent=2, ensure_ascii=False))
     elif args.format == "latex":
@@ -214,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("family", help="catalog name (normal, categorical:k=4, ...) or a .toml spec file")
     p.add_argument("--chart", help="derive in this named chart (see symgeo list)")
     p.add_argument("--format", choices=("text", "latex", "json"), default="text")
-    p.add_argument("--alpha", help="also give the α-connection symbols for this α (e.g. 1, -1, 1/2)")
+    p.add_argument("--alpha", help="also give the α-connection symbols for this α (1, -1, 1/2, or 'alpha' for symbolic)")
     _common(p)
     p.set_defaults(func=cmd_derive)
 
