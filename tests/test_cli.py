@@ -91,3 +91,28 @@ def test_help_for_every_subcommand():
     for sub in ("list", "derive"):
         out = run(sub, "--help")
         assert out.returncode == 0 and "usage" in out.stdout
+
+
+def test_kl_command_values_and_errors():
+    out = run("kl", "normal", "--from", "mu=0,sigma=1", "--to", "mu=1,sigma=1")
+    assert out.returncode == 0 and float(out.stdout.strip().splitlines()[-1]) == 0.5
+    out = run("kl", "normal", "--from", "mu=0,sigma=100", "--to", "mu=1,sigma=100")
+    assert float(out.stdout.strip().splitlines()[-1]) == pytest.approx(5e-5, rel=1e-12)
+    data = json.loads(run("kl", "exponential", "--from", "lam=0.2", "--to", "lam=1", "--json").stdout)
+    assert data["kl"] == pytest.approx(2.3905620875658996, rel=1e-14)
+    for args, message in [(("kl", "normal", "--from", "mu=0,sigma=-1", "--to", "mu=1,sigma=1"), "outside its domain"),
+                          (("kl", "cauchy", "--from", "x0=0,gamma=1", "--to", "x0=1,gamma=1"), "not an exponential"),
+                          (("kl", "normal", "--from", "mu=0", "--to", "mu=1,sigma=1"), "missing")]:
+        bad = run(*args)
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_skewness_and_alpha_in_json():
+    data = json.loads(run("derive", "normal", "--format", "json", "--alpha", "alpha").stdout)
+    names = {p: sp.Symbol(p) for p in data["params"]}
+    sigma = names["sigma"]
+    assert sp.sympify(data["skewness"][1][1][1], locals=names) == 8 / sigma**3
+    alpha = sp.Symbol("alpha")
+    gam = sp.sympify(data["alpha_christoffel"][1][0][0], locals={**names, "alpha": alpha})
+    assert sp.simplify(gam - (1 - alpha) / (2 * sigma)) == 0
+    assert data["exponential_family"]["sufficient_statistics"] == ["x", "x**2"]
