@@ -146,9 +146,11 @@ def affine_defect(geo: Geometry, alpha, functions) -> list:
     """∇^(α)d f = ∂_i∂_j f − Γ^(α)k_ij ∂_k f for each f: zero iff the f are affine for ∇^(α)."""
     n, xi = geo.family.n, geo.params
     gam = geo.christoffel(alpha)
-    return [sp.Matrix(n, n, lambda i, j: sp.simplify(sp.expand_func(
-        sp.diff(f, xi[i], xi[j]) - sum(gam[k, i, j] * sp.diff(f, xi[k]) for k in range(n)))))
-        for f in functions]
+
+    def hessian(f):
+        return sp.Matrix(n, n, lambda i, j: sp.simplify(sp.expand_func(
+            sp.diff(f, xi[i], xi[j]) - sum(gam[k, i, j] * sp.diff(f, xi[k]) for k in range(n)))))
+    return [hessian(f) for f in functions]
 
 
 def dual_flatness(geo: Geometry) -> dict:

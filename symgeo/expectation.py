@@ -78,7 +78,6 @@ def reduced_log_density(family: Family, red: Reduction) -> sp.Expr | None:
 
 def find_reduction(family: Family) -> Reduction | None:
     """Detect a location–scale, location or scale structure of a scalar continuous family."""
-    (x,) = family.variables
     z = sp.Symbol("z", real=True)
     reals = [p for p in family.params if family.domains[p] == sp.Interval(-sp.oo, sp.oo)]
     positives = [p for p in family.params if family.domains[p] == sp.Interval.open(0, sp.oo)]
