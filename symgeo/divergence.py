@@ -99,7 +99,8 @@ def hellinger_squared(geo: Geometry, p1: dict, p2: dict) -> sp.Expr:
 
 def entropy(geo: Geometry) -> sp.Expr:
     """Differential (or Shannon) entropy H = A − θ·η − E[log h]."""
-    return geo.memo("entropy", lambda: _entropy(geo))
+    from .errors import IntegrationError
+    return geo.memo("entropy", lambda: _entropy(geo), remember=(IntegrationError,))
 
 
 def _entropy(geo: Geometry) -> sp.Expr:

@@ -22,8 +22,10 @@ class InversionUnavailable(SymgeoError):
 
     The numeric inverse is `numeric.duality.NaturalFromExpectation(geo)` (Newton on A)."""
 
+    ADVICE = "; use the numeric inverse numeric.duality.NaturalFromExpectation"
+
     def __init__(self, message: str):
-        super().__init__(f"{message}; use the numeric inverse numeric.duality.NaturalFromExpectation")
+        super().__init__(message if message.endswith(self.ADVICE) else message + self.ADVICE)
 
 
 def _require_ef(geo: Geometry) -> ExponentialFamily:
@@ -49,7 +51,8 @@ def invert(exprs, params, new_symbols, sample: dict, timeout: float = SOLVE_TIME
         if set(sol) != set(params):
             continue
         try:
-            ok = all(abs(complex(sp.N(sol[p].xreplace(target) - sample[p], 30))) < 1e-20 for p in params)
+            ok = all(abs(complex(sp.N(sol[p].xreplace(target).xreplace(sample) - sample[p], 30))) < 1e-20
+                     for p in params)
         except (TypeError, ValueError):
             ok = False
         if ok:
@@ -66,16 +69,7 @@ def expectation_symbols(ef: ExponentialFamily) -> tuple:
 
 
 def _memo_or_raise(geo: Geometry, name: str, compute):
-    """Cache a result, or the fact that SymPy cannot invert (so the failure is not retried)."""
-    def attempt():
-        try:
-            return ("ok", compute())
-        except InversionUnavailable as exc:
-            return ("unavailable", str(exc))
-    status, value = geo.memo(name, attempt)
-    if status != "ok":
-        raise InversionUnavailable(value)
-    return value
+    return geo.memo(name, compute, remember=(InversionUnavailable,))
 
 
 def natural_chart(geo: Geometry) -> Chart:

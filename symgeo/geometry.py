@@ -58,9 +58,20 @@ class Geometry:
                         cache=self._disk or False, check=self._check)
 
     # -- caching ------------------------------------------------------------------------------
-    def memo(self, name: str, compute):
-        """Cache a quantity derived from this geometry (memory, then disk) under `name`."""
-        return self._cached(name, compute)
+    def memo(self, name: str, compute, remember: tuple = ()):
+        """Cache a quantity derived from this geometry (memory, then disk) under `name`.
+
+        Exceptions of the classes in `remember` (a proven "cannot") are cached too and re-raised,
+        so a time-bounded failure is not paid again."""
+        def attempt():
+            try:
+                return ("ok", compute())
+            except remember as exc:
+                return ("error", exc)
+        status, value = self._cached(name, attempt)
+        if status == "error":
+            raise value
+        return value
 
     def _cached(self, name: str, compute):
         if name in self._memo:
