@@ -293,3 +293,33 @@ def test_e_and_m_geodesics_solve_the_alpha_geodesic_equations(name, geometry):
         for t in (sp.Rational(1, 4), sp.Rational(2, 3)):
             for r in D.geodesic_residual(g, curve, alpha):
                 assert float(sp.N(r.subs(D.T, t), 30)) == pytest.approx(0, abs=1e-18)
+
+
+SCIPY_KL = {"normal": (lambda p: st.norm(float(p["mu"]), float(p["sigma"])), (-np.inf, np.inf)),
+            "gamma": (lambda p: st.gamma(float(p["k"]), scale=float(p["theta"])), (0, np.inf)),
+            "beta": (lambda p: st.beta(float(p["a"]), float(p["b"])), (0, 1)),
+            "poisson": (lambda p: st.poisson(float(p["lam"])), None)}
+
+
+@pytest.mark.parametrize("name", sorted(SCIPY_KL))
+def test_kl_against_scipy_densities(name, geometry):
+    """KL from scipy.stats' own densities (scipy.integrate.quad, or a sum of pmf terms) vs the Bregman form."""
+    from scipy.integrate import quad
+    g = geometry(name)
+    p1, p2 = g.family.sample_point(0), g.family.sample_point(1)
+    make, bounds = SCIPY_KL[name]
+    d1, d2 = make({str(k): v for k, v in p1.items()}), make({str(k): v for k, v in p2.items()})
+    if bounds is None:
+        ks = np.arange(0, 200)
+        ref = float(np.sum(d1.pmf(ks) * (d1.logpmf(ks) - d2.logpmf(ks))))
+    else:
+        ref = quad(lambda t: d1.pdf(t) * (d1.logpdf(t) - d2.logpdf(t)), *bounds, epsabs=1e-13, epsrel=1e-12)[0]
+    a, b = V.pair_symbols(g)
+    value = V.kl(g, {p: p1[p] for p in g.params}, {p: p2[p] for p in g.params})
+    assert float(sp.N(value, 30)) == pytest.approx(ref, rel=1e-8)
+
+
+@pytest.mark.parametrize("name", [n for n in EXPONENTIAL if n not in ("multivariate_normal", "categorical", "dirichlet")])
+def test_duality_identity_numeric_alpha_every_exponential_family(name, geometry):
+    for alpha in (sp.Rational(1, 2), 2):
+        assert _zero(D.duality_defect(geometry(name), alpha))
