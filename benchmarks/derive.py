@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 FULL = ["bernoulli", "binomial", "categorical:k=3", "categorical:k=4", "poisson", "geometric",
         "negative_binomial", "exponential", "normal", "lognormal", "gamma", "inverse_gamma", "beta",

@@ -2,7 +2,6 @@
 import subprocess
 import sys
 
-import sympy as sp
 
 from symgeo import Geometry, catalog
 from symgeo.cache import DiskCache

@@ -44,7 +44,6 @@ def test_declared_expectation_override_equals_derived_gradient(name):
 
 def test_categorical_and_vector_families_mean_of_stats(geometry):
     g = geometry("categorical:k=4")
-    point = g.family.sample_point()
     # exact: E[x_i] = p_i by the finite sum over one-hot points
     for stat, eta in zip(g.exponential_family.stats, g.expectation_params):
         assert eta == stat.xreplace({v: p for v, p in zip(g.family.variables, g.params)})

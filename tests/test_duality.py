@@ -11,7 +11,7 @@ from symgeo import Geometry, catalog
 from symgeo import bounds as B
 from symgeo import divergence as V
 from symgeo import duality as D
-from symgeo.fisher import fisher_by_expectation, score
+from symgeo.fisher import score
 from symgeo.expectation import expectations
 from symgeo.geometry import ALPHA
 
@@ -314,7 +314,6 @@ def test_kl_against_scipy_densities(name, geometry):
         ref = float(np.sum(d1.pmf(ks) * (d1.logpmf(ks) - d2.logpmf(ks))))
     else:
         ref = quad(lambda t: d1.pdf(t) * (d1.logpdf(t) - d2.logpdf(t)), *bounds, epsabs=1e-13, epsrel=1e-12)[0]
-    a, b = V.pair_symbols(g)
     value = V.kl(g, {p: p1[p] for p in g.params}, {p: p2[p] for p in g.params})
     assert float(sp.N(value, 30)) == pytest.approx(ref, rel=1e-8)
 

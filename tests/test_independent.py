@@ -5,7 +5,7 @@ import scipy.stats as st
 import sympy as sp
 
 from helpers import as_float_matrix, monte_carlo_fisher, numeric_scalar_curvature
-from symgeo import Geometry, catalog
+from symgeo import catalog
 from symgeo.fisher import fisher_by_expectation
 
 # Exponential families whose −E[∂∂ℓ] and E[s sᵀ] SymPy integrates or sums: the EF route must agree.
