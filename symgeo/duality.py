@@ -127,8 +127,7 @@ def _dual_potential(geo: Geometry) -> sp.Expr:
 
 
 def in_chart(geo: Geometry, chart: Chart) -> Geometry:
-    return Geometry(geo.family.reparametrize(chart), route=geo._route, timeout=geo._timeout,
-                    cache=geo._disk or False)
+    return geo.in_chart(chart)
 
 
 def is_flat(geo: Geometry, alpha) -> bool:

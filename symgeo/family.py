@@ -133,17 +133,21 @@ class Family:
         return self.reparametrize(self.charts[name])
 
     def reparametrize(self, chart: Chart) -> "Family":
-        sub = chart.substitution()
-        missing = set(self.params) - set(sub)
-        if missing:
-            raise SymgeoError(f"chart {chart.name!r} does not express {sorted(map(str, missing))}")
-        domains = dict(zip(chart.params, chart.domains)) if chart.domains else None
+        sub, domains = self._chart_substitution(chart)
         return Family(self.name, self.variables, self.support, chart.params,
                      log_density=_subs(self.log_density, sub), domains=domains,
                      fixed=self.fixed,
                      reduction=self._reduction_in(sub), chart=chart.name,
                      description=self.description, constraints=self._constraints_in(sub),
                      samples=self._samples_in(chart))
+
+    def _chart_substitution(self, chart: Chart) -> tuple:
+        """(old → new substitution, new domains or None), after checking the chart covers every parameter."""
+        sub = chart.substitution()
+        missing = set(self.params) - set(sub)
+        if missing:
+            raise SymgeoError(f"chart {chart.name!r} does not express {sorted(map(str, missing))}")
+        return sub, (dict(zip(chart.params, chart.domains)) if chart.domains else None)
 
     def _reduction_in(self, sub: dict) -> Reduction | None:
         r = self.reduction
@@ -253,11 +257,7 @@ class ExponentialFamily(Family):
                                          self.log_partition_of_params, self.expectation_of_params)
 
     def reparametrize(self, chart: Chart) -> "ExponentialFamily":
-        sub = chart.substitution()
-        missing = set(self.params) - set(sub)
-        if missing:
-            raise SymgeoError(f"chart {chart.name!r} does not express {sorted(map(str, missing))}")
-        domains = dict(zip(chart.params, chart.domains)) if chart.domains else None
+        sub, domains = self._chart_substitution(chart)
         expect = (None if self.expectation_of_params is None
                   else [_subs(e, sub) for e in self.expectation_of_params])
         return ExponentialFamily(

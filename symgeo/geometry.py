@@ -48,14 +48,19 @@ class Geometry:
         self._disk = cache if isinstance(cache, disk.DiskCache) else None
         self._memo: dict = {}
         self._check = check
-        self.params = family.params
 
     def __repr__(self) -> str:
         return f"Geometry({self.family!r})"
 
-    def in_chart(self, name: str) -> "Geometry":
-        return Geometry(self.family.in_chart(name), route=self._route, timeout=self._timeout,
-                        cache=self._disk or False, check=self._check)
+    @property
+    def params(self) -> tuple:
+        return self.family.params
+
+    def in_chart(self, chart) -> "Geometry":
+        """The same geometry in a named chart of the family, or in a given Chart."""
+        family = self.family.in_chart(chart) if isinstance(chart, str) else self.family.reparametrize(chart)
+        return Geometry(family, route=self._route, timeout=self._timeout, cache=self._disk or False,
+                        check=self._check)
 
     # -- caching ------------------------------------------------------------------------------
     def memo(self, name: str, compute, remember: tuple = ()):
