@@ -1,33 +1,159 @@
-"""The one caller of `sympy.lambdify`: symbolic results become numpy functions (with CSE).
+"""The one caller of `sympy.lambdify`: symbolic results become numpy or torch functions (with CSE).
 
-Special functions map to scipy.special (polygamma, loggamma, Bessel). Each generated function
-keeps its source expressions in `.exprs` so tests can compare it against `evalf`.
+Special functions map to scipy.special (numpy backend) or torch.special (torch backend): polygamma,
+loggamma, gamma, erf, Bessel I₀/I₁. Generated functions broadcast over leading batch dimensions: with
+arguments of broadcast shape B, a result of symbolic shape S comes back with shape B + S. Each keeps its
+source expressions in `.exprs` so tests compare it against `evalf`.
+
+>>> import sympy as sp
+>>> s = sp.Symbol("sigma", positive=True)
+>>> g = generate([s], sp.Matrix([[1 / s**2, 0], [0, 2 / s**2]]))
+>>> g(np.array([1.0, 2.0])).shape
+(2, 2, 2)
+>>> float(g(2.0)[1, 1])
+0.5
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import sympy as sp
 
-MODULES = ["numpy", "scipy"]
+BACKENDS = ("numpy", "torch")
+NUMPY_MODULES = ["numpy", "scipy"]
 
 
-@dataclass(frozen=True)
+def _fold_constants(expr: sp.Expr) -> sp.Expr:
+    """ζ(3), γ, π, log 2, √2 ... → 20-digit floats (torch functions want tensors, not numbers)."""
+    return expr.replace(
+        lambda a: a.is_number and isinstance(a, (sp.NumberSymbol, sp.Function, sp.Pow)) and not a.is_Rational,
+        lambda a: sp.Float(a.evalf(20), 20))
+
+
+def _shape_and_entries(exprs) -> tuple[tuple, list]:
+    if isinstance(exprs, (sp.MatrixBase, sp.NDimArray)):
+        shape = tuple(exprs.shape)
+        return shape, [sp.sympify(e) for e in sp.flatten(exprs.tolist())]
+    if isinstance(exprs, (list, tuple)):
+        array = sp.Array(exprs)
+        return tuple(array.shape), list(sp.flatten(array.tolist()))
+    return (), [sp.sympify(exprs)]
+
+
 class Generated:
-    fn: Callable
-    args: tuple
-    exprs: object
+    """A generated function of positional `args` (numbers or arrays/tensors of one broadcast shape)."""
+
+    def __init__(self, args, exprs, backend: str = "numpy"):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        self.args = tuple(args)
+        self.exprs = exprs
+        self.backend = backend
+        self.shape, entries = _shape_and_entries(exprs)
+        entries = [_fold_constants(e) for e in entries]
+        self._constant = [e.is_number for e in entries]
+        self.fn: Callable = _lambdify(self.args, entries, backend)
+
+    def __repr__(self) -> str:
+        return f"Generated({', '.join(map(str, self.args))} -> shape {self.shape}, {self.backend})"
 
     def __call__(self, *values):
-        return self.fn(*values)
+        if len(values) != len(self.args):
+            raise TypeError(f"expected {len(self.args)} arguments ({', '.join(map(str, self.args))}), "
+                            f"got {len(values)}")
+        if self.backend == "torch":
+            return self._call_torch(values)
+        values = [np.asarray(v, dtype=float) for v in values]
+        batch = np.broadcast_shapes(*(v.shape for v in values)) if values else ()
+        entries = self.fn(*values)
+        out = np.zeros(batch + (len(entries),))
+        for k, entry in enumerate(entries):
+            if not (self._constant[k] and entry == 0):  # np.zeros already holds the zeros
+                out[..., k] = entry
+        return out.reshape(batch + self.shape)
+
+    def _call_torch(self, values):
+        import torch
+        like = next((v for v in values if isinstance(v, torch.Tensor)), None)
+        dtype = like.dtype if like is not None and like.is_floating_point() else torch.float64
+        device = like.device if like is not None else None
+        values = [torch.as_tensor(v, dtype=dtype, device=device) for v in values]
+        batch = torch.broadcast_shapes(*(v.shape for v in values)) if values else torch.Size()
+        entries = self.fn(*values)
+        full = [torch.as_tensor(e, dtype=dtype, device=device).expand(batch) for e in entries]
+        return torch.stack(full, dim=-1).reshape(tuple(batch) + self.shape)
+
+    def on(self, points):
+        """Evaluate at points given as one array whose last axis runs over the arguments."""
+        return self(*[points[..., i] for i in range(len(self.args))])
+
+
+def generate(args, exprs, backend: str = "numpy") -> Generated:
+    """A `backend` function of `args` returning `exprs` (scalar, list, Matrix or Array), built with CSE."""
+    return Generated(args, exprs, backend)
 
 
 def numpy_function(args, exprs) -> Generated:
-    """A numpy function of `args` returning `exprs` (a scalar, list or Matrix), built with CSE."""
-    fn = sp.lambdify(list(args), exprs, modules=MODULES, cse=True)
-    return Generated(fn, tuple(args), exprs)
+    return Generated(args, exprs, "numpy")
+
+
+def _lambdify(args, entries, backend):
+    if backend == "numpy":
+        return sp.lambdify(list(args), entries, modules=NUMPY_MODULES, printer=_numpy_printer(), cse=True)
+    return sp.lambdify(list(args), entries, modules="torch", printer=_torch_printer(), cse=True)
+
+
+_PRINTER_SETTINGS = {"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": True,
+                     "user_functions": {}}
+
+
+def _small_power(printer, expr) -> str | None:
+    """x**-n as 1/x**n and x**3, x**4 as products: numpy's pow is ~4× slower than a multiply."""
+    base, exp = expr.as_base_exp()
+    if not exp.is_Integer or exp == 0:
+        return None
+    if exp < 0:
+        return f"1/({printer._print(base ** -exp)})"
+    if exp in (3, 4):
+        factor = printer.parenthesize(base, 1000)
+        return "*".join([factor] * int(exp))
+    return None
+
+
+def _numpy_printer():
+    from sympy.printing.numpy import SciPyPrinter
+
+    class FastPowPrinter(SciPyPrinter):
+        def _print_Pow(self, expr, rational=False):
+            return _small_power(self, expr) or super()._print_Pow(expr, rational=rational)
+
+    return FastPowPrinter(_PRINTER_SETTINGS)
+
+
+def _torch_printer():
+    from sympy.printing.pytorch import TorchPrinter
+
+    class SpecialTorchPrinter(TorchPrinter):
+        """sympy's torch printer plus the special functions Fisher geometry needs."""
+
+        def _print_polygamma(self, expr):
+            order, arg = expr.args
+            return f"torch.special.polygamma({int(order)}, {self._print(arg)})"
+
+        def _print_besseli(self, expr):
+            order, arg = expr.args
+            if order not in (0, 1):
+                raise NotImplementedError(f"torch has Bessel I only of order 0 and 1, not {order}")
+            return f"torch.special.i{int(order)}({self._print(arg)})"
+
+        def _print_gamma(self, expr):
+            return f"torch.exp(torch.lgamma({self._print(expr.args[0])}))"
+
+        def _print_loggamma(self, expr):
+            return f"torch.lgamma({self._print(expr.args[0])})"
+
+    return SpecialTorchPrinter(_PRINTER_SETTINGS)
 
 
 def as_array(value) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Callable
 
 import sympy as sp
 
-from .errors import UnknownFamilyError
+from .errors import SymgeoError, UnknownFamilyError
 from .family import Chart, ExponentialFamily, Family, Reduction
 from .support import Box, FinitePoints, Integers, Interval, Simplex
 
@@ -74,8 +74,48 @@ def get(spec: str, **options) -> Family:
     return fn(**kwargs)
 
 
-_MINIMUM = {("categorical", "k"): 2, ("dirichlet", "k"): 2, ("multivariate_normal", "d"): 1}
-_MAX_SIZE = {"categorical": 12, "dirichlet": 12, "multivariate_normal": 4}
+def spec_of(family: Family) -> str | None:
+    """The catalog name (with options) of which `family` is the declaration or one of its charts, else None.
+
+    >>> spec_of(get("categorical:k=4").in_chart("natural"))
+    'categorical:k=4'
+    """
+    if family.name not in _BUILDERS:
+        return None
+    _, defaults, _ = _BUILDERS[family.name]
+    options = {}
+    for key in defaults:
+        value = family.fixed.get(key)
+        if isinstance(value, sp.Integer):
+            options[key] = int(value)
+        elif value is None:
+            size = _size_option(family.name, family.n)
+            if size is None:
+                return None
+            options[key] = size
+    spec = family.name + "".join(f"{':' if i == 0 else ','}{k}={v}" for i, (k, v) in enumerate(options.items()))
+    try:
+        reference = get(spec)
+        reference = reference.in_chart(family.chart)
+    except UnknownFamilyError:
+        return None
+    except SymgeoError:  # no such chart
+        return None
+    return spec if reference.key == family.key else None
+
+
+def _size_option(name: str, n_params: int) -> int | None:
+    """The size option (k or d) that gives `n_params` parameters."""
+    sizes = {"categorical": lambda k: k - 1, "dirichlet": lambda k: k,
+             "multivariate_normal": lambda d: d + d * (d + 1) // 2, "centered_normal": lambda d: d * (d + 1) // 2}
+    if name not in sizes:
+        return None
+    return next((k for k in range(1, _MAX_SIZE[name] + 1) if sizes[name](k) == n_params), None)
+
+
+_MINIMUM = {("categorical", "k"): 2, ("dirichlet", "k"): 2, ("multivariate_normal", "d"): 1,
+            ("centered_normal", "d"): 1}
+_MAX_SIZE = {"categorical": 12, "dirichlet": 12, "multivariate_normal": 4, "centered_normal": 4}
 
 
 def _fixed(name: str, value, assumptions: dict):
@@ -183,6 +223,17 @@ def _gaussian(name, x, stat, log_h, support):
 @_register("normal", "Normal(mu, sigma); charts variance (mu, v), natural, expectation")
 def normal():
     return _gaussian("normal", _x(), _x(), 0, Interval())
+
+
+@_register("normal_mean", "Normal(mu, sigma) with sigma fixed (symbolic unless sigma=...)", sigma=None)
+def normal_mean(sigma):
+    x, mu, (t,) = _x(), sp.Symbol("mu", **REAL), _thetas(1)
+    scale = _fixed("sigma", sigma, POS)
+    return ExponentialFamily(
+        "normal_mean", x, Interval(), (t,), (x,), t ** 2 * scale ** 2 / 2,
+        -x ** 2 / (2 * scale ** 2) - sp.log(2 * sp.pi * scale ** 2) / 2, params=(mu,),
+        natural_of_params=(mu / scale ** 2,), fixed={"sigma": scale},
+        charts=[Chart("natural", (t,), ((mu, t * scale ** 2),))])
 
 
 @_register("lognormal", "LogNormal(mu, sigma): log x ~ Normal(mu, sigma)")
@@ -318,26 +369,35 @@ def dirichlet(k):
 
 @_register("multivariate_normal", "MultivariateNormal:d, means mu_i and covariance entries s_ij (i<=j)", d=2)
 def multivariate_normal(d):
-    _limit("multivariate_normal", d)
+    return _multivariate_normal("multivariate_normal", d, with_mean=True)
+
+
+@_register("centered_normal", "MultivariateNormal(0, Sigma):d, covariance entries s_ij (i<=j) only", d=2)
+def centered_normal(d):
+    return _multivariate_normal("centered_normal", d, with_mean=False)
+
+
+def _multivariate_normal(name: str, d: int, with_mean: bool):
+    _limit(name, d)
     xs = tuple(sp.Symbol(f"x{i + 1}", **REAL) for i in range(d))
-    mus = tuple(sp.Symbol(f"mu{i + 1}", **REAL) for i in range(d))
+    mus = tuple(sp.Symbol(f"mu{i + 1}", **REAL) for i in range(d)) if with_mean else ()
     pairs = [(i, j) for i in range(d) for j in range(i, d)]
     s = {(i, j): sp.Symbol(f"s{i + 1}{j + 1}", **(POS if i == j else REAL)) for i, j in pairs}
     cov = sp.Matrix(d, d, lambda i, j: s[(min(i, j), max(i, j))])
     prec = cov.inv()
     prec = prec.applyfunc(sp.factor)
-    mu = sp.Matrix(mus)
+    mu = sp.Matrix(mus) if with_mean else sp.zeros(d, 1)
     pm = prec * mu
-    natural = [pm[i] for i in range(d)] + [(-prec[i, j] / 2 if i == j else -prec[i, j]) for i, j in pairs]
-    stats = list(xs) + [xs[i] * xs[j] for i, j in pairs]
-    eta = list(mus) + [cov[i, j] + mus[i] * mus[j] for i, j in pairs]
+    natural = [pm[i] for i in range(len(mus))] + [(-prec[i, j] / 2 if i == j else -prec[i, j]) for i, j in pairs]
+    stats = list(xs[:len(mus)]) + [xs[i] * xs[j] for i, j in pairs]
+    eta = list(mus) + [cov[i, j] + mu[i] * mu[j] for i, j in pairs]
     log_a = (mu.T * prec * mu)[0, 0] / 2 + sp.log(cov.det()) / 2
     thetas = tuple(sp.Symbol(f"theta{i + 1}", **REAL) for i in range(len(stats)))
     minors = tuple(sp.Gt(cov[:m, :m].det(), 0) for m in range(2, d + 1))
     sample = {**{m: sp.Rational(i + 1, 4) for i, m in enumerate(mus)},
               **{s[p]: (sp.Integer(2) if p[0] == p[1] else sp.Rational(1, 2)) for p in pairs}}
     return ExponentialFamily(
-        "multivariate_normal", xs, Box(tuple(Interval() for _ in xs)), thetas, stats, None,
+        name, xs, Box(tuple(Interval() for _ in xs)), thetas, stats, None,
         -sp.Rational(d, 2) * sp.log(2 * sp.pi), params=mus + tuple(s[p] for p in pairs),
         natural_of_params=natural, log_partition_of_params=log_a, expectation_of_params=eta,
         constraints=minors, samples=[sample])

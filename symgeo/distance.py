@@ -1,0 +1,145 @@
+"""Closed-form Fisher–Rao distances, derived from the metric where its shape allows, else from the literature.
+
+Three derived cases and two known ones:
+- one parameter: d = |F(ξ₂) − F(ξ₁)| with F' = √g, when SymPy finds the antiderivative (time-bounded);
+- two parameters with g = diag(a/σ², b/σ²) (a, b constants; every symmetric location–scale family): the
+  hyperbolic half-plane scaled by √b, d = 2√b asinh(√(((u₁−u₂)² + (σ₁−σ₂)²)/(4σ₁σ₂))), u = μ√(a/b);
+- categorical (and its Bernoulli/binomial cases) on the sphere of radius 2: d = 4 asin(‖√p − √q‖/2)
+  (Rao 1945), written with asin so that near points keep their digits;
+- the centred bivariate normal (covariance only): d = √(½ Σ log² λᵢ), λ the eigenvalues of Σ₁⁻¹Σ₂
+  (Atkinson & Mitchell 1981).
+
+>>> from symgeo import catalog, Geometry
+>>> form = closed_form_distance(Geometry(catalog.get("poisson"), cache=False))
+>>> form.expr
+2*Abs(sqrt(lam_1) - sqrt(lam_2))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from . import catalog
+from .geometry import Geometry
+from .timebound import TimeBoundExceeded, call_with_timeout
+
+ANTIDERIVATIVE_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class ClosedForm:
+    """d(ξ₁, ξ₂) as an expression of the two points' symbols (`first`, `second`, in parameter order)."""
+
+    expr: sp.Expr
+    first: tuple
+    second: tuple
+    source: str
+
+
+def pair(geo: Geometry) -> tuple[tuple, tuple]:
+    def copy(suffix):
+        return tuple(sp.Symbol(f"{p}_{suffix}", **p.assumptions0) for p in geo.params)
+    return copy("1"), copy("2")
+
+
+def closed_form_distance(geo: Geometry) -> ClosedForm | None:
+    """The Fisher–Rao distance in closed form, or None where none is known (solve the geodesic BVP)."""
+    return geo.memo("closed_form_distance", lambda: _derive(geo))
+
+
+def _derive(geo: Geometry):
+    for rule in (_one_parameter, _half_plane, _known, _through_default_chart):
+        form = rule(geo)
+        if form is not None:
+            return form
+    return None
+
+
+def _one_parameter(geo: Geometry):
+    if geo.family.n != 1:
+        return None
+    (p,), ((a,), (b,)) = geo.params, pair(geo)
+    speed = sp.sqrt(geo.fisher[0, 0])
+    try:
+        antiderivative = call_with_timeout(_antiderivative, (speed, p), ANTIDERIVATIVE_TIMEOUT)
+    except (TimeBoundExceeded, RuntimeError):
+        return None
+    if antiderivative is None:
+        return None
+    expr = sp.Abs(sp.simplify(antiderivative.subs(p, b) - antiderivative.subs(p, a)))
+    return ClosedForm(expr, (a,), (b,), "∫√g dξ in closed form")
+
+
+def _antiderivative(speed, p):
+    result = sp.integrate(speed, p)
+    if result.has(sp.Integral) or sp.simplify(sp.diff(result, p) - speed) != 0:
+        return None
+    return result
+
+
+def _half_plane(geo: Geometry):
+    """g = diag(a/σ², b/σ²) in (μ, σ), μ real, σ > 0."""
+    if geo.family.n != 2 or geo.fisher[0, 1] != 0:
+        return None
+    for loc, scale in ((0, 1), (1, 0)):
+        sigma = geo.params[scale]
+        a = sp.simplify(geo.fisher[loc, loc] * sigma ** 2)
+        b = sp.simplify(geo.fisher[scale, scale] * sigma ** 2)
+        if a.is_number and b.is_number and a > 0 and b > 0 and sigma.is_positive:
+            first, second = pair(geo)
+            u1, u2 = first[loc] * sp.sqrt(a / b), second[loc] * sp.sqrt(a / b)
+            s1, s2 = first[scale], second[scale]
+            ratio = ((u1 - u2) ** 2 + (s1 - s2) ** 2) / (4 * s1 * s2)
+            expr = 2 * sp.sqrt(b) * sp.asinh(sp.sqrt(ratio))
+            return ClosedForm(expr, first, second, f"hyperbolic half-plane, g = diag({a}, {b})/{sigma}²")
+    return None
+
+
+def _known(geo: Geometry):
+    spec = catalog.spec_of(geo.family)
+    name = catalog.parse_name(spec)[0] if spec else None
+    if name not in _KNOWN or geo.family.chart != "default" or (name == "centered_normal" and geo.family.n != 3):
+        return None
+    first, second = pair(geo)
+    return ClosedForm(_KNOWN[name](geo.family, first, second), first, second, name)
+
+
+def _through_default_chart(geo: Geometry):
+    """A catalog family in another chart: the default chart's closed form, composed with the chart map."""
+    spec = catalog.spec_of(geo.family)
+    if spec is None or geo.family.chart == "default":
+        return None
+    base = catalog.get(spec)
+    form = closed_form_distance(Geometry(base))
+    if form is None:
+        return None
+    sub = base.charts[geo.family.chart].substitution()
+    first, second = pair(geo)
+    mapping = {}
+    for symbols, point in ((form.first, first), (form.second, second)):
+        at = dict(zip(geo.params, point))
+        mapping.update({s: sub[p].xreplace(at) for s, p in zip(symbols, base.params)})
+    return ClosedForm(form.expr.xreplace(mapping), first, second, f"{form.source}, through chart {geo.family.chart}")
+
+
+def _sphere(family, p, q):
+    """Categorical on the sphere of radius 2: 4 asin(‖√p − √q‖ / 2); binomial(n) scales it by √n."""
+    p, q = list(p) + [1 - sum(p)], list(q) + [1 - sum(q)]
+    chord = sp.sqrt(sum((sp.sqrt(a) - sp.sqrt(b)) ** 2 for a, b in zip(p, q)))
+    trials = family.fixed.get("n", 1)
+    return 4 * sp.sqrt(trials) * sp.asin(chord / 2)
+
+
+def _centered_bivariate(family, s, t):
+    """√(½ (log² λ₊ + log² λ₋)), λ± the eigenvalues of Σ₁⁻¹Σ₂ (trace τ, determinant δ)."""
+    cov1 = sp.Matrix([[s[0], s[1]], [s[1], s[2]]])
+    cov2 = sp.Matrix([[t[0], t[1]], [t[1], t[2]]])
+    tau = (cov1.inv() * cov2).trace()
+    delta = cov2.det() / cov1.det()
+    root = sp.sqrt(tau ** 2 - 4 * delta)
+    return sp.sqrt((sp.log((tau + root) / 2) ** 2 + sp.log((tau - root) / 2) ** 2) / 2)
+
+
+_KNOWN = {"categorical": _sphere, "bernoulli": _sphere, "binomial": _sphere,
+          "centered_normal": _centered_bivariate}
