@@ -15,6 +15,7 @@ source expressions in `.exprs` so tests compare it against `evalf`.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -114,10 +115,10 @@ def _small_power(printer, expr) -> str | None:
     if not exp.is_Integer or exp == 0:
         return None
     if exp < 0:
-        return f"1/({printer._print(base ** -exp)})"
+        return f"(1/({printer._print(base ** -exp)}))"
     if exp in (3, 4):
         factor = printer.parenthesize(base, 1000)
-        return "*".join([factor] * int(exp))
+        return "(" + "*".join([factor] * int(exp)) + ")"
     return None
 
 
@@ -138,14 +139,22 @@ def _torch_printer():
         """sympy's torch printer plus the special functions Fisher geometry needs."""
 
         def _print_polygamma(self, expr):
-            order, arg = expr.args
-            return f"torch.special.polygamma({int(order)}, {self._print(arg)})"
+            """ψ⁽ⁿ⁾(x) = (−1)ⁿ⁺¹ n! ζ(n+1, x): torch's own trigamma is good to only ~5e-10."""
+            order, arg = int(expr.args[0]), self._print(expr.args[1])
+            if order == 0:
+                return f"torch.special.digamma({arg})"
+            sign = (-1) ** (order + 1) * math.factorial(order)
+            return f"({sign}*torch.special.zeta({order + 1}.0, {arg}))"
 
         def _print_besseli(self, expr):
+            """torch has I₀ and I₁; higher integer orders by I_{n+1} = I_{n−1} − (2n/x) I_n."""
             order, arg = expr.args
-            if order not in (0, 1):
-                raise NotImplementedError(f"torch has Bessel I only of order 0 and 1, not {order}")
-            return f"torch.special.i{int(order)}({self._print(arg)})"
+            if order in (0, 1):
+                return f"torch.special.i{int(order)}({self._print(arg)})"
+            if not (order.is_Integer and order > 1):
+                raise NotImplementedError(f"torch has Bessel I of integer order only, not {order}")
+            n = order - 1
+            return self._print(sp.besseli(n - 1, arg) - 2 * n / arg * sp.besseli(n, arg))
 
         def _print_gamma(self, expr):
             return f"torch.exp(torch.lgamma({self._print(expr.args[0])}))"

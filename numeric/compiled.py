@@ -20,7 +20,7 @@ from symgeo.divergence import kl as symbolic_kl, pair_symbols
 from symgeo.geodesic import velocity_symbols
 from symgeo.geometry import N_OBS
 
-from .codegen import Generated, generate
+from .codegen import BACKENDS, Generated, generate
 
 
 class DomainCheck:
@@ -106,6 +106,8 @@ class CompiledFamily:
 
     def __init__(self, geometry: Geometry, backend: str = "numpy", fixed: dict | None = None,
                  check: bool = True):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         self.geometry = geometry
         self.family = geometry.family
         self.params = self.family.params

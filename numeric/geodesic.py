@@ -10,14 +10,14 @@
 
 >>> import numeric
 >>> round(distance(numeric.compile("gamma"), [2.0, 1.0], [3.0, 0.5]).value, 10)
-0.7369916005
+0.5411369318
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.integrate import quad, solve_ivp
+from scipy.integrate import quad, solve_bvp, solve_ivp
 
 from symgeo import Geometry, SymgeoError
 from symgeo.distance import closed_form_distance
@@ -25,6 +25,14 @@ from symgeo.distance import closed_form_distance
 from .compiled import CompiledFamily
 
 RTOL = ATOL = 1e-12
+FAR = 1e3  # a shooting trial that runs this many times past both endpoints is abandoned
+MAX_EVALUATIONS = 6_000  # right-hand sides per integration before a trial counts as runaway
+MAX_HALVINGS = 12
+QUICK_ITERATIONS = 12  # Newton steps from the segment before a better start is sought
+
+
+class _Runaway(Exception):
+    pass
 
 
 class GeodesicError(SymgeoError):
@@ -68,32 +76,48 @@ class Geodesics:
 
     # -- exponential map -------------------------------------------------------------------------
     def _events(self):
-        count = len(self._margins.exprs)
+        count, raw = len(self._margins.exprs), self._margins.fn
 
         def event(i):
             def margin(_t, z):
-                return self._margins(*z[:self.n])[i]
+                return float(raw(*z[:self.n])[i])
             margin.terminal = True
             margin.direction = -1
             return margin
         return [event(i) for i in range(count)]
 
-    def _integrate(self, x0, v0, t_end, variational: bool, t_eval=None):
+    def _integrate(self, x0, v0, t_end, variational: bool, t_eval=None, radius=np.inf):
+        """Integrate (with Φ when `variational`); stops at the domain boundary, beyond `radius` in any
+        coordinate, or after MAX_EVALUATIONS right-hand sides (a runaway trial, not a wanted geodesic).
+        Returns (solution or None, whether t_end was reached inside the domain)."""
         n = self.n
+        raw_rhs, raw_jac = self._rhs.fn, self._jac.fn  # scalar calls: skip the batching wrapper
+        budget = [MAX_EVALUATIONS]
 
-        def rhs(_t, z):
-            return self._rhs(*z[:2 * n])
+        def rhs(t, z):
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise _Runaway(t, z[:n])
+            return np.array(raw_rhs(*z[:2 * n]), dtype=float)
 
-        def rhs_variational(_t, z):
-            y, phi = z[:2 * n], z[2 * n:].reshape(2 * n, n)
-            return np.concatenate([self._rhs(*y), (self._jac(*y) @ phi).ravel()])
+        def rhs_variational(t, z):
+            phi = z[2 * n:].reshape(2 * n, n)
+            jac = np.array(raw_jac(*z[:2 * n]), dtype=float).reshape(2 * n, 2 * n)
+            return np.concatenate([rhs(t, z), (jac @ phi).ravel()])
+
+        def far(_t, z):
+            return radius - np.abs(z[:n]).max()
+        far.terminal, far.direction = True, -1
 
         z0 = np.concatenate([x0, v0])
         if variational:
             z0 = np.concatenate([z0, np.vstack([np.zeros((n, n)), np.eye(n)]).ravel()])
-        with np.errstate(all="ignore"):
-            sol = solve_ivp(rhs_variational if variational else rhs, (0.0, t_end), z0, method="DOP853",
-                            rtol=self.rtol, atol=self.atol, events=self._events(), t_eval=t_eval)
+        try:
+            with np.errstate(all="ignore"):
+                sol = solve_ivp(rhs_variational if variational else rhs, (0.0, t_end), z0, method="DOP853",
+                                rtol=self.rtol, atol=self.atol, events=self._events() + [far], t_eval=t_eval)
+        except _Runaway as stop:
+            return stop, False
         inside = sol.status == 0 and np.all(np.isfinite(sol.y[:, -1]))
         return sol, inside
 
@@ -102,7 +126,7 @@ class Geodesics:
         x0, v0 = self._point(x0), np.asarray(v0, dtype=float)
         sol, inside = self._integrate(x0, v0, t, variational=False)
         if not inside:
-            raise GeodesicError(f"the geodesic leaves the parameter domain at t = {sol.t[-1]:.6g} < {t}")
+            raise GeodesicError(_stopped(sol, t))
         return sol.y[:self.n, -1]
 
     def path(self, x0, v0, times) -> np.ndarray:
@@ -110,26 +134,57 @@ class Geodesics:
         x0, times = self._point(x0), np.asarray(times, dtype=float)
         sol, inside = self._integrate(x0, np.asarray(v0, dtype=float), times[-1], False, t_eval=times)
         if not inside:
-            raise GeodesicError(f"the geodesic leaves the parameter domain at t = {sol.t[-1]:.6g}")
+            raise GeodesicError(_stopped(sol, times[-1]))
         return sol.y[:self.n].T
 
     # -- logarithm map: shooting -----------------------------------------------------------------
     def log(self, x0, x1, tol: float = 1e-11, max_iter: int = 60) -> Shot:
-        """The initial velocity of the geodesic from x0 reaching x1 at t = 1."""
+        """The initial velocity of the geodesic from x0 reaching x1 at t = 1.
+
+        Start: a loose collocation solution (scipy's solve_bvp) from a guess path that is straight in
+        log-coordinates for positive parameters; polish: damped Newton with the variational Jacobian.
+        Fallbacks: Newton from the guess path's velocity, then continuation along the segment."""
         x0, x1 = self._point(x0), self._point(x1)
-        direct = self._newton(x0, x1, x1 - x0, tol, max_iter)
-        if direct.residual <= tol * (1 + np.abs(x1).max()):
-            return direct
-        best = direct
-        for stages in (4, 16, 64):
-            shot = self._continuation(x0, x1, stages, tol, max_iter)
-            if shot.residual < best.residual:
-                best = shot
-            if best.residual <= tol * (1 + np.abs(x1).max()):
+        target = tol * (1 + np.abs(x1).max())
+        coords = _Unbounded(self.compiled)
+        segment = coords.velocity(x0, coords.to_u(x1) - coords.to_u(x0))
+        attempts = (lambda: self._newton(x0, x1, self._collocation_velocity(x0, x1, coords), tol, max_iter),
+                    lambda: self._newton(x0, x1, segment, tol, max_iter),
+                    lambda: self._continuation(x0, x1, 4, tol, max_iter),
+                    lambda: self._continuation(x0, x1, 16, tol, max_iter))
+        best = Shot(x1 - x0, np.inf, 0)
+        for attempt in attempts:
+            shot = attempt()
+            best = shot if shot.residual < best.residual else best
+            if best.residual <= target:
                 return best
         raise GeodesicError(f"shooting did not converge between {x0.tolist()} and {x1.tolist()}: "
                             f"endpoint residual {best.residual:.3e} after {best.iterations} Newton steps "
                             f"(are the points far apart or near the domain boundary?)")
+
+    def _collocation_velocity(self, x0, x1, coords: "_Unbounded") -> np.ndarray:
+        """v(0) of a loose collocation solution of the BVP, solved in unbounded coordinates u (log for
+        positive, logit for unit-interval parameters) from the straight segment in u."""
+        n, times = self.n, np.linspace(0.0, 1.0, 41)
+        u0, u1 = coords.to_u(x0), coords.to_u(x1)
+
+        def fun(_t, y):
+            u, w = y[:n], y[n:]
+            xi = coords.from_u(u)
+            # iterates may leave a constrained domain; NaN there (scipy's ψ⁽ⁿ⁾(x) is O(|x|) for x < 0)
+            inside = np.all(self._margins(*xi) > 0, axis=-1)
+            xi = np.where(inside, xi, np.nan)
+            slope, curve = coords.slope(xi), coords.curvature(xi)
+            accel = self._rhs(*xi, *(slope * w)).T[n:]
+            return np.vstack([w, (accel - curve * w ** 2) / slope])
+
+        def boundary(ya, yb):
+            return np.concatenate([ya[:n] - u0, yb[:n] - u1])
+        guess = np.vstack([u0[:, None] + (u1 - u0)[:, None] * times, np.repeat((u1 - u0)[:, None], times.size, 1)])
+        with np.errstate(all="ignore"):
+            sol = solve_bvp(fun, boundary, times, guess, tol=1e-6, max_nodes=20_000)
+        start = coords.velocity(x0, sol.y[n:, 0])
+        return start if sol.success and np.all(np.isfinite(start)) else coords.velocity(x0, u1 - u0)
 
     def _continuation(self, x0, x1, stages, tol, max_iter) -> Shot:
         v, used = (x1 - x0) / stages, 0
@@ -142,20 +197,23 @@ class Geodesics:
             v = shot.velocity
         return Shot(v, shot.residual, used)
 
-    def _shoot(self, x0, v):
-        sol, inside = self._integrate(x0, v, 1.0, variational=True)
-        if not inside:
+    def _shoot(self, x0, v, radius):
+        """(ξ(1), ∂ξ(1)/∂v) of the geodesic from x0 with velocity v, or (None, None) if it stops early."""
+        sol, inside = self._integrate(x0, v, 1.0, variational=True, radius=radius)
+        if not inside:  # includes a runaway trial
             return None, None
         end = sol.y[:, -1]
         return end[:self.n], end[2 * self.n:].reshape(2 * self.n, self.n)[:self.n]
 
     def _newton(self, x0, x1, v, tol, max_iter) -> Shot:
+        """Damped Newton on v ↦ ξ(1) − x1 with the variational Jacobian."""
         scale = 1 + np.abs(x1).max()
-        end, phi = self._shoot(x0, v)
+        radius = FAR * max(scale, 1 + np.abs(x0).max())
+        end, phi = self._shoot(x0, v, radius)
         shrink = 0
-        while end is None and shrink < 30:  # the first guess left the domain: shorten it
+        while end is None and shrink < 20:  # the first guess left the domain or ran away: shorten it
             v, shrink = v / 2, shrink + 1
-            end, phi = self._shoot(x0, v)
+            end, phi = self._shoot(x0, v, radius)
         if end is None:
             return Shot(v, np.inf, 0)
         residual = np.abs(end - x1).max()
@@ -166,9 +224,9 @@ class Geodesics:
                 step = np.linalg.solve(phi, x1 - end)
             except np.linalg.LinAlgError:
                 return Shot(v, residual, iteration)  # conjugate point: ∂ξ(1)/∂v singular
-            for _ in range(40):
+            for _ in range(MAX_HALVINGS):
                 trial = v + step
-                end_t, phi_t = self._shoot(x0, trial)
+                end_t, phi_t = self._shoot(x0, trial, radius)
                 if end_t is not None and np.abs(end_t - x1).max() < residual:
                     break
                 step /= 2
@@ -184,6 +242,46 @@ class Geodesics:
                              f"({', '.join(map(str, self.compiled.params))}), got {x.shape[0]}")
         self.compiled.check(*x)
         return x
+
+
+class _Unbounded:
+    """Coordinates u with ξ = f(u) unbounded: log for (0, ∞), logit for (0, 1), identity otherwise.
+    ξ' = f'(u) u', ξ'' = f'(u) u'' + f''(u) u'²."""
+
+    def __init__(self, compiled: CompiledFamily):
+        domains = [compiled.family.domains[p] for p in compiled.params]
+        self.log = np.array([d.inf == 0 and d.sup == np.inf for d in domains])[:, None]
+        self.logit = np.array([d.inf == 0 and d.sup == 1 for d in domains])[:, None]
+
+    def _col(self, x):
+        return np.asarray(x, dtype=float).reshape(self.log.shape[0], -1)
+
+    def to_u(self, x):
+        x = self._col(x)
+        with np.errstate(all="ignore"):
+            return np.where(self.log, np.log(x), np.where(self.logit, np.log(x / (1 - x)), x)).reshape(-1)
+
+    def from_u(self, u):
+        with np.errstate(all="ignore"):
+            return np.where(self.log, np.exp(u), np.where(self.logit, 1 / (1 + np.exp(-u)), u))
+
+    def slope(self, x):
+        return np.where(self.log, x, np.where(self.logit, x * (1 - x), 1.0))
+
+    def curvature(self, x):
+        return np.where(self.log, x, np.where(self.logit, x * (1 - x) * (1 - 2 * x), 0.0))
+
+    def velocity(self, x, w):
+        """ξ' at ξ = x for u' = w."""
+        return (self.slope(self._col(x)) * self._col(w)).reshape(-1)
+
+
+def _stopped(sol, t_end) -> str:
+    if isinstance(sol, _Runaway):
+        t, point = sol.args
+        return (f"the geodesic ODE needed more than {MAX_EVALUATIONS} evaluations by t = {t:.6g} < {t_end}, "
+                f"near {np.round(point, 6).tolist()}: it runs away or into the domain's boundary")
+    return f"the geodesic leaves the parameter domain at t = {sol.t[-1]:.6g} < {t_end}"
 
 
 def distance(compiled: CompiledFamily, x0, x1, method: str = "auto", **shooting) -> Distance:

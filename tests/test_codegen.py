@@ -1,0 +1,197 @@
+"""Generated numpy/torch functions against `expr.evalf` at seeded points (issue 4, STYLE §5)."""
+import numpy as np
+import pytest
+import sympy as sp
+
+from numeric import CompiledFamily, compile
+from numeric.codegen import generate
+from symgeo import DomainError, SymgeoError
+
+torch = pytest.importorskip("torch")
+
+FAMILIES = ["normal", "gamma", "beta", "poisson", "bernoulli", "binomial:n=5", "categorical:k=3",
+            "dirichlet:k=3", "von_mises", "inverse_gaussian", "multivariate_normal:d=2", "centered_normal",
+            "cauchy", "student_t", "weibull"]
+METRIC = ["fisher", "inverse_fisher", "christoffel", "christoffel_first", "scalar_curvature", "jeffreys_prior"]
+EXPONENTIAL = ["natural_params", "expectation_params", "log_partition"]
+
+
+def random_points(family, rng, count=3):
+    """Seeded interior points near the family's sample point (domains and constraints respected)."""
+    base = family.sample_point()
+    points = []
+    while len(points) < count:
+        point = {}
+        for p in family.params:
+            value, domain = float(base[p]), family.domains[p]
+            if domain.inf == 0 and domain.sup == 1:
+                logit = np.log(value / (1 - value)) + 0.3 * rng.standard_normal()
+                point[p] = 1 / (1 + np.exp(-logit))
+            elif domain.inf == 0 or value != 0:
+                point[p] = value * np.exp(0.3 * rng.standard_normal()) if value else rng.standard_normal()
+            else:
+                point[p] = value + 0.3 * rng.standard_normal()
+        try:
+            family.check_point(point)
+        except DomainError:
+            continue
+        points.append(point)
+    return points
+
+
+def reference(exprs, args, values) -> np.ndarray:
+    """30-digit evalf of the symbolic source at one point."""
+    sub = {a: sp.Float(v, 30) for a, v in zip(args, values)}
+    flat = sp.flatten(exprs.tolist()) if hasattr(exprs, "tolist") else sp.flatten([exprs])
+    shape = tuple(exprs.shape) if hasattr(exprs, "shape") else np.shape(np.empty(len(flat))) if \
+        isinstance(exprs, (list, tuple)) else ()
+    return np.array([float(sp.N(sp.sympify(e).xreplace(sub), 30)) for e in flat]).reshape(shape)
+
+
+@pytest.fixture(scope="module")
+def compiled(geometry):
+    memo = {}
+
+    def get(name, backend="numpy"):
+        if (name, backend) not in memo:
+            memo[(name, backend)] = CompiledFamily(geometry(name), backend, fixed=None)
+        return memo[(name, backend)]
+    return get
+
+
+def _quantities(family_compiled):
+    names = list(METRIC)
+    if family_compiled.geometry.exponential_family is not None:
+        names += EXPONENTIAL + ["skewness"]
+    return names
+
+
+def _evaluate(fn, values, backend):
+    if backend == "torch":
+        return fn(*[torch.tensor(v, dtype=torch.float64) for v in values]).numpy()
+    return np.asarray(fn(*values))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("name", FAMILIES)
+def test_generated_metric_quantities_match_evalf(name, backend, compiled):
+    c = compiled(name, backend)
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    for point in random_points(c.family, rng):
+        values = [point[p] for p in c.params]
+        for quantity in _quantities(c):
+            fn = getattr(c, quantity)
+            got = _evaluate(fn, values, backend)
+            want = reference(fn.exprs, fn.args, values)
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=f"{name}.{quantity}")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("name", ["normal", "gamma", "poisson", "categorical:k=3", "von_mises", "student_t"])
+def test_generated_density_geodesic_rhs_and_crb_match_evalf(name, backend, compiled):
+    c = compiled(name, backend)
+    rng = np.random.default_rng(7)
+    (point,) = random_points(c.family, rng, 1)
+    values = [point[p] for p in c.params]
+    x = [0.0] * len(c.family.variables) if name == "categorical:k=3" else \
+        [1.0 if str(c.family.variables[0]) == "x" and name == "poisson" else 0.7] * len(c.family.variables)
+    checks = [(c.log_density, x + values), (c.geodesic_rhs(), values + [0.3, -0.2][:c.n] + [0.1] * (c.n - 2)),
+              (c.cramer_rao, values + [10.0])]
+    if c.geometry.exponential_family is not None:
+        checks.append((c.kl, values + [v * 1.1 for v in values]))
+    for fn, args in checks:
+        np.testing.assert_allclose(_evaluate(fn, args, backend), reference(fn.exprs, fn.args, args),
+                                   rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_batches_broadcast_to_leading_dimensions(backend, compiled):
+    c = compiled("gamma", backend)
+    k = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    theta = np.array([0.5, 1.0, 2.0])
+    if backend == "torch":
+        k, theta = torch.tensor(k), torch.tensor(theta)
+    batch = np.asarray(c.fisher(k, theta))
+    assert batch.shape == (2, 3, 2, 2)
+    for i in range(2):
+        for j in range(3):
+            np.testing.assert_allclose(batch[i, j], np.asarray(c.fisher(float(k[i, j]), float(theta[j]))),
+                                       rtol=1e-14)
+    assert np.asarray(c.christoffel(k, theta)).shape == (2, 3, 2, 2, 2)
+    assert np.asarray(c.scalar_curvature(k, theta)).shape == (2, 3)
+
+
+def test_torch_metric_is_differentiable(compiled):
+    """Autograd through the generated Fisher equals the symbolic derivative ∂g/∂ξ."""
+    c = compiled("gamma", "torch")
+    k = torch.tensor(2.5, dtype=torch.float64, requires_grad=True)
+    theta = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    g = c.fisher(k, theta)
+    g[0, 0].backward()
+    kk = c.params[0]
+    want = float(sp.diff(c.geometry.fisher[0, 0], kk).xreplace({kk: sp.Float(2.5, 30)}).evalf(30))
+    assert float(k.grad) == pytest.approx(want, rel=1e-12)
+
+
+def test_torch_float32_and_device_follow_the_inputs(compiled):
+    c = compiled("beta", "torch")
+    a = torch.tensor([1.5, 2.0], dtype=torch.float32)
+    out = c.fisher(a, 3.0)
+    assert out.dtype == torch.float32 and out.device == a.device
+    if torch.cuda.is_available():
+        assert c.fisher(a.cuda(), 3.0).device.type == "cuda"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("name, args, message", [
+    ("normal", (0.0, -1.0), "sigma must lie in"),
+    ("normal", (0.0, 0.0), "sigma must lie in"),
+    ("normal", (float("nan"), 1.0), "mu must lie in"),
+    ("bernoulli", (1.0,), "p must lie in"),
+    ("categorical:k=3", (0.6, 0.5), "violate"),
+    ("multivariate_normal:d=2", (0.0, 0.0, 1.0, 2.0, 1.0), "violate"),
+])
+def test_out_of_domain_parameters_raise_value_error(name, args, message, backend, compiled):
+    c = compiled(name, backend)
+    values = [torch.tensor(a) for a in args] if backend == "torch" else args
+    with pytest.raises(ValueError, match=message):
+        c.fisher(*values)
+    with pytest.raises(DomainError):  # DomainError is a ValueError and a SymgeoError
+        c.fisher(*values)
+
+
+def test_one_bad_entry_in_a_batch_is_named():
+    c = compile("normal")
+    with pytest.raises(ValueError, match=r"sigma = -2\.0"):
+        c.fisher(np.zeros(3), np.array([1.0, -2.0, 3.0]))
+
+
+def test_unchecked_functions_skip_the_domain_test():
+    c = compile("normal", check=False)
+    assert np.isnan(c.fisher(0.0, np.nan)[0, 0])
+
+
+def test_fixed_symbols_need_values():
+    with pytest.raises(SymgeoError, match="depends on"):
+        compile("binomial").fisher(0.3)
+    assert compile("binomial", fixed={"n": 10}).fisher(0.3)[0, 0] == pytest.approx(10 / 0.21)
+    with pytest.raises(SymgeoError, match="nothing fixed is named"):
+        compile("binomial", fixed={"m": 3})
+
+
+def test_compile_accepts_names_charts_and_spec_files():
+    assert compile("normal", chart="variance").params[1].name == "v"
+    c = compile("derivations/half_normal.toml")
+    assert c.fisher(2.0).shape == (1, 1)
+    with pytest.raises(ValueError, match="backend"):
+        compile("normal", backend="jax")
+
+
+def test_constants_and_special_functions_in_torch():
+    x = sp.Symbol("x", positive=True)
+    expr = [sp.zeta(3) * sp.polygamma(2, x) + sp.EulerGamma + sp.sqrt(2) * sp.besseli(1, x) / sp.besseli(0, x),
+            sp.gamma(x) * sp.erf(x) + sp.loggamma(x) + x ** -3]
+    want = np.array([float(sp.N(e.subs(x, 1.7), 30)) for e in expr])
+    np.testing.assert_allclose(generate([x], expr, "torch")(torch.tensor(1.7, dtype=torch.float64)).numpy(),
+                               want, rtol=1e-13)
+    np.testing.assert_allclose(generate([x], expr)(1.7), want, rtol=1e-13)
