@@ -32,6 +32,21 @@ def _fold_constants(expr: sp.Expr) -> sp.Expr:
         lambda a: sp.Float(a.evalf(20), 20))
 
 
+def _log_gamma_forms(expr: sp.Expr) -> sp.Expr:
+    """log binomial(n, k), log n!, log Γ(z) → loggamma sums: no overflow, and torch can print them."""
+    def as_loggamma(arg):
+        if isinstance(arg, sp.binomial):
+            n, k = arg.args
+            return sp.loggamma(n + 1) - sp.loggamma(k + 1) - sp.loggamma(n - k + 1)
+        if isinstance(arg, sp.factorial):
+            return sp.loggamma(arg.args[0] + 1)
+        if isinstance(arg, sp.gamma):
+            return sp.loggamma(arg.args[0])
+        return None
+    return expr.replace(lambda a: isinstance(a, sp.log) and as_loggamma(a.args[0]) is not None,
+                        lambda a: as_loggamma(a.args[0]))
+
+
 def _shape_and_entries(exprs) -> tuple[tuple, list]:
     if isinstance(exprs, (sp.MatrixBase, sp.NDimArray)):
         shape = tuple(exprs.shape)
@@ -52,7 +67,7 @@ class Generated:
         self.exprs = exprs
         self.backend = backend
         self.shape, entries = _shape_and_entries(exprs)
-        entries = [_fold_constants(e) for e in entries]
+        entries = [_fold_constants(_log_gamma_forms(e)) for e in entries]
         self._constant = [e.is_number for e in entries]
         self.fn: Callable = _lambdify(self.args, entries, backend)
 

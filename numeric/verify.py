@@ -1,0 +1,356 @@
+"""Check a family's symbolic results against independent numerics (`symgeo verify FAMILY`).
+
+Checks, at two interior points:
+- Fisher metric vs Monte Carlo E[s sᵀ], scores by torch autograd on the log-density, samples from
+  scipy.stats (catalog families) or from a tabulated inverse CDF (one-variable spec families);
+- log-density vs scipy.stats (catalog families);
+- Christoffel symbols vs central differences of the generated metric;
+- Fisher–Rao distance in the default chart vs another chart (natural chart, or log of positive parameters);
+- KL (exponential families) vs Monte Carlo E[log p₁ − log p₂].
+Monte Carlo checks pass when every entry is within 5 standard errors; the others have relative tolerances.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from symgeo import Chart, Family, Geometry, SymgeoError, catalog
+from symgeo import duality
+from symgeo.support import FinitePoints, Integers, Interval
+
+from .compiled import CompiledFamily
+from .geodesic import distance
+
+Z_LIMIT = 5.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    point: str
+    error: float  # max relative error (Monte Carlo checks also carry z)
+    criterion: str
+    passed: bool | None  # None: skipped
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    family: str
+    checks: list = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed is not False for c in self.checks)
+
+    def table(self) -> str:
+        rows = [("check", "point", "max rel. error", "criterion", "result")]
+        for c in self.checks:
+            status = "skipped" if c.passed is None else ("pass" if c.passed else "FAIL")
+            error = "" if c.passed is None else f"{c.error:.2e}"
+            rows.append((c.name, c.point, error, c.criterion, status + (f"  {c.detail}" if c.detail else "")))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
+        lines.append(f"{self.family}: {'all checks passed' if self.passed else 'FAILED'}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {"family": self.family, "passed": self.passed,
+                "checks": [c.__dict__ for c in self.checks]}
+
+
+def verify(family, *, samples: int = 100_000, seed: int = 0) -> Report:
+    """Run every applicable check; `family` is a catalog name, spec path, Family or Geometry."""
+    from .compiled import compile as compile_family
+    compiled = family if isinstance(family, CompiledFamily) else compile_family(family)
+    fam = compiled.family
+    report = Report(f"{fam.name} ({fam.chart})")
+    rng = np.random.default_rng(seed)
+    points = _two_points(fam)
+    sampler = _sampler(compiled)
+    for label, point in zip(("ξ₀", "ξ₁"), points):
+        report.checks.append(_fisher_monte_carlo(compiled, sampler, point, samples, rng, label))
+        report.checks.append(_christoffel_differences(compiled, point, label))
+    report.checks.append(_scipy_log_density(compiled, points[0], rng))
+    report.checks.append(_distance_invariance(compiled, points))
+    report.checks.append(_kl_monte_carlo(compiled, sampler, points, samples, rng))
+    return report
+
+
+def assert_verified(family, **kwargs) -> Report:
+    """pytest helper: raise AssertionError with the table unless every check passes."""
+    report = verify(family, **kwargs)
+    if not report.passed:
+        raise AssertionError("\n" + report.table())
+    return report
+
+
+def _floats(fam: Family, point: dict) -> np.ndarray:
+    return np.array([float(point[p]) for p in fam.params])
+
+
+def _two_points(fam: Family) -> list:
+    """Two distinct interior points: the family's sample points, the second moved if they coincide."""
+    first, second = (_floats(fam, fam.sample_point(k)) for k in range(2))
+    for factor in (1.3, 1.1, 1.03):
+        if not np.allclose(first, second):
+            break
+        moved = np.where(first > 0, first * factor ** np.arange(1, first.size + 1) ** 0, first + factor - 1)
+        moved = moved * np.where(np.arange(first.size) % 2 == 0, 1.0, 1 / factor)
+        try:
+            fam.check_point(dict(zip(fam.params, moved)))
+            second = moved
+        except SymgeoError:
+            continue
+    return [first, second]
+
+
+def _z_check(name, label, estimate, stderr, exact) -> Check:
+    diff = np.abs(estimate - exact)
+    z = np.max(np.where(stderr > 0, diff / np.where(stderr > 0, stderr, 1), np.where(diff > 1e-12, np.inf, 0)))
+    rel = float(np.max(diff) / max(np.max(np.abs(exact)), 1e-300))
+    return Check(name, label, rel, f"≤ {Z_LIMIT:g} std. errors", bool(z <= Z_LIMIT), f"(max z = {z:.2f})")
+
+
+# -- Monte Carlo Fisher with torch autograd ------------------------------------------------------
+def _fisher_monte_carlo(compiled, sampler, point, samples, rng, label) -> Check:
+    name = "Fisher vs Monte Carlo E[s sᵀ] (torch autograd)"
+    if sampler is None:
+        return Check(name, label, 0.0, "", None, "no sampler for this support")
+    try:
+        import torch
+    except ImportError:
+        return Check(name, label, 0.0, "", None, "torch not installed (pip install 'symgeo[torch]')")
+    x = sampler(point, samples, rng)
+    log_density = _torch_log_density(compiled)
+    params = [torch.full((samples,), float(v), dtype=torch.float64, requires_grad=True) for v in point]
+    variables = [torch.as_tensor(np.asarray(col), dtype=torch.float64) for col in x]
+    total = log_density(*variables, *params).sum()
+    scores = torch.stack(torch.autograd.grad(total, params), dim=-1).numpy()
+    outer = scores[:, :, None] * scores[:, None, :]
+    estimate, stderr = outer.mean(axis=0), outer.std(axis=0) / np.sqrt(samples)
+    return _z_check(name, label, estimate, stderr, compiled.fisher(*point))
+
+
+def _torch_log_density(compiled: CompiledFamily):
+    key = "_torch_log_density"
+    if key not in compiled.__dict__:
+        torch_family = CompiledFamily(compiled.geometry, "torch", check=False)
+        torch_family._fixed = compiled._fixed
+        compiled.__dict__[key] = torch_family.log_density
+    return compiled.__dict__[key]
+
+
+# -- samplers ------------------------------------------------------------------------------------
+def _sampler(compiled: CompiledFamily):
+    """A function (point, n, rng) -> tuple of variable columns, or None."""
+    spec = catalog.spec_of(compiled.family)
+    if spec is not None and compiled.family.chart == "default":
+        scipy_dist = _scipy(compiled, spec)
+        if scipy_dist is not None:
+            return lambda point, n, rng: scipy_dist(point)[1](n, rng)
+    return _tabulated_sampler(compiled)
+
+
+def _scipy(compiled: CompiledFamily, spec: str):
+    """point -> (log_density(x columns), sample(n, rng)) for catalog families in their default chart."""
+    import scipy.stats as st
+    name, fam = catalog.parse_name(spec)[0], compiled.family
+    fixed = {k: float(v.xreplace(compiled._fixed)) if isinstance(v, sp.Basic) else float(v)
+             for k, v in fam.fixed.items()}
+    if any(not np.isfinite(v) for v in fixed.values()):
+        return None
+    scalar = {
+        "bernoulli": lambda p: st.bernoulli(p), "beta": lambda a, b: st.beta(a, b),
+        "binomial": lambda p: st.binom(int(fixed["n"]), p), "cauchy": lambda x0, g: st.cauchy(x0, g),
+        "exponential": lambda lam: st.expon(scale=1 / lam), "gamma": lambda k, th: st.gamma(k, scale=th),
+        "geometric": lambda p: st.geom(p, loc=-1), "inverse_gamma": lambda a, b: st.invgamma(a, scale=b),
+        "inverse_gaussian": lambda mu, lam: st.invgauss(mu / lam, scale=lam),
+        "laplace": lambda mu, b: st.laplace(mu, b), "logistic": lambda mu, s: st.logistic(mu, s),
+        "lognormal": lambda mu, s: st.lognorm(s, scale=np.exp(mu)),
+        "negative_binomial": lambda p: st.nbinom(fixed["r"], p), "normal": lambda mu, s: st.norm(mu, s),
+        "normal_mean": lambda mu: st.norm(mu, fixed["sigma"]), "poisson": lambda lam: st.poisson(lam),
+        "rayleigh": lambda s: st.rayleigh(scale=s), "student_t": lambda mu, s: st.t(fixed["nu"], mu, s),
+        "von_mises": lambda mu, k: st.vonmises(k, loc=mu), "weibull": lambda k, lam: st.weibull_min(k, scale=lam),
+    }
+    if name in scalar:
+        def build(point):
+            dist = scalar[name](*point)
+            logp = (lambda cols: dist.logpmf(cols[0])) if hasattr(dist.dist, "pmf") else \
+                (lambda cols: dist.logpdf(cols[0]))
+            return logp, lambda n, rng: (dist.rvs(size=n, random_state=rng),)
+        return build
+    if name in ("multivariate_normal", "centered_normal"):
+        return lambda point: _mvn(fam, point, name == "multivariate_normal")
+    if name == "dirichlet":
+        def build(point):
+            dist = st.dirichlet(point)
+            return (lambda cols: dist.logpdf(np.vstack(list(cols) + [1 - sum(cols)]))), \
+                (lambda n, rng: tuple(dist.rvs(size=n, random_state=rng).T[:-1]))
+        return build
+    if name == "categorical":
+        def build(point):
+            probs = np.append(point, 1 - point.sum())
+            k = probs.size
+
+            def sample(n, rng):
+                onehot = np.eye(k)[rng.choice(k, size=n, p=probs)]
+                return tuple(onehot.T[:-1])
+            return (lambda cols: np.log(probs[_category(cols, k)])), sample
+        return build
+    return None
+
+
+def _category(cols, k):
+    stacked = np.vstack(cols)
+    return np.where(stacked.sum(axis=0) == 0, k - 1, stacked.argmax(axis=0))
+
+
+def _mvn(fam, point, with_mean):
+    import scipy.stats as st
+    d = len(fam.variables)
+    mean = point[:d] if with_mean else np.zeros(d)
+    entries = iter(point[d:] if with_mean else point)
+    cov = np.zeros((d, d))
+    for i in range(d):
+        for j in range(i, d):
+            cov[i, j] = cov[j, i] = next(entries)
+    dist = st.multivariate_normal(mean, cov)
+    return (lambda cols: dist.logpdf(np.vstack(cols).T)), \
+        (lambda n, rng: tuple(dist.rvs(size=n, random_state=rng).T))
+
+
+def _tabulated_sampler(compiled: CompiledFamily):
+    """Samples of a one-variable family from its generated density: inverse CDF on a 20 001-point grid
+    (continuous, in a variable that maps the support onto (0, 1)), or the probability table (discrete)."""
+    fam = compiled.family
+    if len(fam.variables) != 1:
+        return None
+    support = fam.support
+    log_density = compiled.log_density.generated
+    if isinstance(support, Integers):
+        lo = int(support.lo)
+        hi = int(support.hi.xreplace(compiled._fixed)) if support.hi.is_finite or \
+            support.hi.xreplace(compiled._fixed).is_number else None
+
+        def sample(point, n, rng):
+            top = hi if hi is not None and np.isfinite(float(hi)) else lo + 1_000_000
+            xs = np.arange(lo, top + 1)
+            with np.errstate(all="ignore"):
+                p = np.exp(log_density(xs.astype(float), *point))
+            p = np.nan_to_num(p)
+            return (rng.choice(xs, size=n, p=p / p.sum()).astype(float),)
+        return sample
+    if isinstance(support, FinitePoints):
+        return None
+    if not isinstance(support, Interval):
+        return None
+    lo, hi = (float(b) if b.is_finite else None for b in (support.lo, support.hi))
+
+    def sample(point, n, rng):
+        u = np.linspace(0, 1, 20_001)[1:-1]
+        if lo is not None and hi is not None:
+            x, dx = lo + (hi - lo) * u, np.full_like(u, hi - lo)
+        elif lo is not None:
+            x, dx = lo + u / (1 - u), 1 / (1 - u) ** 2
+        elif hi is not None:
+            x, dx = hi - (1 - u) / u, 1 / u ** 2
+        else:
+            x, dx = np.tan(np.pi * (u - 0.5)), np.pi / np.cos(np.pi * (u - 0.5)) ** 2
+        with np.errstate(all="ignore"):
+            weight = np.nan_to_num(np.exp(log_density(x, *point)) * dx)
+        cdf = np.concatenate([[0], np.cumsum((weight[1:] + weight[:-1]) / 2 * np.diff(u))])
+        return (np.interp(rng.random(n) * cdf[-1], cdf, x),)
+    return sample
+
+
+# -- other checks --------------------------------------------------------------------------------
+def _christoffel_differences(compiled: CompiledFamily, point, label) -> Check:
+    """Γ^k_ij from central differences of the generated metric: ½ g^{kl}(∂_i g_jl + ∂_j g_il − ∂_l g_ij)."""
+    n = compiled.n
+    g = compiled.fisher
+    dg = np.empty((n, n, n))
+    for m in range(n):
+        h = 1e-5 * max(1.0, abs(point[m]))
+        up, down = point.copy(), point.copy()
+        up[m] += h
+        down[m] -= h
+        dg[m] = (g(*up) - g(*down)) / (2 * h)
+    first = 0.5 * (np.einsum("ijl->ijl", dg) + np.einsum("jil->ijl", dg) - np.einsum("lij->ijl", dg))
+    estimate = np.einsum("kl,ijl->kij", np.linalg.inv(g(*point)), first)
+    exact = compiled.christoffel(*point)
+    scale = max(np.abs(exact).max(), 1e-3)  # Γ may vanish at a point (binomial at p = ½)
+    error = float(np.abs(estimate - exact).max() / scale)
+    return Check("Christoffel vs finite differences of g", label, error, "≤ 1e-6", error <= 1e-6)
+
+
+def _scipy_log_density(compiled: CompiledFamily, point, rng) -> Check:
+    name = "log-density vs scipy.stats"
+    spec = catalog.spec_of(compiled.family)
+    build = _scipy(compiled, spec) if spec and compiled.family.chart == "default" else None
+    if build is None:
+        return Check(name, "ξ₀", 0.0, "", None, "not a catalog family in its default chart")
+    logp, sample = build(point)
+    cols = sample(2000, rng)
+    want = np.asarray(logp(cols), dtype=float)
+    got = compiled.log_density(*cols, *point)
+    error = float(np.max(np.abs(got - want) / np.maximum(1.0, np.abs(want))))
+    return Check(name, "ξ₀", error, "≤ 1e-9", error <= 1e-9)
+
+
+def _other_chart(compiled: CompiledFamily):
+    """(Geometry in another chart, map of points) — the natural chart, else logs of positive parameters."""
+    geo = compiled.geometry
+    ef = geo.exponential_family
+    if ef is not None:
+        natural = duality.natural_chart(geo)
+        chart = Chart(natural.name, natural.params, natural.old_in_new, natural.domains,
+                      forward=tuple(zip(natural.params, ef.natural_of_params)))
+    else:
+        positive = [p for p in geo.params if geo.family.domains[p].inf == 0 and not geo.family.domains[p].sup.is_finite]
+        if not positive:
+            return None
+        new = tuple(sp.Symbol(f"log_{p}", real=True) if p in positive else p for p in geo.params)
+        chart = Chart("log", new, tuple((p, sp.exp(u) if p in positive else u) for p, u in zip(geo.params, new)),
+                      forward=tuple((u, sp.log(p) if p in positive else p) for p, u in zip(geo.params, new)))
+    forward = sp.lambdify(geo.params, [e.xreplace(compiled._fixed) for _, e in chart.forward], "numpy")
+    return geo.in_chart(chart), (lambda x: np.array(forward(*x), dtype=float))
+
+
+def _distance_invariance(compiled: CompiledFamily, points) -> Check:
+    name = "distance invariant under a change of chart"
+    try:
+        other = _other_chart(compiled)
+    except SymgeoError as exc:
+        return Check(name, "ξ₀→ξ₁", 0.0, "", None, f"no second chart ({exc})")
+    if other is None:
+        return Check(name, "ξ₀→ξ₁", 0.0, "", None, "no second chart")
+    geo, forward = other
+    try:
+        here = distance(compiled, *points).value
+        there = distance(CompiledFamily(geo, fixed=None) if not compiled._fixed else
+                         _with_fixed(geo, compiled), forward(points[0]), forward(points[1])).value
+    except SymgeoError as exc:
+        return Check(name, "ξ₀→ξ₁", 0.0, "", None, str(exc))
+    error = abs(here - there) / max(here, 1e-300)
+    return Check(name, "ξ₀→ξ₁", error, "≤ 1e-7", error <= 1e-7, f"(d = {here:.10g}, {geo.family.chart} chart)")
+
+
+def _with_fixed(geo: Geometry, compiled: CompiledFamily) -> CompiledFamily:
+    other = CompiledFamily(geo)
+    other._fixed = compiled._fixed
+    return other
+
+
+def _kl_monte_carlo(compiled: CompiledFamily, sampler, points, samples, rng) -> Check:
+    name = "KL vs Monte Carlo E[log p₁ − log p₂]"
+    if compiled.geometry.exponential_family is None:
+        return Check(name, "ξ₀‖ξ₁", 0.0, "", None, "no closed-form KL (not an exponential family)")
+    if sampler is None:
+        return Check(name, "ξ₀‖ξ₁", 0.0, "", None, "no sampler for this support")
+    x = sampler(points[0], samples, rng)
+    diff = compiled.log_density(*x, *points[0]) - compiled.log_density(*x, *points[1])
+    estimate, stderr = np.array(diff.mean()), np.array(diff.std() / np.sqrt(samples))
+    return _z_check(name, "ξ₀‖ξ₁", estimate, stderr, np.array(compiled.kl(*points[0], *points[1])))
