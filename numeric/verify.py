@@ -231,13 +231,13 @@ def _tabulated_sampler(compiled: CompiledFamily):
     support = fam.support
     log_density = compiled.log_density.generated
     if isinstance(support, Integers):
-        lo = int(support.lo)
-        hi = int(support.hi.xreplace(compiled._fixed)) if support.hi.is_finite or \
-            support.hi.xreplace(compiled._fixed).is_number else None
+        lo, top = int(support.lo), support.hi.xreplace(compiled._fixed)
+        top = int(top) if top.is_number and top.is_finite else None
+        if top is None and not support.hi.is_infinite:
+            return None  # a symbolic upper end without a value
 
         def sample(point, n, rng):
-            top = hi if hi is not None and np.isfinite(float(hi)) else lo + 1_000_000
-            xs = np.arange(lo, top + 1)
+            xs = np.arange(lo, (top if top is not None else lo + 1_000_000) + 1)
             with np.errstate(all="ignore"):
                 p = np.exp(log_density(xs.astype(float), *point))
             p = np.nan_to_num(p)

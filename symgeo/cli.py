@@ -231,7 +231,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
     p.set_defaults(func=cmd_kl)
+
+    p = sub.add_parser("distance", help="Fisher–Rao distance (closed form where known, else the geodesic BVP)")
+    _two_points(p)
+    p.add_argument("--method", choices=("auto", "closed", "quadrature", "shooting"), default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_numeric("cmd_distance"))
+
+    p = sub.add_parser("geodesic", help="the geodesic between two members, as a table (and a plot)")
+    _two_points(p)
+    p.add_argument("--points", type=int, default=21, help="number of points along the path (default 21)")
+    p.add_argument("--plot", metavar="FILE", help="draw the path in the parameter plane (PNG, PDF, SVG)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_numeric("cmd_geodesic"))
+
+    p = sub.add_parser("verify", help="check the derived formulas against independent numerics; "
+                                      "exits 1 if a check fails")
+    p.add_argument("family", help="catalog name or a .toml spec file")
+    p.add_argument("--chart", help="verify in this named chart")
+    p.add_argument("--samples", type=int, default=100_000, help="Monte Carlo sample size (default 100000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    p.set_defaults(func=_numeric("cmd_verify"))
     return parser
+
+
+def _two_points(p) -> None:
+    p.add_argument("family", help="catalog name or a .toml spec file")
+    p.add_argument("--from", dest="from_", required=True, help="first point, e.g. mu=0,sigma=1")
+    p.add_argument("--to", required=True, help="second point, e.g. mu=1,sigma=1")
+    p.add_argument("--chart", help="read the points in this chart")
+    _common(p)
+
+
+def _numeric(name: str):
+    """A numeric subcommand, imported only when it runs (symgeo never imports numeric at import time)."""
+    def run(args) -> int:
+        from numeric import commands
+        return getattr(commands, name)(args)
+    return run
 
 
 def _common(p) -> None:
@@ -244,7 +283,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except SymgeoError as exc:
+    except (SymgeoError, ValueError) as exc:  # DomainError is both; numeric input errors are ValueErrors
         print(f"symgeo: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # output piped into head: not an error

@@ -1,0 +1,96 @@
+"""The numeric subcommands of `symgeo` (distance, geodesic, verify); the CLI imports this lazily."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from symgeo.cli import load_family, parse_point
+
+from .compiled import CompiledFamily
+from .geodesic import Geodesics, distance
+
+
+def _compiled(args) -> CompiledFamily:
+    from symgeo import Geometry
+    family = load_family(args.family, args.chart)
+    return CompiledFamily(Geometry(family, timeout=args.timeout, cache=not args.no_cache))
+
+
+def _points(args, compiled):
+    fam = compiled.family
+    return [np.array([float(point[p]) for p in fam.params]) for point in
+            (parse_point(args.from_, fam), parse_point(args.to, fam))]
+
+
+def cmd_distance(args) -> int:
+    compiled = _compiled(args)
+    a, b = _points(args, compiled)
+    result = distance(compiled, a, b, method=args.method)
+    if args.json:
+        print(json.dumps({"family": compiled.family.name, "chart": compiled.family.chart,
+                          "from": a.tolist(), "to": b.tolist(), "distance": result.value,
+                          "method": result.method, "residual": result.residual,
+                          "iterations": result.iterations}, ensure_ascii=False))
+        return 0
+    print(f"Fisher–Rao distance ({result.method}"
+          + (f", endpoint residual {result.residual:.1e}, {result.iterations} Newton steps" if result.iterations
+             else "") + "):")
+    print(repr(result.value))
+    return 0
+
+
+def cmd_geodesic(args) -> int:
+    compiled = _compiled(args)
+    a, b = _points(args, compiled)
+    geo = Geodesics(compiled)
+    shot = geo.log(a, b)
+    times = np.linspace(0.0, 1.0, args.points)
+    path = geo.path(a, shot.velocity, times)
+    length = float(np.sqrt(shot.velocity @ compiled.fisher(*a) @ shot.velocity))
+    names = [str(p) for p in compiled.params]
+    if args.plot:
+        _plot(compiled, geo.path(a, shot.velocity, np.linspace(0.0, 1.0, 401)), names, args.plot)
+    if args.json:
+        print(json.dumps({"family": compiled.family.name, "params": names, "t": times.tolist(),
+                          "path": path.tolist(), "initial_velocity": shot.velocity.tolist(),
+                          "length": length, "residual": shot.residual}))
+        return 0
+    print("t\t" + "\t".join(names))
+    for t, row in zip(times, path):
+        print(f"{t:.4f}\t" + "\t".join(f"{v:.10g}" for v in row))
+    if args.plot:
+        print(f"plot written to {args.plot}")
+    print(f"length = {length!r}")
+    return 0
+
+
+def _plot(compiled, path, names, filename) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=120)
+    if path.shape[1] >= 2:
+        ax.plot(path[:, 0], path[:, 1], color="C0", lw=2, label="Fisher–Rao geodesic")
+        ax.plot([path[0, 0], path[-1, 0]], [path[0, 1], path[-1, 1]], "--", color="0.6", lw=1,
+                label="straight line in these coordinates")
+        ax.scatter(path[[0, -1], 0], path[[0, -1], 1], color="C3", zorder=3)
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+    else:
+        ax.plot(np.linspace(0, 1, len(path)), path[:, 0], color="C0", lw=2)
+        ax.set_xlabel("t")
+        ax.set_ylabel(names[0])
+    ax.set_title(f"{compiled.family.name}: geodesic in the ({', '.join(names[:2])}) chart")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(filename)
+    plt.close(fig)
+
+
+def cmd_verify(args) -> int:
+    from .verify import verify
+    report = verify(_compiled(args), samples=args.samples, seed=args.seed)
+    print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) if args.json else report.table())
+    return 0 if report.passed else 1
