@@ -67,7 +67,7 @@ def _one_parameter(geo: Geometry):
         return None
     if antiderivative is None:
         return None
-    expr = sp.Abs(sp.simplify(antiderivative.subs(p, b) - antiderivative.subs(p, a)))
+    expr = sp.Abs(sp.factor_terms(sp.simplify(antiderivative.subs(p, b) - antiderivative.subs(p, a))))
     return ClosedForm(expr, (a,), (b,), "∫√g dξ in closed form")
 
 
