@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.integrate import quad, solve_bvp, solve_ivp
 
-from symgeo import Geometry, SymgeoError
+from symgeo import SymgeoError
 from symgeo.distance import closed_form_distance
 
 from .compiled import CompiledFamily
@@ -348,8 +348,3 @@ def exp_map_torch(compiled: CompiledFamily, x0, v0, steps: int = 64, t: float = 
         k4 = f(state + h * k3)
         state = state + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
     return state[..., :n]
-
-
-def geometry_distance(geo: Geometry, x0, x1) -> Distance:
-    """Convenience: distance for a Geometry (compiles it with numpy)."""
-    return distance(CompiledFamily(geo), x0, x1)
