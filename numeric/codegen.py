@@ -116,7 +116,9 @@ def numpy_function(args, exprs) -> Generated:
 
 def _lambdify(args, entries, backend):
     if backend == "numpy":
-        return sp.lambdify(list(args), entries, modules=NUMPY_MODULES, printer=_numpy_printer(), cse=True)
+        import numeric.special
+        return sp.lambdify(list(args), entries, modules=[{"numeric": numeric}] + NUMPY_MODULES,
+                           printer=_numpy_printer(), cse=True)
     return sp.lambdify(list(args), entries, modules="torch", printer=_torch_printer(), cse=True)
 
 
@@ -150,6 +152,8 @@ def _numpy_printer():
             order, arg = int(expr.args[0]), self._print(expr.args[1])
             if order == 0:
                 return f"scipy.special.digamma({arg})"
+            if order == 1:
+                return f"numeric.special.trigamma({arg})"
             sign = (-1) ** (order + 1) * math.factorial(order)
             return f"({sign}*scipy.special.zeta({order + 1}, {arg}))"
 
