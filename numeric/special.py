@@ -17,12 +17,20 @@ from scipy.special import zeta
 _BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6)  # B₂ … B₁₄
 _SHIFT = 10
 _SMALL = 64  # below this many elements, one ufunc call is cheaper than twenty
+_BLOCK = 8192
 
 
 def trigamma(x):
     x = np.asarray(x, dtype=float)
     if x.size < _SMALL or not np.all(x > 0):  # NaN fails the test too
         return zeta(2.0, x)
+    flat, out = x.reshape(-1), np.empty(x.size)
+    for start in range(0, flat.size, _BLOCK):  # blocks that stay in cache: the loop is memory-bound
+        out[start:start + _BLOCK] = _trigamma_positive(flat[start:start + _BLOCK])
+    return out.reshape(x.shape)
+
+
+def _trigamma_positive(x):
     z, acc, tmp = x.copy(), np.zeros_like(x), np.empty_like(x)
     for _ in range(_SHIFT):
         np.multiply(z, z, out=tmp)
