@@ -122,6 +122,11 @@ class CompiledFamily:
     def n(self) -> int:
         return len(self.params)
 
+    @property
+    def fixed(self) -> dict:
+        """{name: value} of the fixed symbols given at compile time (pass on to compile the same family)."""
+        return {str(symbol): value for symbol, value in self._fixed.items()}
+
     def function(self, args, exprs, slots=(0,)) -> Checked:
         """Generate any expression of (a prefix of) `args`; parameter blocks start at `slots`."""
         exprs = _substitute(exprs, self._fixed)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from symgeo import Chart, Family, Geometry, SymgeoError, catalog
+from symgeo import Chart, Family, SymgeoError, catalog
 from symgeo import duality
 from symgeo.support import FinitePoints, Integers, Interval
 
@@ -137,8 +137,7 @@ def _fisher_monte_carlo(compiled, sampler, point, samples, rng, label) -> Check:
 def _torch_log_density(compiled: CompiledFamily):
     key = "_torch_log_density"
     if key not in compiled.__dict__:
-        torch_family = CompiledFamily(compiled.geometry, "torch", check=False)
-        torch_family._fixed = compiled._fixed
+        torch_family = CompiledFamily(compiled.geometry, "torch", fixed=compiled.fixed, check=False)
         compiled.__dict__[key] = torch_family.log_density
     return compiled.__dict__[key]
 
@@ -330,18 +329,11 @@ def _distance_invariance(compiled: CompiledFamily, points) -> Check:
     geo, forward = other
     try:
         here = distance(compiled, *points).value
-        there = distance(CompiledFamily(geo, fixed=None) if not compiled._fixed else
-                         _with_fixed(geo, compiled), forward(points[0]), forward(points[1])).value
+        there = distance(CompiledFamily(geo, fixed=compiled.fixed), forward(points[0]), forward(points[1])).value
     except SymgeoError as exc:
         return Check(name, "ξ₀→ξ₁", 0.0, "", None, str(exc))
     error = abs(here - there) / max(here, 1e-300)
     return Check(name, "ξ₀→ξ₁", error, "≤ 1e-7", error <= 1e-7, f"(d = {here:.10g}, {geo.family.chart} chart)")
-
-
-def _with_fixed(geo: Geometry, compiled: CompiledFamily) -> CompiledFamily:
-    other = CompiledFamily(geo)
-    other._fixed = compiled._fixed
-    return other
 
 
 def _kl_monte_carlo(compiled: CompiledFamily, sampler, points, samples, rng) -> Check:
