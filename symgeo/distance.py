@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from . import catalog
+from .divergence import pair_symbols
 from .geometry import Geometry
 from .timebound import TimeBoundExceeded, call_with_timeout
 
@@ -38,9 +39,9 @@ class ClosedForm:
 
 
 def pair(geo: Geometry) -> tuple[tuple, tuple]:
-    def copy(suffix):
-        return tuple(sp.Symbol(f"{p}_{suffix}", **p.assumptions0) for p in geo.params)
-    return copy("1"), copy("2")
+    """The two points' symbols (ξ_1, ξ_2) in parameter order, as divergence.pair_symbols names them."""
+    first, second = pair_symbols(geo)
+    return tuple(first.values()), tuple(second.values())
 
 
 def closed_form_distance(geo: Geometry) -> ClosedForm | None:
