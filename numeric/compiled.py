@@ -127,9 +127,13 @@ class CompiledFamily:
         """{name: value} of the fixed symbols given at compile time (pass on to compile the same family)."""
         return {str(symbol): value for symbol, value in self._fixed.items()}
 
+    def bind(self, exprs):
+        """`exprs` with the fixed symbols (binomial n, ...) replaced by their compile-time values."""
+        return _substitute(exprs, self._fixed)
+
     def function(self, args, exprs, slots=(0,)) -> Checked:
         """Generate any expression of (a prefix of) `args`; parameter blocks start at `slots`."""
-        exprs = _substitute(exprs, self._fixed)
+        exprs = self.bind(exprs)
         free = set().union(*(sp.sympify(e).free_symbols for e in sp.flatten(_as_list(exprs)))) - set(args)
         if free:
             raise SymgeoError(f"{self.family.name}: the expression depends on {sorted(map(str, free))}; "

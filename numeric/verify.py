@@ -20,6 +20,7 @@ from symgeo import Chart, Family, SymgeoError, catalog
 from symgeo import duality
 from symgeo.support import FinitePoints, Integers, Interval
 
+from .codegen import generate
 from .compiled import CompiledFamily
 from .geodesic import distance
 
@@ -157,7 +158,7 @@ def _scipy(compiled: CompiledFamily, spec: str):
     """point -> (log_density(x columns), sample(n, rng)) for catalog families in their default chart."""
     import scipy.stats as st
     name, fam = catalog.parse_name(spec)[0], compiled.family
-    fixed = {k: float(v.xreplace(compiled._fixed)) if isinstance(v, sp.Basic) else float(v)
+    fixed = {k: float(compiled.bind(v)) if isinstance(v, sp.Basic) else float(v)
              for k, v in fam.fixed.items()}
     if any(not np.isfinite(v) for v in fixed.values()):
         return None
@@ -230,7 +231,7 @@ def _tabulated_sampler(compiled: CompiledFamily):
     support = fam.support
     log_density = compiled.log_density.generated
     if isinstance(support, Integers):
-        lo, top = int(support.lo), support.hi.xreplace(compiled._fixed)
+        lo, top = int(support.lo), compiled.bind(support.hi)
         top = int(top) if top.is_number and top.is_finite else None
         if top is None and not support.hi.is_infinite:
             return None  # a symbolic upper end without a value
@@ -314,8 +315,8 @@ def _other_chart(compiled: CompiledFamily):
         new = tuple(sp.Symbol(f"log_{p}", real=True) if p in positive else p for p in geo.params)
         chart = Chart("log", new, tuple((p, sp.exp(u) if p in positive else u) for p, u in zip(geo.params, new)),
                       forward=tuple((u, sp.log(p) if p in positive else p) for p, u in zip(geo.params, new)))
-    forward = sp.lambdify(geo.params, [e.xreplace(compiled._fixed) for _, e in chart.forward], "numpy")
-    return geo.in_chart(chart), (lambda x: np.array(forward(*x), dtype=float))
+    forward = generate(geo.params, compiled.bind([e for _, e in chart.forward]))
+    return geo.in_chart(chart), (lambda x: forward(*x))
 
 
 def _distance_invariance(compiled: CompiledFamily, points) -> Check:
