@@ -37,6 +37,23 @@ class NaturalFromExpectation:
             value = float(self._a(*theta)) - float(theta @ eta)
         return value if np.isfinite(value) else np.inf
 
+    def _gradient(self, theta, eta):
+        return as_array(self._eta(*theta)).ravel() - eta
+
+    def _line_search(self, theta, step, f, grad, eta):
+        """Halve until f decreases; where f is flat to round-off, a smaller gradient decides."""
+        t = 1.0
+        while t > 1e-12:
+            candidate = theta - t * step
+            f_new = self._objective(candidate, eta)
+            if f_new <= f:
+                return candidate, f_new
+            if f_new - f <= 1e-12 * max(1.0, abs(f)) and (
+                    np.max(np.abs(self._gradient(candidate, eta))) < np.max(np.abs(grad))):
+                return candidate, f_new
+            t /= 2
+        return None
+
     def __call__(self, eta, theta0=None, tol: float = 1e-13, max_iter: int = 200) -> np.ndarray:
         eta = as_array(eta)
         theta = self._start.copy() if theta0 is None else as_array(theta0).copy()
@@ -44,21 +61,16 @@ class NaturalFromExpectation:
         if not np.isfinite(f):
             raise SymgeoError(f"starting point {theta} is outside the natural parameter space")
         for _ in range(max_iter):
-            grad = as_array(self._eta(*theta)).ravel() - eta
+            grad = self._gradient(theta, eta)
             if np.max(np.abs(grad)) <= tol * max(1.0, np.max(np.abs(eta))):
                 return theta
-            hess = as_array(self._fisher(*theta))
-            step = np.linalg.solve(hess, grad)
-            t = 1.0
-            while t > 1e-12:
-                candidate = theta - t * step
-                f_new = self._objective(candidate, eta)
-                if f_new <= f + 8 * np.finfo(float).eps * max(1.0, abs(f)):  # round-off near the optimum
-                    break
-                t /= 2
-            else:
+            step = np.linalg.solve(as_array(self._fisher(*theta)), grad)
+            if np.max(np.abs(step)) <= 4 * np.finfo(float).eps * max(1.0, np.max(np.abs(theta))):
+                break  # converged to round-off
+            accepted = self._line_search(theta, step, f, grad, eta)
+            if accepted is None:
                 break
-            theta, f = candidate, f_new
+            theta, f = accepted
         residual = np.max(np.abs(as_array(self._eta(*theta)).ravel() - eta))
         if residual > 1e-8 * max(1.0, np.max(np.abs(eta))):
             raise SymgeoError(f"Newton on A did not converge (residual {residual:.2e}); is η = {eta} "

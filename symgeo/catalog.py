@@ -298,7 +298,8 @@ def von_mises():
         params=(mu, kappa), natural_of_params=(kappa * sp.cos(mu), kappa * sp.sin(mu)),
         log_partition_of_params=sp.log(2 * sp.pi * sp.besseli(0, kappa)),
         expectation_of_params=(ratio * sp.cos(mu), ratio * sp.sin(mu)),
-        domains={mu: sp.Interval.open(-sp.pi, sp.pi)})
+        domains={mu: sp.Interval.open(-sp.pi, sp.pi)},
+        samples=[{mu: -sp.Rational(6, 5), kappa: sp.Rational(7, 10)}, {mu: sp.Rational(1, 2), kappa: sp.Rational(23, 10)}])
 
 
 @_register("rayleigh", "Rayleigh(sigma)")
