@@ -196,11 +196,14 @@ class Fit:
 
 def minimize(objective: Objective, family: CompiledFamily, start, *, method: str = "natural",
              lr: float = 1.0, damping: float = 0.0, max_iter: int = 1000, tol: float = 1e-10,
-             target: float | None = None, gap: float = 1e-8, betas=(0.9, 0.999), eps: float = 1e-8) -> Fit:
+             target: float | None = None, gap: float = 1e-8, betas=(0.9, 0.999), eps: float = 1e-8,
+             backtrack: bool | None = None) -> Fit:
     """Minimise `objective` over the family's parameters from `start`.
 
-    method: 'natural' (lr·(F + λI)⁻¹∇L), 'gradient' (lr·∇L) or 'adam'. Stops when the loss is within `gap`
-    of `target` (if given), else when the step's size ‖Δξ‖∞ falls below `tol`·max(1, ‖ξ‖∞)."""
+    method: 'natural' (lr·(F + λI)⁻¹∇L), 'gradient' (lr·∇L) or 'adam'. Every step is halved while it leaves
+    the domain or the loss is not finite; with `backtrack` (default: on except for Adam) also while the
+    loss increases. Stops when the loss is within `gap` of `target` (if given), else when the step's size
+    ‖Δξ‖∞ falls below `tol`·max(1, ‖ξ‖∞)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if not lr > 0 or damping < 0:
@@ -210,9 +213,10 @@ def minimize(objective: Objective, family: CompiledFamily, start, *, method: str
     value = objective.value(xi)
     fit = Fit(method, xi, value, 0, False, [xi.copy()], [value])
     direction = _direction(method, family, damping, betas, eps)
+    monotone = method != "adam" if backtrack is None else backtrack
     for iteration in range(1, max_iter + 1):
         step = lr * direction(xi, objective.gradient(xi), iteration)
-        xi, value, halvings = _safe_step(objective, family, xi, step, value, method == "adam")
+        xi, value, halvings = _safe_step(objective, family, xi, step, value, monotone)
         fit.halvings += halvings
         fit.path.append(xi.copy())
         fit.values.append(value)
@@ -239,9 +243,9 @@ def _direction(method: str, family: CompiledFamily, damping: float, betas, eps):
     return adam
 
 
-def _safe_step(objective, family, xi, step, value, allow_increase: bool, max_halvings: int = 60):
-    """ξ − step, halved while it leaves the domain or the loss is not finite; natural and gradient
-    steps are also halved while the loss increases (Armijo-free backtracking), Adam's are not."""
+def _safe_step(objective, family, xi, step, value, monotone: bool, max_halvings: int = 60):
+    """ξ − step, halved while it leaves the domain or the loss is not finite, and if `monotone` while the
+    loss increases."""
     for halvings in range(max_halvings):
         candidate = xi - step
         try:
@@ -249,7 +253,7 @@ def _safe_step(objective, family, xi, step, value, allow_increase: bool, max_hal
             new = objective.value(candidate)
         except DomainError:
             new = np.inf
-        if np.isfinite(new) and (allow_increase or new <= value + 1e-15 * max(1.0, abs(value))):
+        if np.isfinite(new) and (not monotone or new <= value + 1e-15 * max(1.0, abs(value))):
             return candidate, new, halvings
         step = step / 2
     return xi, value, max_halvings
