@@ -4,6 +4,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from numeric.em import fit_mixture, kmeans_plusplus
@@ -196,3 +198,23 @@ def test_seeded_fits_are_reproducible():
     a = fit_mixture("gamma", x, 2, seed=11)
     b = fit_mixture("gamma", x, 2, seed=11)
     np.testing.assert_array_equal(a.params, b.params)
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=st.integers(1, 6), seed=st.integers(0, 10_000))
+def test_gaussian_dual_maps_round_trip(d, seed):
+    rng = np.random.default_rng(seed)
+    maps = GaussianMaps(d, reg_covar=0.0)
+    a = rng.normal(size=(d, d))
+    cov = a @ a.T + 0.1 * np.eye(d)
+    mean = rng.normal(0, 3, d)
+    params = np.concatenate([mean, cov[maps.iu]])[None]
+    theta = maps.natural(params)
+    np.testing.assert_allclose(maps.params(theta), params, rtol=1e-8, atol=1e-10)
+    second = cov + np.outer(mean, mean)
+    moments = np.concatenate([mean, second[maps.iu]])[None]
+    np.testing.assert_allclose(maps.m_projection(moments), theta, rtol=1e-6, atol=1e-8)
+    # A(θ) is the log-normaliser: log p from θ·T − A + log h equals scipy's log-density
+    x = rng.normal(size=(5, d))
+    log_p = maps.statistics(x) @ theta[0] - maps.log_partition(theta)[0] + maps.log_base(x)
+    np.testing.assert_allclose(log_p, stats.multivariate_normal(mean, cov).logpdf(x).reshape(5), rtol=1e-8)

@@ -1,0 +1,319 @@
+"""K-FAC (Martens & Grosse 2015; convolutions: Grosse & Martens 2016): a Kronecker-factored natural gradient.
+
+Key equations, for a layer s = W a (bias folded in as a last input of 1), per-example output gradients g:
+    F_W ≈ A ⊗ G,   A = E[a aᵀ],   G = E[g gᵀ]            (Conv2d: a = im2col patches, G scaled by the T positions)
+    preconditioned gradient  (A ⊗ G + λ)⁻¹ vec(∇W)  =  G⁻¹ ∇W A⁻¹   (with damping, below)
+Scaling convention: g is the gradient of one example's negative log-likelihood (sum reduction), so the
+factors do not depend on the batch size or on the loss's reduction. `fisher="true"` draws the targets from
+the model's predictive distribution (categorical / unit-variance normal / Bernoulli), `"empirical"` uses the
+data's targets. Damping: "eigen" adds λ to the eigenvalues of the Kronecker product, (d_G d_Aᵀ + λ), which is
+exact Tikhonov damping of A ⊗ G; "cholesky" uses π-adjusted factored damping (A + π√λ)⁻¹, (G + √λ/π)⁻¹.
+Factors are bias-corrected exponential moving averages kept in float32 (float64 for float64 models).
+
+Use:
+    optimizer = KFAC(model, lr=0.05, loss="cross_entropy")
+    optimizer.zero_grad(); loss = optimizer.backward(model(x), y); optimizer.step()
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LOSSES = ("cross_entropy", "mse", "bce")
+FISHERS = ("true", "empirical")
+INVERSES = ("eigen", "cholesky")
+SUPPORTED = (nn.Linear, nn.Conv2d)
+
+
+# -- losses and the output distribution they are the NLL of ---------------------------------------
+def per_example_nll(loss: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Negative log-likelihood per example (up to constants): cross-entropy on logits, 0.5‖y − out‖², or BCE."""
+    if loss == "cross_entropy":
+        return F.cross_entropy(outputs, targets, reduction="none")
+    if loss == "mse":
+        return 0.5 * (outputs - targets).pow(2).reshape(len(outputs), -1).sum(dim=1)
+    return F.binary_cross_entropy_with_logits(outputs, targets, reduction="none").reshape(len(outputs), -1).sum(1)
+
+
+def sample_targets(loss: str, outputs: torch.Tensor, generator=None) -> torch.Tensor:
+    """Targets drawn from the model's predictive distribution (the true-Fisher K-FAC)."""
+    out = outputs.detach()
+    if loss == "cross_entropy":
+        return torch.multinomial(torch.softmax(out.float(), dim=-1), 1, generator=generator).squeeze(-1)
+    if loss == "mse":
+        return out + torch.randn(out.shape, generator=generator, dtype=out.dtype, device=out.device)
+    return torch.bernoulli(torch.sigmoid(out), generator=generator)
+
+
+# -- curvature blocks: one precondition(grad, damping) interface -----------------------------------
+class KroneckerBlock:
+    """A ⊗ G for one Linear/Conv2d layer, its statistics and its damped inverse."""
+
+    def __init__(self, module: nn.Module, state: dict, inverse: str):
+        self.module = module
+        self.state = state
+        self.inverse = inverse
+
+    def update(self, inputs: torch.Tensor, output_grads: torch.Tensor, decay: float, dtype) -> None:
+        a, g = _activations(self.module, inputs, dtype), _output_grads(self.module, output_grads, dtype)
+        positions = len(a) // len(output_grads)
+        new_a = a.T @ a / len(a)
+        new_g = g.T @ g / len(a) * positions  # one example's gradient sums over its T positions
+        for key, new in (("A", new_a), ("G", new_g)):
+            old = self.state.get(key)
+            self.state[key] = new * (1 - decay) if old is None else decay * old + (1 - decay) * new
+        self.state["count"] = self.state.get("count", 0) + 1
+        self.state["decay"] = decay
+
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bias-corrected A and G."""
+        correction = 1 - self.state["decay"] ** self.state["count"]
+        return self.state["A"] / correction, self.state["G"] / correction
+
+    def refresh_inverse(self, damping: float) -> None:
+        a, g = self.factors()
+        if self.inverse == "eigen":
+            self.state["QA"], self.state["dA"] = robust_eigh(a)
+            self.state["QG"], self.state["dG"] = robust_eigh(g)
+        else:
+            pi = torch.sqrt((torch.trace(a) / len(a)) / (torch.trace(g) / len(g)).clamp_min(1e-30)).clamp(1e-4, 1e4)
+            root = math.sqrt(damping)
+            self.state["A_inv"] = torch.cholesky_inverse(_cholesky(a + pi * root * torch.eye(len(a), dtype=a.dtype,
+                                                                                             device=a.device)))
+            self.state["G_inv"] = torch.cholesky_inverse(_cholesky(g + root / pi * torch.eye(len(g), dtype=g.dtype,
+                                                                                            device=g.device)))
+
+    def precondition(self, grad: torch.Tensor, damping: float) -> torch.Tensor:
+        """(A ⊗ G + damping)⁻¹ applied to the (out, in [+1]) gradient matrix."""
+        grad = grad.to(self.state["A"].dtype)
+        if self.inverse == "eigen":
+            qa, da, qg, dg = (self.state[k] for k in ("QA", "dA", "QG", "dG"))
+            rotated = qg.T @ grad @ qa
+            return qg @ (rotated / (dg[:, None] * da[None, :] + damping)) @ qa.T
+        return self.state["G_inv"] @ grad @ self.state["A_inv"]
+
+
+def robust_eigh(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigen-decomposition of a symmetric PSD factor: retried in float64, else the diagonal (warned)."""
+    symmetric = (matrix + matrix.T) / 2
+    for dtype in (symmetric.dtype, torch.float64):
+        try:
+            values, vectors = torch.linalg.eigh(symmetric.to(dtype))
+            if torch.isfinite(values).all() and torch.isfinite(vectors).all():
+                if dtype != symmetric.dtype:
+                    warnings.warn("K-FAC: eigh failed in the factor's precision; used float64", RuntimeWarning,
+                                  stacklevel=3)
+                return vectors.to(matrix.dtype), values.clamp_min(0).to(matrix.dtype)
+        except (RuntimeError, torch.linalg.LinAlgError):
+            continue
+    warnings.warn("K-FAC: eigh failed in float64 too; falling back to the factor's diagonal", RuntimeWarning,
+                  stacklevel=3)
+    diagonal = torch.nan_to_num(torch.diagonal(symmetric), nan=0.0, posinf=0.0).clamp_min(0)
+    return torch.eye(len(matrix), dtype=matrix.dtype, device=matrix.device), diagonal
+
+
+def _cholesky(matrix: torch.Tensor) -> torch.Tensor:
+    try:
+        return torch.linalg.cholesky(matrix)
+    except (RuntimeError, torch.linalg.LinAlgError):
+        warnings.warn("K-FAC: Cholesky failed; retried in float64 with extra jitter", RuntimeWarning, stacklevel=3)
+        m = matrix.double()
+        jitter = 1e-6 * torch.diagonal(m).abs().mean().clamp_min(1e-12)
+        return torch.linalg.cholesky(m + jitter * torch.eye(len(m), dtype=m.dtype, device=m.device)).to(matrix.dtype)
+
+
+def _activations(module: nn.Module, inputs: torch.Tensor, dtype) -> torch.Tensor:
+    """Rows a (one per example and position), with a trailing 1 for the bias."""
+    if isinstance(module, nn.Conv2d):
+        patches = F.unfold(inputs, module.kernel_size, module.dilation, module.padding, module.stride)
+        a = patches.transpose(1, 2).reshape(-1, patches.shape[1])
+    else:
+        a = inputs.reshape(-1, inputs.shape[-1])
+    a = a.to(dtype)
+    if module.bias is not None:
+        a = torch.cat([a, a.new_ones(len(a), 1)], dim=1)
+    return a
+
+
+def _output_grads(module: nn.Module, grads: torch.Tensor, dtype) -> torch.Tensor:
+    if isinstance(module, nn.Conv2d):
+        return grads.permute(0, 2, 3, 1).reshape(-1, grads.shape[1]).to(dtype)
+    return grads.reshape(-1, grads.shape[-1]).to(dtype)
+
+
+def gradient_matrix(module: nn.Module) -> torch.Tensor:
+    """∇W as (out, in·k·k), with ∇b as a last column."""
+    grad = module.weight.grad.reshape(module.weight.shape[0], -1)
+    if module.bias is not None:
+        grad = torch.cat([grad, module.bias.grad[:, None]], dim=1)
+    return grad
+
+
+def _split(module: nn.Module, matrix: torch.Tensor):
+    weight = matrix[:, :-1] if module.bias is not None else matrix
+    bias = matrix[:, -1] if module.bias is not None else None
+    return weight.reshape(module.weight.shape), bias
+
+
+# -- the optimizer ------------------------------------------------------------------------------------
+class KFAC(torch.optim.Optimizer):
+    """K-FAC for nn.Linear and nn.Conv2d layers (see the module docstring).
+
+    Parameters of modules in `skip` (types) are updated with their plain gradient (SGD with the same
+    momentum); any other module with parameters is refused with a ValueError naming it."""
+
+    def __init__(self, model: nn.Module, lr: float = 0.01, damping: float = 1e-3, momentum: float = 0.9,
+                 weight_decay: float = 0.0, loss: str = "cross_entropy", fisher: str = "true",
+                 ema_decay: float = 0.95, factor_interval: int = 1, inverse_interval: int = 10,
+                 inverse: str = "eigen", kl_clip: float | None = 1e-3, skip: tuple = (), callback=None,
+                 seed: int | None = None):
+        _validate(lr=lr, damping=damping, momentum=momentum, weight_decay=weight_decay, ema_decay=ema_decay,
+                  factor_interval=factor_interval, inverse_interval=inverse_interval, kl_clip=kl_clip)
+        for name, value, allowed in (("loss", loss, LOSSES), ("fisher", fisher, FISHERS),
+                                     ("inverse", inverse, INVERSES)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
+        self.layers = _kfac_layers(model, tuple(skip))
+        defaults = dict(lr=lr, damping=damping, momentum=momentum, weight_decay=weight_decay, ema_decay=ema_decay,
+                        kl_clip=kl_clip)
+        super().__init__([p for p in model.parameters() if p.requires_grad], defaults)
+        self.model, self.loss, self.fisher, self.inverse = model, loss, fisher, inverse
+        self.factor_interval, self.inverse_interval = factor_interval, inverse_interval
+        self.callback = callback
+        self.generator = None if seed is None else torch.Generator().manual_seed(seed)
+        self._captured: dict = {}
+        for module in self.layers:
+            module.register_forward_hook(self._capture)
+
+    def _capture(self, module, args, output):
+        if torch.is_grad_enabled() and output.requires_grad:
+            self._captured[module] = (args[0].detach(), output)
+
+    @property
+    def steps(self) -> int:
+        return self.state["kfac"].get("steps", 0) if "kfac" in self.state else 0
+
+    def _block(self, module) -> KroneckerBlock:
+        return KroneckerBlock(module, self.state[module.weight], self.inverse)
+
+    def backward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean loss of the batch; computes its gradients and (every factor_interval steps) the factors."""
+        nll = per_example_nll(self.loss, outputs, targets)
+        if self.steps % self.factor_interval == 0 and self._captured:
+            self._update_factors(outputs, targets)
+        loss = nll.mean()
+        loss.backward()
+        self._captured.clear()
+        return loss.detach()
+
+    def _update_factors(self, outputs, targets) -> None:
+        modules = [m for m in self.layers if m in self._captured]
+        fisher_targets = sample_targets(self.loss, outputs, self.generator) if self.fisher == "true" else targets
+        total = per_example_nll(self.loss, outputs, fisher_targets).sum()
+        grads = torch.autograd.grad(total, [self._captured[m][1] for m in modules], retain_graph=True)
+        decay = self.param_groups[0]["ema_decay"]
+        for module, grad in zip(modules, grads):
+            dtype = torch.float64 if module.weight.dtype == torch.float64 else torch.float32
+            self._block(module).update(self._captured[module][0], grad, decay, dtype)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One update. With a closure, it must zero the gradients and return `optimizer.backward(...)`."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        group = self.param_groups[0]
+        lr, damping = group["lr"], group["damping"]
+        meta = self.state.setdefault("kfac", {})
+        due = meta.get("steps", 0) % self.inverse_interval == 0
+        for module in self.layers:
+            state = self.state[module.weight]
+            if "A" in state and (due or not ("dA" in state or "A_inv" in state)):
+                self._block(module).refresh_inverse(damping)
+        updates = self._preconditioned(group)
+        scale = self._kl_scale(updates, lr, group["kl_clip"])
+        for p, update in updates.items():
+            buf = self.state[p].get("momentum_buffer")
+            update = update.to(p.dtype) * scale
+            buf = update if buf is None else buf.mul_(group["momentum"]).add_(update)
+            self.state[p]["momentum_buffer"] = buf
+            p.sub_(lr * buf)
+        meta["steps"] = meta.get("steps", 0) + 1
+        if self.callback is not None:
+            self.callback({"step": meta["steps"], "loss": None if loss is None else float(loss),
+                           "kl_scale": scale, "damping": damping})
+        return loss
+
+    def _preconditioned(self, group) -> dict:
+        """{param: update direction}: K-FAC for the layers, the plain gradient for skipped parameters."""
+        updates, decay = {}, group["weight_decay"]
+        for p in self.param_groups[0]["params"]:
+            if p.grad is not None:
+                updates[p] = p.grad + decay * p
+        for module in self.layers:
+            if module.weight.grad is None or "dA" not in self.state[module.weight] and \
+                    "A_inv" not in self.state[module.weight]:
+                continue
+            matrix = gradient_matrix(module)
+            if decay:
+                matrix = matrix + decay * _parameter_matrix(module)
+            weight, bias = _split(module, self._block(module).precondition(matrix, group["damping"]))
+            updates[module.weight] = weight
+            if bias is not None:
+                updates[module.bias] = bias
+        return updates
+
+    def _kl_scale(self, updates: dict, lr: float, kl_clip) -> float:
+        """min(1, √(kl_clip / (lr² Σ ⟨Δ, ∇⟩))): the update's predicted KL stays below kl_clip (Ba et al. 2017)."""
+        if kl_clip is None:
+            return 1.0
+        inner = sum(float((u.to(p.grad.dtype) * p.grad).sum()) for p, u in updates.items() if p.grad is not None)
+        if not inner > 0 or not math.isfinite(inner):
+            return 1.0 if math.isfinite(inner) else 0.0
+        return min(1.0, math.sqrt(kl_clip / (lr ** 2 * inner)))
+
+
+def _parameter_matrix(module: nn.Module) -> torch.Tensor:
+    weight = module.weight.reshape(module.weight.shape[0], -1)
+    return torch.cat([weight, module.bias[:, None]], dim=1) if module.bias is not None else weight
+
+
+def _kfac_layers(model: nn.Module, skip: tuple) -> list:
+    layers, refused = [], []
+    for name, module in model.named_modules():
+        own = [p for p in module.parameters(recurse=False) if p.requires_grad]
+        if not own:
+            continue
+        if isinstance(module, nn.Conv2d) and (module.groups != 1 or module.padding_mode != "zeros"):
+            refused.append(f"{name} (Conv2d with groups={module.groups}, padding_mode={module.padding_mode!r})")
+        elif isinstance(module, SUPPORTED):
+            layers.append(module)
+        elif not (skip and isinstance(module, skip)):
+            refused.append(f"{name} ({type(module).__name__})")
+    if refused:
+        raise ValueError(f"K-FAC supports nn.Linear and nn.Conv2d; unsupported modules with parameters: "
+                         f"{', '.join(refused)}. Pass their types in skip=(...) to update them with plain SGD.")
+    if not layers:
+        raise ValueError("the model has no nn.Linear or nn.Conv2d layer to precondition")
+    return layers
+
+
+def _validate(**values) -> None:
+    for name, value in values.items():
+        if value is None and name == "kl_clip":
+            continue
+        if name in ("factor_interval", "inverse_interval"):
+            ok = isinstance(value, int) and value >= 1
+        elif name in ("momentum", "ema_decay"):
+            ok = 0 <= value < 1
+        elif name in ("lr", "kl_clip"):
+            ok = value > 0
+        else:
+            ok = value >= 0
+        if not ok:
+            raise ValueError(f"invalid {name}: {value}")

@@ -1,0 +1,211 @@
+"""K-FAC: the factors against exact Fisher blocks (torch.func per-example gradients), the preconditioned
+gradient against the exact damped natural gradient where A ⊗ G is exact, training, damping, robustness."""
+import copy
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+from torch.func import functional_call, grad, vmap  # noqa: E402
+
+from numeric.kfac import KFAC, KroneckerBlock, per_example_nll, robust_eigh  # noqa: E402
+
+
+def per_example_fisher(model, x, targets, loss):
+    """E_b[vec ∇ℓ_b vec ∇ℓ_bᵀ] over the layer's (weight, bias) in K-FAC's column-major (in ⊗ out) order."""
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def nll(p, xb, yb):
+        return per_example_nll(loss, functional_call(model, p, (xb[None],)), yb[None]).sum()
+
+    grads = vmap(grad(nll), in_dims=(None, 0, 0))(params, x, targets)
+    matrix = torch.cat([grads["weight"], grads["bias"][..., None]], dim=2)   # (B, out, in + 1)
+    flat = matrix.transpose(1, 2).reshape(len(x), -1)                         # vec: columns stacked
+    return flat.T @ flat / len(x), matrix
+
+
+def one_step_factors(model, x, y, loss, fisher="empirical"):
+    optimizer = KFAC(model, lr=0.1, loss=loss, fisher=fisher, ema_decay=0.5, kl_clip=None, momentum=0.0)
+    optimizer.zero_grad()
+    optimizer.backward(model(x), y)
+    return optimizer, KroneckerBlock(model, optimizer.state[model.weight], "eigen").factors()
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse", "bce"])
+def test_kronecker_product_is_the_exact_fisher_block_when_inputs_are_shared(loss):
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3).double()
+    x = torch.randn(1, 4, dtype=torch.float64).repeat(16, 1)        # one input: A ⊗ G is exact
+    y = {"cross_entropy": torch.randint(0, 3, (16,)), "mse": torch.randn(16, 3, dtype=torch.float64),
+         "bce": torch.randint(0, 2, (16, 3)).double()}[loss]
+    _, (a, g) = one_step_factors(model, x, y, loss)
+    exact, _ = per_example_fisher(model, x, y, loss)
+    np.testing.assert_allclose(torch.kron(a, g).numpy(), exact.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_factors_equal_the_exact_blocks_under_the_independence_assumption():
+    torch.manual_seed(1)
+    model = nn.Linear(5, 4).double()
+    x = torch.randn(64, 5, dtype=torch.float64)
+    y = torch.randint(0, 4, (64,))
+    _, (a, g) = one_step_factors(model, x, y, "cross_entropy")
+    augmented = torch.cat([x, torch.ones(64, 1, dtype=torch.float64)], dim=1)
+    np.testing.assert_allclose(a.numpy(), (augmented.T @ augmented / 64).numpy(), rtol=1e-12)
+    _, matrix = per_example_fisher(model, x, y, "cross_entropy")
+    per_example_g = matrix[:, :, -1]                                 # ∂ℓ_b/∂b = g_b
+    np.testing.assert_allclose(g.numpy(), (per_example_g.T @ per_example_g / 64).numpy(), rtol=1e-10)
+
+
+def test_preconditioned_gradient_is_the_exact_damped_natural_gradient_when_kronecker_exact():
+    torch.manual_seed(2)
+    model = nn.Linear(3, 2).double()
+    x = torch.randn(1, 3, dtype=torch.float64).repeat(32, 1)
+    y = torch.randn(32, 2, dtype=torch.float64)
+    damping = 0.1
+    optimizer, _ = one_step_factors(model, x, y, "mse")
+    exact, matrix = per_example_fisher(model, x, y, "mse")
+    mean_grad = matrix.mean(dim=0)                                  # ∇ of the mean loss, (out, in + 1)
+    natural = torch.linalg.solve(exact + damping * torch.eye(len(exact), dtype=torch.float64),
+                                 mean_grad.T.reshape(-1))
+    block = KroneckerBlock(model, optimizer.state[model.weight], "eigen")
+    block.refresh_inverse(damping)
+    ours = block.precondition(mean_grad, damping)
+    np.testing.assert_allclose(ours.T.reshape(-1).numpy(), natural.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def conv_net():
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(4 * 3 * 3, 3))
+
+
+def test_conv_factors_sum_over_positions():
+    torch.manual_seed(3)
+    conv = nn.Conv2d(2, 3, 1).double()
+    x = torch.randn(8, 2, 1, 1, dtype=torch.float64)                # 1×1 image, 1×1 kernel: a linear layer
+    model = nn.Sequential(conv, nn.Flatten())
+    linear = nn.Linear(2, 3).double()
+    linear.weight.data = conv.weight.data.reshape(3, 2).clone()
+    linear.bias.data = conv.bias.data.clone()
+    y = torch.randint(0, 3, (8,))
+    opt_conv = KFAC(model, loss="cross_entropy", fisher="empirical", ema_decay=0.5)
+    opt_conv.backward(model(x), y)
+    opt_lin = KFAC(linear, loss="cross_entropy", fisher="empirical", ema_decay=0.5)
+    opt_lin.backward(linear(x.reshape(8, 2)), y)
+    for key in ("A", "G"):
+        np.testing.assert_allclose(opt_conv.state[conv.weight][key].numpy(),
+                                   opt_lin.state[linear.weight][key].numpy(), rtol=1e-12)
+
+
+def digits_batch(n=256):
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    data = sklearn_datasets.load_digits()
+    x = torch.tensor(data.data[:n] / 16.0, dtype=torch.float32)
+    y = torch.tensor(data.target[:n])
+    return x, y
+
+
+@pytest.mark.parametrize("inverse", ["eigen", "cholesky"])
+def test_loss_goes_down_on_digits(inverse):
+    x, y = digits_batch()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 10))
+    optimizer = KFAC(model, lr=0.1, damping=1e-2, loss="cross_entropy", inverse=inverse, seed=0)
+    losses = []
+    for _ in range(40):
+        optimizer.zero_grad()
+        losses.append(float(optimizer.backward(model(x), y)))
+        optimizer.step()
+    assert losses[-1] < 0.3 * losses[0]
+
+
+def test_conv_network_trains():
+    torch.manual_seed(4)
+    x = torch.randn(64, 1, 8, 8)
+    y = (x[:, 0, :4].mean(dim=(1, 2)) > 0).long() + (x[:, 0, 4:].mean(dim=(1, 2)) > 0).long()
+    model = conv_net()
+    optimizer = KFAC(model, lr=0.05, damping=1e-2, seed=0)
+    losses = []
+    for _ in range(30):
+        optimizer.zero_grad()
+        losses.append(float(optimizer.backward(model(x), y)))
+        optimizer.step()
+    assert losses[-1] < 0.7 * losses[0]
+
+
+@pytest.mark.parametrize("damping", [1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+@pytest.mark.parametrize("inverse", ["eigen", "cholesky"])
+def test_damping_grid_never_gives_nan(damping, inverse):
+    x, y = digits_batch(128)
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+    optimizer = KFAC(model, lr=0.5, damping=damping, inverse=inverse, inverse_interval=3, seed=0)
+    for _ in range(10):
+        optimizer.zero_grad()
+        loss = optimizer.backward(model(x), y)
+        optimizer.step()
+    assert torch.isfinite(loss) and all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_state_dict_round_trip_continues_identically():
+    x, y = digits_batch(64)
+
+    def run(model, optimizer, steps):
+        for _ in range(steps):
+            optimizer.zero_grad()
+            optimizer.backward(model(x), y)
+            optimizer.step()
+
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Linear(64, 8), nn.Tanh(), nn.Linear(8, 10))
+    optimizer = KFAC(model, lr=0.1, fisher="empirical", inverse_interval=2)
+    run(model, optimizer, 3)
+    saved_model, saved_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+    run(model, optimizer, 2)
+    clone = nn.Sequential(nn.Linear(64, 8), nn.Tanh(), nn.Linear(8, 10))
+    clone.load_state_dict(saved_model)
+    restored = KFAC(clone, lr=0.1, fisher="empirical", inverse_interval=2)
+    restored.load_state_dict(saved_opt)
+    run(clone, restored, 2)
+    for a, b in zip(model.parameters(), clone.parameters()):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_unsupported_modules_are_refused_or_skipped():
+    model = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match="LayerNorm"):
+        KFAC(model)
+    optimizer = KFAC(model, skip=(nn.LayerNorm,), fisher="empirical")
+    x, y = torch.randn(8, 4), torch.randint(0, 2, (8,))
+    before = model[1].weight.detach().clone()
+    optimizer.backward(model(x), y)
+    optimizer.step()
+    assert not torch.equal(before, model[1].weight)                  # skipped: plain gradient update
+    with pytest.raises(ValueError, match="groups"):
+        KFAC(nn.Conv2d(4, 4, 3, groups=2))
+    for bad in (dict(lr=0), dict(damping=-1), dict(momentum=1.0), dict(inverse_interval=0),
+                dict(loss="hinge"), dict(fisher="exact"), dict(inverse="lu")):
+        with pytest.raises(ValueError):
+            KFAC(nn.Linear(2, 2), **bad)
+
+
+def test_eigh_failures_fall_back_with_a_warning(monkeypatch):
+    def broken(_):
+        raise torch.linalg.LinAlgError("forced")
+    monkeypatch.setattr(torch.linalg, "eigh", broken)
+    with pytest.warns(RuntimeWarning, match="diagonal"):
+        vectors, values = robust_eigh(torch.tensor([[2.0, 0.5], [0.5, 1.0]]))
+    assert torch.equal(vectors, torch.eye(2)) and values.tolist() == [2.0, 1.0]
+
+
+def test_factors_stay_float32_for_bfloat16_models():
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3)).to(torch.bfloat16)
+    optimizer = KFAC(model, lr=0.05, damping=1e-2)
+    x, y = torch.randn(32, 6, dtype=torch.bfloat16), torch.randint(0, 3, (32,))
+    for _ in range(3):
+        optimizer.zero_grad()
+        optimizer.backward(model(x), y)
+        optimizer.step()
+    assert optimizer.state[model[0].weight]["A"].dtype == torch.float32
+    assert all(torch.isfinite(p.float()).all() for p in model.parameters())
