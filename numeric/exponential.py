@@ -102,7 +102,9 @@ class ExponentialMaps:
         try:
             if not np.all(np.isfinite(theta)):
                 raise DomainError("non-finite θ")
-            self._check(tuple(self.params(theta).T))
+            with np.errstate(all="ignore"):  # NaN parameters are reported by the check
+                params = self.params(theta)
+            self._check(tuple(params.T))
         except DomainError:
             raise DegenerateMoments(f"{self.name}: moments η = {eta.tolist()} lie on the boundary of the "
                                     "expectation domain (a degenerate component)") from None
