@@ -209,3 +209,17 @@ def test_factors_stay_float32_for_bfloat16_models():
         optimizer.step()
     assert optimizer.state[model[0].weight]["A"].dtype == torch.float32
     assert all(torch.isfinite(p.float()).all() for p in model.parameters())
+
+
+def test_naive_exact_block_equals_kfac_when_kronecker_exact():
+    from numeric.kfac import exact_block_directions
+    torch.manual_seed(8)
+    model = nn.Linear(3, 2, bias=False).double()
+    x = torch.randn(1, 3, dtype=torch.float64).repeat(16, 1)
+    y = torch.randint(0, 2, (16,))
+    optimizer, _ = one_step_factors(model, x, y, "cross_entropy")
+    block = KroneckerBlock(model, optimizer.state[model.weight], "eigen")
+    block.refresh_inverse(0.05)
+    naive = exact_block_directions(model, x, y, "cross_entropy", damping=0.05)["weight"]
+    # K-FAC vectorises column-major, the naive block row-major; the damped inverse is the same operator
+    np.testing.assert_allclose(block.precondition(model.weight.grad, 0.05).numpy(), naive.numpy(), rtol=1e-9)
