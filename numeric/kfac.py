@@ -13,6 +13,10 @@ Factors are bias-corrected exponential moving averages kept in float32 (float64 
 Use:
     optimizer = KFAC(model, lr=0.05, loss="cross_entropy")
     optimizer.zero_grad(); loss = optimizer.backward(model(x), y); optimizer.step()
+
+Data-parallel (torch.distributed initialised, every process with an equal share of the batch): the factor
+statistics and (unless the model is wrapped in DistributedDataParallel) the gradients are averaged across
+processes, and layer i's inverse is computed by rank i mod world size and broadcast.
 """
 from __future__ import annotations
 
@@ -58,11 +62,15 @@ class KroneckerBlock:
         self.state = state
         self.inverse = inverse
 
-    def update(self, inputs: torch.Tensor, output_grads: torch.Tensor, decay: float, dtype) -> None:
+    def update(self, inputs: torch.Tensor, output_grads: torch.Tensor, decay: float, dtype, reduce=None) -> None:
+        """Fold this batch's A and G into the moving averages (`reduce` averages them across processes)."""
         a, g = _activations(self.module, inputs, dtype), _output_grads(self.module, output_grads, dtype)
         positions = len(a) // len(output_grads)
         new_a = _second_moment(a, self.module.bias is not None)
         new_g = g.T @ g / len(a) * positions  # one example's gradient sums over its T positions
+        if reduce is not None:
+            reduce(new_a)
+            reduce(new_g)
         for key, new in (("A", new_a), ("G", new_g)):
             old = self.state.get(key)
             self.state[key] = new.mul_(1 - decay) if old is None else old.mul_(decay).add_(new, alpha=1 - decay)
@@ -89,6 +97,13 @@ class KroneckerBlock:
             self.state["G_inv"] = torch.cholesky_inverse(_cholesky(g + root / pi * torch.eye(len(g), dtype=g.dtype,
                                                                                             device=g.device)))
 
+    def inverse_shapes(self) -> dict:
+        """Names and shapes of what refresh_inverse stores (to receive them from another process)."""
+        n_a, n_g = len(self.state["A"]), len(self.state["G"])
+        if self.inverse == "eigen":
+            return {"QA": (n_a, n_a), "dA": (n_a,), "QG": (n_g, n_g), "dG": (n_g,), "scale": (n_g, n_a)}
+        return {"A_inv": (n_a, n_a), "G_inv": (n_g, n_g)}
+
     def precondition(self, grad: torch.Tensor, damping: float) -> torch.Tensor:
         """(A ⊗ G + damping)⁻¹ applied to the (out, in [+1]) gradient matrix."""
         grad = grad.to(self.state["A"].dtype)
@@ -111,7 +126,7 @@ def robust_eigh(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
                 if dtype != symmetric.dtype:
                     warnings.warn("K-FAC: eigh failed in the factor's precision; used float64", RuntimeWarning,
                                   stacklevel=3)
-                return vectors.to(matrix.dtype), values.clamp_min(0).to(matrix.dtype)
+                return vectors.to(matrix.dtype).contiguous(), values.clamp_min(0).to(matrix.dtype)
         except (RuntimeError, torch.linalg.LinAlgError):
             continue
     warnings.warn("K-FAC: eigh failed in float64 too; falling back to the factor's diagonal", RuntimeWarning,
@@ -185,7 +200,7 @@ class KFAC(torch.optim.Optimizer):
                  weight_decay: float = 0.0, loss: str = "cross_entropy", fisher: str = "true",
                  ema_decay: float = 0.95, factor_interval: int = 1, inverse_interval: int = 10,
                  inverse: str = "eigen", kl_clip: float | None = 1e-3, skip: tuple = (), callback=None,
-                 seed: int | None = None):
+                 seed: int | None = None, distributed: bool | None = None):
         _validate(lr=lr, damping=damping, momentum=momentum, weight_decay=weight_decay, ema_decay=ema_decay,
                   factor_interval=factor_interval, inverse_interval=inverse_interval, kl_clip=kl_clip)
         for name, value, allowed in (("loss", loss, LOSSES), ("fisher", fisher, FISHERS),
@@ -200,6 +215,11 @@ class KFAC(torch.optim.Optimizer):
         self.factor_interval, self.inverse_interval = factor_interval, inverse_interval
         self.callback = callback
         self.generator = None if seed is None else torch.Generator().manual_seed(seed)
+        self.distributed = _distributed_default() if distributed is None else distributed
+        if self.distributed and not _distributed_default():
+            raise ValueError("distributed=True needs an initialised torch.distributed process group")
+        self._average_gradients = self.distributed and not isinstance(
+            model, nn.parallel.DistributedDataParallel)
         self._captured: dict = {}
         for module in self.layers:
             module.register_forward_hook(self._capture)
@@ -231,9 +251,10 @@ class KFAC(torch.optim.Optimizer):
         total = per_example_nll(self.loss, outputs, fisher_targets).sum()
         grads = torch.autograd.grad(total, [self._captured[m][1] for m in modules], retain_graph=True)
         decay = self.param_groups[0]["ema_decay"]
+        reduce = _all_reduce_mean if self.distributed else None
         for module, grad in zip(modules, grads):
             dtype = torch.float64 if module.weight.dtype == torch.float64 else torch.float32
-            self._block(module).update(self._captured[module][0], grad, decay, dtype)
+            self._block(module).update(self._captured[module][0], grad, decay, dtype, reduce)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -245,11 +266,11 @@ class KFAC(torch.optim.Optimizer):
         group = self.param_groups[0]
         lr, damping = group["lr"], group["damping"]
         meta = self.state.setdefault("kfac", {})
-        due = meta.get("steps", 0) % self.inverse_interval == 0
-        for module in self.layers:
-            state = self.state[module.weight]
-            if "A" in state and (due or not ("dA" in state or "A_inv" in state)):
-                self._block(module).refresh_inverse(damping)
+        if self._average_gradients:
+            for p in group["params"]:
+                if p.grad is not None:
+                    _all_reduce_mean(p.grad)
+        self._refresh_inverses(meta.get("steps", 0) % self.inverse_interval == 0, damping)
         updates = self._preconditioned(group)
         scale = self._kl_scale(updates, lr, group["kl_clip"])
         for p, update in updates.items():
@@ -263,6 +284,27 @@ class KFAC(torch.optim.Optimizer):
             self.callback({"step": meta["steps"], "loss": None if loss is None else float(loss),
                            "kl_scale": scale, "damping": damping})
         return loss
+
+    def _refresh_inverses(self, due: bool, damping: float) -> None:
+        """Recompute the damped inverses; distributed, layer i is inverted by rank i mod world, then broadcast."""
+        stale = [m for m in self.layers if "A" in self.state[m.weight] and
+                 (due or not ("dA" in self.state[m.weight] or "A_inv" in self.state[m.weight]))]
+        if not self.distributed:
+            for module in stale:
+                self._block(module).refresh_inverse(damping)
+            return
+        import torch.distributed as dist
+        rank, world = dist.get_rank(), dist.get_world_size()
+        for i, module in enumerate(stale):
+            block = self._block(module)
+            if i % world == rank:
+                block.refresh_inverse(damping)
+            for name, shape in block.inverse_shapes().items():
+                if i % world != rank:
+                    block.state[name] = block.state["A"].new_empty(shape)
+                block.state[name] = block.state[name].contiguous()  # collectives send the storage as laid out
+                dist.broadcast(block.state[name], src=i % world)
+            block.state["scale_damping"] = damping
 
     def _preconditioned(self, group) -> dict:
         """{param: update direction}: K-FAC for the layers, the plain gradient for skipped parameters."""
@@ -291,6 +333,15 @@ class KFAC(torch.optim.Optimizer):
         if not inner > 0 or not math.isfinite(inner):
             return 1.0 if math.isfinite(inner) else 0.0
         return min(1.0, math.sqrt(kl_clip / (lr ** 2 * inner)))
+
+
+def _distributed_default() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def _all_reduce_mean(tensor: torch.Tensor) -> None:
+    torch.distributed.all_reduce(tensor)
+    tensor.div_(torch.distributed.get_world_size())
 
 
 def _parameter_matrix(module: nn.Module) -> torch.Tensor:

@@ -223,3 +223,42 @@ def test_naive_exact_block_equals_kfac_when_kronecker_exact():
     naive = exact_block_directions(model, x, y, "cross_entropy", damping=0.05)["weight"]
     # K-FAC vectorises column-major, the naive block row-major; the damped inverse is the same operator
     np.testing.assert_allclose(block.precondition(model.weight.grad, 0.05).numpy(), naive.numpy(), rtol=1e-9)
+
+
+def _distributed_worker(rank, world, port, path, inputs, targets, steps):
+    import torch.distributed as dist
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 10)).double()
+        optimizer = KFAC(model, lr=0.2, damping=1e-2, fisher="empirical", inverse_interval=2, momentum=0.5)
+        share = len(inputs) // world
+        x, y = inputs[rank * share:(rank + 1) * share], targets[rank * share:(rank + 1) * share]
+        for _ in range(steps):
+            optimizer.zero_grad()
+            optimizer.backward(model(x), y)
+            optimizer.step()
+        if rank == 0:
+            torch.save([p.detach() for p in model.parameters()], path)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_distributed_run_equals_the_single_process_run_on_the_same_global_batch(tmp_path):
+    import socket
+    import torch.multiprocessing as mp
+    x, y = digits_batch(128)
+    x = x.double()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_distributed_worker, args=(2, port, str(tmp_path / "dist.pt"), x, y, 6), nprocs=2, join=True)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 10)).double()
+    optimizer = KFAC(model, lr=0.2, damping=1e-2, fisher="empirical", inverse_interval=2, momentum=0.5)
+    for _ in range(6):
+        optimizer.zero_grad()
+        optimizer.backward(model(x), y)
+        optimizer.step()
+    for single, distributed in zip(model.parameters(), torch.load(tmp_path / "dist.pt")):
+        np.testing.assert_allclose(distributed.numpy(), single.detach().numpy(), rtol=1e-9, atol=1e-11)
