@@ -8,6 +8,7 @@ factors do not depend on the batch size or on the loss's reduction. `fisher="tru
 the model's predictive distribution (categorical / unit-variance normal / Bernoulli), `"empirical"` uses the
 data's targets. Damping: "eigen" adds λ to the eigenvalues of the Kronecker product, (d_G d_Aᵀ + λ), which is
 exact Tikhonov damping of A ⊗ G; "cholesky" uses π-adjusted factored damping (A + π√λ)⁻¹, (G + √λ/π)⁻¹.
+`adapt_damping=k` adjusts λ every k steps by the Levenberg–Marquardt rule on the last batch.
 Factors are bias-corrected exponential moving averages kept in float32 (float64 for float64 models).
 
 Use:
@@ -177,10 +178,7 @@ def _output_grads(module: nn.Module, grads: torch.Tensor, dtype) -> torch.Tensor
 
 def gradient_matrix(module: nn.Module) -> torch.Tensor:
     """∇W as (out, in·k·k), with ∇b as a last column."""
-    grad = module.weight.grad.reshape(module.weight.shape[0], -1)
-    if module.bias is not None:
-        grad = torch.cat([grad, module.bias.grad[:, None]], dim=1)
-    return grad
+    return _as_matrix(module, module.weight.grad, None if module.bias is None else module.bias.grad)
 
 
 def _split(module: nn.Module, matrix: torch.Tensor):
@@ -200,7 +198,7 @@ class KFAC(torch.optim.Optimizer):
                  weight_decay: float = 0.0, loss: str = "cross_entropy", fisher: str = "true",
                  ema_decay: float = 0.95, factor_interval: int = 1, inverse_interval: int = 10,
                  inverse: str = "eigen", kl_clip: float | None = 1e-3, skip: tuple = (), callback=None,
-                 seed: int | None = None, distributed: bool | None = None):
+                 seed: int | None = None, distributed: bool | None = None, adapt_damping: int | None = None):
         _validate(lr=lr, damping=damping, momentum=momentum, weight_decay=weight_decay, ema_decay=ema_decay,
                   factor_interval=factor_interval, inverse_interval=inverse_interval, kl_clip=kl_clip)
         for name, value, allowed in (("loss", loss, LOSSES), ("fisher", fisher, FISHERS),
@@ -220,13 +218,23 @@ class KFAC(torch.optim.Optimizer):
             raise ValueError("distributed=True needs an initialised torch.distributed process group")
         self._average_gradients = self.distributed and not isinstance(
             model, nn.parallel.DistributedDataParallel)
+        if adapt_damping is not None and not (isinstance(adapt_damping, int) and adapt_damping >= 1):
+            raise ValueError(f"adapt_damping must be a positive step interval or None, not {adapt_damping}")
+        self.adapt_damping = adapt_damping
         self._captured: dict = {}
+        self._batch = None
         for module in self.layers:
             module.register_forward_hook(self._capture)
+        if adapt_damping:
+            model.register_forward_pre_hook(self._capture_inputs)
 
     def _capture(self, module, args, output):
         if torch.is_grad_enabled() and output.requires_grad:
             self._captured[module] = (args[0].detach(), output)
+
+    def _capture_inputs(self, module, args):
+        if torch.is_grad_enabled():
+            self._inputs = tuple(a.detach() if torch.is_tensor(a) else a for a in args)
 
     @property
     def steps(self) -> int:
@@ -243,6 +251,8 @@ class KFAC(torch.optim.Optimizer):
         loss = nll.mean()
         loss.backward()
         self._captured.clear()
+        if self.adapt_damping:
+            self._batch = (self._inputs, targets.detach(), float(loss))
         return loss.detach()
 
     def _update_factors(self, outputs, targets) -> None:
@@ -273,17 +283,36 @@ class KFAC(torch.optim.Optimizer):
         self._refresh_inverses(meta.get("steps", 0) % self.inverse_interval == 0, damping)
         updates = self._preconditioned(group)
         scale = self._kl_scale(updates, lr, group["kl_clip"])
+        changes = {}
         for p, update in updates.items():
             buf = self.state[p].get("momentum_buffer")
             update = update.to(p.dtype) * scale
             buf = update if buf is None else buf.mul_(group["momentum"]).add_(update)
             self.state[p]["momentum_buffer"] = buf
-            p.sub_(lr * buf)
+            changes[p] = -lr * buf
+            p.add_(changes[p])
         meta["steps"] = meta.get("steps", 0) + 1
+        if self.adapt_damping and self._batch is not None and meta["steps"] % self.adapt_damping == 0:
+            group["damping"] = damping = self._levenberg_marquardt(changes, damping)
         if self.callback is not None:
             self.callback({"step": meta["steps"], "loss": None if loss is None else float(loss),
                            "kl_scale": scale, "damping": damping})
         return loss
+
+    def _levenberg_marquardt(self, changes: dict, damping: float) -> float:
+        """ρ = actual / predicted reduction of the loss on the last batch, the prediction from the damped
+        K-FAC quadratic model q(Δ) = ∇Lᵀ Δ + ½ Δᵀ (A ⊗ G + λ) Δ; the damping follows ρ."""
+        inputs, targets, before = self._batch
+        predicted = sum(float((p.grad * d).sum()) for p, d in changes.items() if p.grad is not None)
+        predicted += 0.5 * damping * sum(float((d * d).sum()) for d in changes.values())
+        for module in self.layers:
+            state = self.state[module.weight]
+            if "A" in state and module.weight in changes:
+                a, g = self._block(module).factors()
+                delta = _as_matrix(module, changes[module.weight], changes.get(module.bias)).to(a.dtype)
+                predicted += 0.5 * float((delta * (g @ delta @ a)).sum())
+        after = float(per_example_nll(self.loss, self.model(*inputs), targets).mean())
+        return adjust_damping(damping, (after - before) / predicted if predicted < 0 else -1.0)
 
     def _refresh_inverses(self, due: bool, damping: float) -> None:
         """Recompute the damped inverses; distributed, layer i is inverted by rank i mod world, then broadcast."""
@@ -335,6 +364,21 @@ class KFAC(torch.optim.Optimizer):
         return min(1.0, math.sqrt(kl_clip / (lr ** 2 * inner)))
 
 
+def adjust_damping(damping: float, rho: float, omega: float = 0.95, bounds=(1e-8, 1e2)) -> float:
+    """Levenberg–Marquardt rule (Martens & Grosse 2015): λ·ω when the quadratic model predicted well
+    (ρ > 3/4), λ/ω when badly (ρ < 1/4), else unchanged; kept within `bounds`."""
+    if rho > 0.75:
+        damping *= omega
+    elif rho < 0.25:
+        damping /= omega
+    return min(max(damping, bounds[0]), bounds[1])
+
+
+def _as_matrix(module: nn.Module, weight: torch.Tensor, bias) -> torch.Tensor:
+    matrix = weight.reshape(weight.shape[0], -1)
+    return torch.cat([matrix, bias[:, None]], dim=1) if module.bias is not None else matrix
+
+
 def _distributed_default() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
 
@@ -345,8 +389,7 @@ def _all_reduce_mean(tensor: torch.Tensor) -> None:
 
 
 def _parameter_matrix(module: nn.Module) -> torch.Tensor:
-    weight = module.weight.reshape(module.weight.shape[0], -1)
-    return torch.cat([weight, module.bias[:, None]], dim=1) if module.bias is not None else weight
+    return _as_matrix(module, module.weight, module.bias)
 
 
 def _kfac_layers(model: nn.Module, skip: tuple) -> list:

@@ -262,3 +262,25 @@ def test_distributed_run_equals_the_single_process_run_on_the_same_global_batch(
         optimizer.step()
     for single, distributed in zip(model.parameters(), torch.load(tmp_path / "dist.pt")):
         np.testing.assert_allclose(distributed.numpy(), single.detach().numpy(), rtol=1e-9, atol=1e-11)
+
+
+def test_levenberg_marquardt_rule_and_adaptive_damping_run():
+    from numeric.kfac import adjust_damping
+    assert adjust_damping(1e-2, 0.9) == pytest.approx(0.95e-2)
+    assert adjust_damping(1e-2, 0.1) == pytest.approx(1e-2 / 0.95)
+    assert adjust_damping(1e-2, 0.5) == 1e-2
+    assert adjust_damping(1e-8, 1.0) == 1e-8 and adjust_damping(1e2, -5.0) == 1e2
+    x, y = digits_batch(128)
+    torch.manual_seed(9)
+    model = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 10))
+    seen = []
+    optimizer = KFAC(model, lr=0.1, damping=1.0, adapt_damping=1, seed=0, callback=seen.append)
+    for _ in range(30):
+        optimizer.zero_grad()
+        optimizer.backward(model(x), y)
+        optimizer.step()
+    dampings = [s["damping"] for s in seen]
+    assert dampings[-1] < 1.0                      # good quadratic models: the damping is lowered
+    assert all(np.isfinite(dampings)) and all(torch.isfinite(p).all() for p in model.parameters())
+    with pytest.raises(ValueError, match="adapt_damping"):
+        KFAC(model, adapt_damping=0)
