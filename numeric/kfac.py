@@ -7,7 +7,9 @@ Scaling convention: g is the gradient of one example's negative log-likelihood (
 factors do not depend on the batch size or on the loss's reduction. `fisher="true"` draws the targets from
 the model's predictive distribution (categorical / unit-variance normal / Bernoulli), `"empirical"` uses the
 data's targets. Damping: "eigen" adds λ to the eigenvalues of the Kronecker product, (d_G d_Aᵀ + λ), which is
-exact Tikhonov damping of A ⊗ G; "cholesky" uses π-adjusted factored damping (A + π√λ)⁻¹, (G + √λ/π)⁻¹.
+exact Tikhonov damping of A ⊗ G; "cholesky" uses π-adjusted factored damping (A + π√λ)⁻¹, (G + √λ/π)⁻¹;
+"ekfac" keeps the eigenbasis but replaces d_G d_Aᵀ by a moving average of the per-example gradients' second
+moments in that basis (George et al. 2018), the exact diagonal of the Fisher there.
 `adapt_damping=k` adjusts λ every k steps by the Levenberg–Marquardt rule on the last batch.
 Factors are bias-corrected exponential moving averages kept in float32 (float64 for float64 models).
 
@@ -30,7 +32,7 @@ from torch import nn
 
 LOSSES = ("cross_entropy", "mse", "bce")
 FISHERS = ("true", "empirical")
-INVERSES = ("eigen", "cholesky")
+INVERSES = ("eigen", "cholesky", "ekfac")
 SUPPORTED = (nn.Linear, nn.Conv2d)
 
 
@@ -72,11 +74,26 @@ class KroneckerBlock:
         if reduce is not None:
             reduce(new_a)
             reduce(new_g)
-        for key, new in (("A", new_a), ("G", new_g)):
+        news = [("A", new_a), ("G", new_g)]
+        if self.inverse == "ekfac" and "QA" in self.state:
+            new_s = self._eigenbasis_second_moment(a, g, len(output_grads))
+            if reduce is not None:
+                reduce(new_s)
+            news.append(("S", new_s))
+        for key, new in news:
             old = self.state.get(key)
             self.state[key] = new.mul_(1 - decay) if old is None else old.mul_(decay).add_(new, alpha=1 - decay)
         self.state["count"] = self.state.get("count", 0) + 1
         self.state["decay"] = decay
+
+    def _eigenbasis_second_moment(self, a, g, batch: int) -> torch.Tensor:
+        """EKFAC's rescaling (George et al. 2018): E_b[(Q_Gᵀ ∇W_b Q_A)²], the exact diagonal of the Fisher in
+        the Kronecker eigenbasis, from per-example gradients ∇W_b = Σ_t g_bt ã_btᵀ."""
+        if self.module.bias is not None:
+            a = torch.cat([a, a.new_ones(len(a), 1)], dim=1)
+        u = (g @ self.state["QG"]).reshape(batch, -1, g.shape[1])
+        v = (a @ self.state["QA"]).reshape(batch, -1, a.shape[1])
+        return torch.einsum("bto,bti->boi", u, v).pow(2).mean(dim=0)
 
     def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Bias-corrected A and G."""
@@ -85,7 +102,12 @@ class KroneckerBlock:
 
     def refresh_inverse(self, damping: float) -> None:
         a, g = self.factors()
-        if self.inverse == "eigen":
+        if self.inverse == "ekfac":
+            self.state["QA"], self.state["dA"] = robust_eigh(a)
+            self.state["QG"], self.state["dG"] = robust_eigh(g)
+            # a new basis: restart the rescaling from K-FAC's eigenvalues, refined by later batches
+            self.state["S"] = self.state["dG"][:, None] * self.state["dA"][None, :]
+        elif self.inverse == "eigen":
             self.state["QA"], self.state["dA"] = robust_eigh(a)
             self.state["QG"], self.state["dG"] = robust_eigh(g)
             self.state["scale"] = 1 / (self.state["dG"][:, None] * self.state["dA"][None, :] + damping)
@@ -103,11 +125,16 @@ class KroneckerBlock:
         n_a, n_g = len(self.state["A"]), len(self.state["G"])
         if self.inverse == "eigen":
             return {"QA": (n_a, n_a), "dA": (n_a,), "QG": (n_g, n_g), "dG": (n_g,), "scale": (n_g, n_a)}
+        if self.inverse == "ekfac":
+            return {"QA": (n_a, n_a), "dA": (n_a,), "QG": (n_g, n_g), "dG": (n_g,), "S": (n_g, n_a)}
         return {"A_inv": (n_a, n_a), "G_inv": (n_g, n_g)}
 
     def precondition(self, grad: torch.Tensor, damping: float) -> torch.Tensor:
         """(A ⊗ G + damping)⁻¹ applied to the (out, in [+1]) gradient matrix."""
         grad = grad.to(self.state["A"].dtype)
+        if self.inverse == "ekfac":
+            qa, qg = self.state["QA"], self.state["QG"]
+            return qg @ ((qg.T @ grad @ qa) / (self.state["S"] + damping)) @ qa.T
         if self.inverse == "eigen":
             qa, qg = self.state["QA"], self.state["QG"]
             scale = self.state["scale"]

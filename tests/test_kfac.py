@@ -284,3 +284,50 @@ def test_levenberg_marquardt_rule_and_adaptive_damping_run():
     assert all(np.isfinite(dampings)) and all(torch.isfinite(p).all() for p in model.parameters())
     with pytest.raises(ValueError, match="adapt_damping"):
         KFAC(model, adapt_damping=0)
+
+
+def test_ekfac_rescaling_is_the_exact_fisher_diagonal_in_the_kronecker_eigenbasis():
+    torch.manual_seed(10)
+    model = nn.Linear(4, 3).double()
+    x, y = torch.randn(64, 4, dtype=torch.float64), torch.randint(0, 3, (64,))
+    optimizer = KFAC(model, lr=1e-12, loss="cross_entropy", fisher="empirical", inverse="ekfac", ema_decay=0.0,
+                     kl_clip=None, momentum=0.0)   # lr ~ 0: both steps see the same parameters
+    for _ in range(2):  # the first step builds the basis, the second measures S in it (ema_decay 0: this batch)
+        optimizer.zero_grad()
+        optimizer.backward(model(x), y)
+        state = optimizer.state[model.weight]
+        basis = (state["QG"].clone(), state["QA"].clone()) if "QG" in state else None
+        optimizer.step()
+    _, per_example = per_example_fisher(model, x, y, "cross_entropy")       # (B, out, in + 1)
+    qg, qa = basis
+    exact = torch.einsum("oi,boj,jk->bik", qg, per_example, qa).pow(2).mean(dim=0)
+    np.testing.assert_allclose(state["S"].numpy(), exact.numpy(), rtol=1e-9, atol=1e-14)
+
+
+def test_ekfac_trains_and_equals_kfac_when_kronecker_exact():
+    x, y = digits_batch(128)
+    torch.manual_seed(11)
+    model = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 10))
+    optimizer = KFAC(model, lr=0.1, damping=1e-2, inverse="ekfac", inverse_interval=5, seed=0)
+    losses = []
+    for _ in range(40):
+        optimizer.zero_grad()
+        losses.append(float(optimizer.backward(model(x), y)))
+        optimizer.step()
+    assert losses[-1] < 0.3 * losses[0]
+    shared = torch.randn(1, 3, dtype=torch.float64).repeat(16, 1)
+    targets = torch.randn(16, 2, dtype=torch.float64)
+    directions = {}
+    for inverse in ("eigen", "ekfac"):
+        torch.manual_seed(12)
+        layer = nn.Linear(3, 2).double()
+        opt = KFAC(layer, lr=1e-12, loss="mse", fisher="empirical", inverse=inverse, ema_decay=0.0, kl_clip=None,
+                   momentum=0.0)
+        for _ in range(2):
+            opt.zero_grad()
+            opt.backward(layer(shared), targets)
+            if _ == 0:
+                opt.step()
+        block = KroneckerBlock(layer, opt.state[layer.weight], inverse)
+        directions[inverse] = block.precondition(torch.cat([layer.weight.grad, layer.bias.grad[:, None]], 1), 0.1)
+    np.testing.assert_allclose(directions["ekfac"].numpy(), directions["eigen"].numpy(), rtol=1e-8, atol=1e-12)
