@@ -39,7 +39,7 @@ def _at(expr, point: dict):
 def kl(geo: Geometry, p1: dict, p2: dict) -> sp.Expr:
     """KL(p_ξ1 ‖ p_ξ2) as the Bregman divergence of the log-partition."""
     a, b = pair_symbols(geo)
-    formula = geo.memo("kl", lambda: _kl(geo, a, b))
+    formula = geo.memo("kl_logs_expanded", lambda: _kl(geo, a, b))
     # one simultaneous substitution: p1, p2 may themselves be the pair symbols (reverse KL)
     return formula.xreplace({**{a[p]: p1[p] for p in geo.params}, **{b[p]: p2[p] for p in geo.params}})
 
@@ -49,7 +49,9 @@ def _kl(geo: Geometry, p1: dict, p2: dict) -> sp.Expr:
     a = ef.log_partition_of_params
     theta, eta = ef.natural_of_params, geo.expectation_params
     value = _at(a, p2) - _at(a, p1) - sum((_at(t, p2) - _at(t, p1)) * _at(e, p1) for t, e in zip(theta, eta))
-    return sp.simplify(value)
+    # simplify may fold logs into log(σ₂^(2σ₂²)/σ₁^(2σ₂²)), which overflows numerically; split them again
+    # (expand_log only where the assumptions allow it)
+    return sp.expand_log(sp.simplify(value))
 
 
 def reverse_kl(geo: Geometry, p1: dict, p2: dict) -> sp.Expr:

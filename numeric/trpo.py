@@ -1,0 +1,460 @@
+"""TRPO with the exact Fisher of the policy's action distribution, and PPO-clip on the same rollouts.
+
+Key equations (Schulman et al. 2015), for a policy π_w(a | s) whose action distribution has parameters ξ(s; w):
+    F v = (1/N) Σ_s J_sᵀ F_ξ(ξ_s) J_s v          J_s = ∂ξ_s/∂w,  F_ξ generated from symgeo (no 2nd derivatives)
+    x ≈ (F + c I)⁻¹ g  by conjugate gradient,    step = √(2δ / xᵀ F x) · x
+    line search: shrink the step until KL(π_old ‖ π_new) ≤ δ (the KL generated from symgeo) and the surrogate
+    L(w) = E[π_w(a|s)/π_old(a|s) · Â] improves; otherwise the parameters are restored.
+Advantages Â by GAE(λ) (`gae`, written once, used by both algorithms). `fvp="double_backprop"` is the
+usual route (Hessian of the KL by differentiating twice), kept for comparison.
+
+Pseudocode of `train` (both algorithms): collect `n_steps` per environment → GAE → policy update (TRPO step
+or PPO epochs) → value-function regression → log a row.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, jvp, vjp
+
+from .cg import conjugate_gradient
+from .compiled import compile as compile_family
+
+FVP_ROUTES = ("exact", "double_backprop")
+
+
+# -- action distributions: a family from symgeo, D independent factors per state ---------------------------
+class ActionDistribution:
+    """Per-state parameters ξ of shape (N, D, n): D independent factors of one declared family."""
+
+    def __init__(self, family: str, chart: str | None = None):
+        self.family = compile_family(family, "torch", chart=chart)
+        self.n = self.family.n
+
+    def _split(self, xi):
+        return xi.unbind(-1)
+
+    def fisher(self, xi):                          # (N, D, n, n)
+        return self.family.fisher(*self._split(xi))
+
+    def kl(self, xi_old, xi_new):                  # (N,): KL summed over the D factors
+        return self.family.kl(*self._split(xi_old), *self._split(xi_new)).sum(dim=-1)
+
+
+class CategoricalActions(ActionDistribution):
+    """Discrete actions: symgeo's categorical:k in natural parameters θ_i = logit_i − logit_k."""
+
+    def __init__(self, k: int):
+        super().__init__(f"categorical:k={k}", "natural")
+        self.k = k
+
+    def params(self, logits):                      # (N, k) logits → (N, 1, k − 1) θ
+        return (logits[:, :-1] - logits[:, -1:])[:, None, :]
+
+    def log_prob(self, xi, actions):
+        logits = torch.cat([xi[:, 0], torch.zeros_like(xi[:, 0, :1])], dim=-1)
+        return torch.log_softmax(logits, dim=-1).gather(-1, actions.long()[:, None])[:, 0]
+
+    def sample(self, xi, generator=None):
+        logits = torch.cat([xi[:, 0], torch.zeros_like(xi[:, 0, :1])], dim=-1)
+        return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)[:, 0]
+
+    def mode(self, xi):
+        return torch.cat([xi[:, 0], torch.zeros_like(xi[:, 0, :1])], dim=-1).argmax(dim=-1)
+
+
+class DiagonalNormalActions(ActionDistribution):
+    """Continuous actions: D independent normals in symgeo's (μ, σ) chart."""
+
+    def __init__(self, dim: int):
+        super().__init__("normal")
+        self.dim = dim
+
+    def params(self, mean_and_log_std):            # (N, 2D) → (N, D, 2)
+        mean, log_std = mean_and_log_std.chunk(2, dim=-1)
+        return torch.stack([mean, log_std.exp()], dim=-1)
+
+    def log_prob(self, xi, actions):
+        mu, sigma = xi.unbind(-1)
+        return (-0.5 * ((actions - mu) / sigma) ** 2 - sigma.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def sample(self, xi, generator=None):
+        mu, sigma = xi.unbind(-1)
+        return mu + sigma * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+
+    def mode(self, xi):
+        return xi[..., 0]
+
+
+def mlp(sizes, activation=nn.Tanh, last_gain: float = 1.0) -> nn.Sequential:
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        linear = nn.Linear(a, b)
+        nn.init.orthogonal_(linear.weight, gain=last_gain if i == len(sizes) - 2 else math.sqrt(2))
+        nn.init.zeros_(linear.bias)
+        layers += [linear] + ([activation()] if i < len(sizes) - 2 else [])
+    return nn.Sequential(*layers)
+
+
+class Policy(nn.Module):
+    """obs → action-distribution parameters ξ (N, D, n). Gaussian policies have a state-independent log-std
+    parameter unless `state_dependent_std`."""
+
+    def __init__(self, obs_dim: int, actions: ActionDistribution, hidden=(64, 64), state_dependent_std=False):
+        super().__init__()
+        self.actions = actions
+        if isinstance(actions, CategoricalActions):
+            self.net = mlp((obs_dim, *hidden, actions.k), last_gain=0.01)
+            self.log_std = None
+        else:
+            out = 2 * actions.dim if state_dependent_std else actions.dim
+            self.net = mlp((obs_dim, *hidden, out), last_gain=0.01)
+            self.log_std = None if state_dependent_std else nn.Parameter(torch.zeros(actions.dim))
+
+    def forward(self, obs):
+        out = self.net(obs)
+        if self.log_std is not None:
+            out = torch.cat([out, self.log_std.expand(len(out), -1)], dim=-1)
+        return self.actions.params(out)
+
+
+# -- GAE, written once --------------------------------------------------------------------------------
+def gae(rewards, values, next_values, terminated, ends, gamma: float, lam: float):
+    """Generalised advantage estimation over (T, E) arrays. `next_values[t]` is V(s_{t+1}) (the true next
+    state, also at truncation); `terminated` zeroes it; `ends` (terminated or truncated) stops the recursion."""
+    advantages = np.zeros_like(rewards)
+    running = np.zeros(rewards.shape[1])
+    for t in reversed(range(len(rewards))):
+        delta = rewards[t] + gamma * next_values[t] * (1 - terminated[t]) - values[t]
+        running = delta + gamma * lam * (1 - ends[t]) * running
+        advantages[t] = running
+    return advantages, advantages + values
+
+
+# -- Fisher-vector products ----------------------------------------------------------------------------
+def flat_params(module: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
+
+
+def _unflatten(module: nn.Module, flat: torch.Tensor) -> dict:
+    out, start = {}, 0
+    for name, p in module.named_parameters():
+        out[name] = flat[start:start + p.numel()].view_as(p)
+        start += p.numel()
+    return out
+
+
+def set_flat_params(module: nn.Module, flat: torch.Tensor) -> None:
+    with torch.no_grad():
+        for p, value in zip(module.parameters(), _unflatten(module, flat).values()):
+            p.copy_(value)
+
+
+def fisher_vector_product(policy: Policy, obs: torch.Tensor, damping: float = 0.0, route: str = "exact"):
+    """v ↦ (F + damping·I) v at the current weights, F the mean Fisher of π(· | s) over `obs`."""
+    if route not in FVP_ROUTES:
+        raise ValueError(f"route must be one of {FVP_ROUTES}, not {route!r}")
+    weights = flat_params(policy)
+
+    def params_of(w):
+        return functional_call(policy, _unflatten(policy, w), (obs,))
+
+    if route == "exact":
+        with torch.enable_grad():
+            xi, pullback = vjp(params_of, weights)
+        fisher = policy.actions.fisher(xi.detach())
+
+        def product(v):
+            with torch.enable_grad():
+                jv = jvp(params_of, (weights,), (v,))[1]
+            return pullback(torch.einsum("ndij,ndj->ndi", fisher, jv) / len(obs))[0] + damping * v
+        return product
+
+    xi_old = params_of(weights).detach()
+    w = weights.clone().requires_grad_(True)
+    with torch.enable_grad():
+        kl = policy.actions.kl(xi_old, params_of(w)).mean()
+        grad = torch.autograd.grad(kl, w, create_graph=True)[0]
+
+    def product(v):
+        with torch.enable_grad():
+            return torch.autograd.grad(grad @ v, w, retain_graph=True)[0] + damping * v
+    return product
+
+
+# -- the updates ---------------------------------------------------------------------------------------
+@dataclass
+class TRPOConfig:
+    max_kl: float = 0.01
+    cg_iters: int = 15
+    cg_damping: float = 0.1
+    backtrack_ratio: float = 0.8
+    backtrack_iters: int = 10
+    fvp: str = "exact"
+
+
+def trpo_step(policy: Policy, obs, actions, advantages, config: TRPOConfig) -> dict:
+    """One natural-gradient step with a KL line search; parameters are restored if no fraction is accepted."""
+    old = flat_params(policy)
+    with torch.no_grad():
+        xi_old = policy(obs)
+        logp_old = policy.actions.log_prob(xi_old, actions)
+
+    def surrogate():
+        xi = policy(obs)
+        return (torch.exp(policy.actions.log_prob(xi, actions) - logp_old) * advantages).mean(), xi
+
+    with torch.enable_grad():
+        loss, _ = surrogate()
+        grad = torch.autograd.grad(loss, list(policy.parameters()))
+    g = torch.cat([x.reshape(-1) for x in grad])
+    product = fisher_vector_product(policy, obs, config.cg_damping, config.fvp)
+    direction, info = conjugate_gradient(product, g, config.cg_iters, 1e-10)
+    curvature = float(direction @ product(direction))
+    if not curvature > 0 or not math.isfinite(curvature):
+        return {"accepted": False, "kl": 0.0, "fraction": 0.0, "improvement": 0.0, "cg_residual": info.residual}
+    full_step = math.sqrt(2 * config.max_kl / curvature) * direction
+    base = float(loss.detach())
+    for i in range(config.backtrack_iters):
+        fraction = config.backtrack_ratio ** i
+        set_flat_params(policy, old + fraction * full_step)
+        with torch.no_grad():
+            new_loss, xi = surrogate()
+            kl = float(policy.actions.kl(xi_old, xi).mean())
+        if kl <= config.max_kl and float(new_loss) > base and math.isfinite(float(new_loss)):
+            return {"accepted": True, "kl": kl, "fraction": fraction, "improvement": float(new_loss) - base,
+                    "cg_residual": info.residual}
+    set_flat_params(policy, old)
+    return {"accepted": False, "kl": 0.0, "fraction": 0.0, "improvement": 0.0, "cg_residual": info.residual}
+
+
+@dataclass
+class PPOConfig:
+    clip: float = 0.2
+    epochs: int = 10
+    minibatch: int = 64
+    lr: float = 3e-4
+
+
+def ppo_step(policy: Policy, optimizer, obs, actions, advantages, config: PPOConfig, generator) -> dict:
+    """PPO-clip epochs over minibatches: maximise E[min(r Â, clip(r, 1 ± ε) Â)]."""
+    with torch.no_grad():
+        xi_old = policy(obs)
+        logp_old = policy.actions.log_prob(xi_old, actions)
+    for _ in range(config.epochs):
+        for index in torch.randperm(len(obs), generator=generator).split(config.minibatch):
+            ratio = torch.exp(policy.actions.log_prob(policy(obs[index]), actions[index]) - logp_old[index])
+            clipped = ratio.clamp(1 - config.clip, 1 + config.clip)
+            loss = -torch.min(ratio * advantages[index], clipped * advantages[index]).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
+            optimizer.step()
+    with torch.no_grad():
+        kl = float(policy.actions.kl(xi_old, policy(obs)).mean())
+    return {"accepted": True, "kl": kl, "fraction": 1.0, "improvement": float("nan"), "cg_residual": float("nan")}
+
+
+# -- observation normalisation -----------------------------------------------------------------------------
+class RunningNormalizer:
+    """Observations standardised by running mean and variance (Chan et al.'s parallel update)."""
+
+    def __init__(self, dim: int, clip: float = 10.0):
+        self.mean, self.var, self.count, self.clip = np.zeros(dim), np.ones(dim), 1e-4, clip
+
+    def update(self, x) -> None:
+        mean, var, n = x.mean(axis=0), x.var(axis=0), len(x)
+        delta, total = mean - self.mean, self.count + n
+        self.mean = self.mean + delta * n / total
+        self.var = (self.var * self.count + var * n + delta ** 2 * self.count * n / total) / total
+        self.count = total
+
+    def __call__(self, x):
+        return np.clip((x - self.mean) / np.sqrt(self.var + 1e-8), -self.clip, self.clip)
+
+
+# -- training -----------------------------------------------------------------------------------------------
+@dataclass
+class TrainConfig:
+    algorithm: str = "trpo"
+    n_envs: int = 1
+    n_steps: int = 2048          # per environment and update
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    value_lr: float = 1e-3
+    value_epochs: int = 10
+    value_minibatch: int = 128
+    normalize_obs: bool = False
+    hidden: tuple = (64, 64)
+    state_dependent_std: bool = False
+    trpo: TRPOConfig = field(default_factory=TRPOConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+
+
+@dataclass
+class TrainLog:
+    rows: list = field(default_factory=list)
+    episode_returns: list = field(default_factory=list)
+    episode_end_steps: list = field(default_factory=list)
+
+    def steps_to(self, threshold: float, window: int = 20) -> int | None:
+        """Env steps when the mean of the last `window` episode returns first reached `threshold`."""
+        returns = self.episode_returns
+        for i in range(window - 1, len(returns)):
+            if np.mean(returns[i - window + 1:i + 1]) >= threshold:
+                return self.episode_end_steps[i]
+        return None
+
+    def to_csv(self, path) -> None:
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(self.rows[0]))
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+    def to_json(self, path) -> None:
+        with open(path, "w") as handle:
+            json.dump({"updates": self.rows, "episode_returns": self.episode_returns,
+                       "episode_end_steps": self.episode_end_steps}, handle)
+
+
+def make_policy(env, config: TrainConfig) -> Policy:
+    import gymnasium as gym
+    space = env.single_action_space
+    obs_dim = int(np.prod(env.single_observation_space.shape))
+    if isinstance(space, gym.spaces.Discrete):
+        actions = CategoricalActions(int(space.n))
+    elif isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+        actions = DiagonalNormalActions(space.shape[0])
+    else:
+        raise ValueError(f"unsupported action space {space}: Discrete and 1-D Box are supported")
+    return Policy(obs_dim, actions, config.hidden, config.state_dependent_std)
+
+
+def train(env_id, total_steps: int, config: TrainConfig | None = None, seed: int = 0, progress: bool = True,
+          stop=None) -> tuple[Policy, TrainLog]:
+    """Train on a gymnasium env id (or a callable making one env) for `total_steps` env steps.
+    `stop(log)` may end training early (e.g. once a return threshold is reached)."""
+    import gymnasium as gym
+    config = config or TrainConfig()
+    if config.algorithm not in ("trpo", "ppo"):
+        raise ValueError(f"algorithm must be 'trpo' or 'ppo', not {config.algorithm!r}")
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    make = env_id if callable(env_id) else (lambda: gym.make(env_id))
+    envs = gym.vector.SyncVectorEnv([make for _ in range(config.n_envs)],
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    policy = make_policy(envs, config)
+    value = mlp((policy.net[0].in_features, *config.hidden, 1))
+    value_opt = torch.optim.Adam(value.parameters(), lr=config.value_lr)
+    policy_opt = torch.optim.Adam(policy.parameters(), lr=config.ppo.lr) if config.algorithm == "ppo" else None
+    normalizer = RunningNormalizer(policy.net[0].in_features) if config.normalize_obs else None
+    log, steps, started = TrainLog(), 0, time.perf_counter()
+    obs, _ = envs.reset(seed=seed)
+    episode_return = np.zeros(config.n_envs)
+    box = isinstance(envs.single_action_space, gym.spaces.Box)
+    while steps < total_steps:
+        batch, obs, episode_return = _rollout(envs, policy, value, obs, config, normalizer, generator,
+                                              episode_return, log, steps, box)
+        steps += config.n_steps * config.n_envs
+        advantages, returns = gae(batch["rewards"], batch["values"], batch["next_values"], batch["terminated"],
+                                  batch["ends"], config.gamma, config.gae_lambda)
+        flat = _flatten_batch(batch, advantages, returns)
+        adv = (flat["advantages"] - flat["advantages"].mean()) / (flat["advantages"].std() + 1e-8)
+        if config.algorithm == "trpo":
+            outcome = trpo_step(policy, flat["obs"], flat["actions"], adv, config.trpo)
+        else:
+            outcome = ppo_step(policy, policy_opt, flat["obs"], flat["actions"], adv, config.ppo, generator)
+        _fit_value(value, value_opt, flat["obs"], flat["returns"], config, generator)
+        log.rows.append(_row(log, steps, outcome, flat, value, started))
+        if progress:
+            _progress(steps, total_steps, log)
+        if stop is not None and stop(log):
+            break
+    envs.close()
+    if progress:
+        print(file=sys.stderr)
+    return policy, log
+
+
+def _rollout(envs, policy, value, obs, config, normalizer, generator, episode_return, log, steps_before, box):
+    """n_steps transitions from every env. V(s') is V of the next stored state, except where an episode
+    ended (V of the final observation, needed at truncation) and after the last step."""
+    keys = ("obs", "actions", "rewards", "values", "terminated", "ends")
+    batch = {k: [] for k in keys}
+    final_values = {}
+    for t in range(config.n_steps):
+        if normalizer is not None:
+            normalizer.update(obs)
+        x = torch.as_tensor(normalizer(obs) if normalizer else obs, dtype=torch.float32)
+        with torch.no_grad():
+            action = policy.actions.sample(policy(x), generator)
+            v = value(x)[:, 0].numpy()
+        env_action = action.numpy()
+        if box:
+            env_action = np.clip(env_action, envs.single_action_space.low, envs.single_action_space.high)
+        next_obs, reward, terminated, truncated, info = envs.step(env_action)
+        ends = np.logical_or(terminated, truncated)
+        episode_return += reward
+        for i in np.flatnonzero(ends):
+            log.episode_returns.append(float(episode_return[i]))
+            log.episode_end_steps.append(steps_before + (t + 1) * config.n_envs)
+            episode_return[i] = 0.0
+            final = info["final_obs"][i][None] if "final_obs" in info else next_obs[i][None]
+            xf = torch.as_tensor(normalizer(final) if normalizer else final, dtype=torch.float32)
+            with torch.no_grad():
+                final_values[(t, i)] = float(value(xf)[0, 0])
+        for key, item in zip(keys, (x.numpy(), action.numpy(), reward, v, terminated, ends)):
+            batch[key].append(np.asarray(item, dtype=np.float32 if key != "actions" else None))
+        obs = next_obs
+    out = {k: np.stack(v) for k, v in batch.items()}
+    xl = torch.as_tensor(normalizer(obs) if normalizer else obs, dtype=torch.float32)
+    with torch.no_grad():
+        last = value(xl)[:, 0].numpy()
+    out["next_values"] = np.concatenate([out["values"][1:], last[None]], axis=0)
+    for (t, i), v in final_values.items():
+        out["next_values"][t, i] = v
+    return out, obs, episode_return
+
+
+def _flatten_batch(batch, advantages, returns) -> dict:
+    def flat(a):
+        return torch.as_tensor(a.reshape(-1, *a.shape[2:]))
+    return {"obs": flat(batch["obs"]), "actions": flat(batch["actions"]), "advantages": flat(advantages).float(),
+            "returns": flat(returns).float(), "values": flat(batch["values"])}
+
+
+def _fit_value(value, optimizer, obs, returns, config, generator) -> None:
+    for _ in range(config.value_epochs):
+        for index in torch.randperm(len(obs), generator=generator).split(config.value_minibatch):
+            loss = (value(obs[index])[:, 0] - returns[index]).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+
+def _row(log, steps, outcome, flat, value, started) -> dict:
+    returns = flat["returns"].numpy()
+    with torch.no_grad():
+        predicted = value(flat["obs"])[:, 0].numpy()
+    explained = 1 - np.var(returns - predicted) / max(np.var(returns), 1e-12)
+    recent = log.episode_returns[-20:]
+    return {"steps": steps, "seconds": time.perf_counter() - started,
+            "mean_return_20": float(np.mean(recent)) if recent else float("nan"), "kl": outcome["kl"],
+            "accepted": outcome["accepted"], "step_fraction": outcome["fraction"],
+            "improvement": outcome["improvement"], "explained_variance": float(explained)}
+
+
+def _progress(steps, total, log) -> None:
+    done = min(steps / total, 1.0)
+    bar = "#" * int(30 * done) + "-" * (30 - int(30 * done))
+    last = log.rows[-1]
+    print(f"\r[{bar}] {steps}/{total} steps  return(20) {last['mean_return_20']:8.1f}  kl {last['kl']:.4f}",
+          end="", file=sys.stderr, flush=True)
