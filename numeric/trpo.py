@@ -59,6 +59,9 @@ class CategoricalActions(ActionDistribution):
     def params(self, logits):                      # (N, k) logits → (N, 1, k − 1) θ
         return (logits[:, :-1] - logits[:, -1:])[:, None, :]
 
+    def params_tangent(self, logits, tangent):     # the same linear map on a tangent
+        return self.params(logits), self.params(tangent)
+
     def log_prob(self, xi, actions):
         logits = torch.cat([xi[:, 0], torch.zeros_like(xi[:, 0, :1])], dim=-1)
         return torch.log_softmax(logits, dim=-1).gather(-1, actions.long()[:, None])[:, 0]
@@ -81,6 +84,11 @@ class DiagonalNormalActions(ActionDistribution):
     def params(self, mean_and_log_std):            # (N, 2D) → (N, D, 2)
         mean, log_std = mean_and_log_std.chunk(2, dim=-1)
         return torch.stack([mean, log_std.exp()], dim=-1)
+
+    def params_tangent(self, raw, tangent):        # d(μ, e^s) = (dμ, e^s ds)
+        xi = self.params(raw)
+        d_mean, d_log_std = tangent.chunk(2, dim=-1)
+        return xi, torch.stack([d_mean, xi[..., 1] * d_log_std], dim=-1)
 
     def log_prob(self, xi, actions):
         mu, sigma = xi.unbind(-1)
@@ -125,6 +133,71 @@ class Policy(nn.Module):
             out = torch.cat([out, self.log_std.expand(len(out), -1)], dim=-1)
         return self.actions.params(out)
 
+    def linearize(self, obs) -> "MLPLinearization":
+        """The policy's Jacobian at `obs`, as J v and Jᵀ u products on cached activations."""
+        return MLPLinearization(self, obs)
+
+
+class MLPLinearization:
+    """J v and Jᵀ u of ξ(obs; w) for a Policy of Linear/Tanh/ReLU layers, by hand on activations cached
+    once: each product is about one matrix product per layer and direction. (torch.func's jvp/vjp recompute
+    the forward pass and carry dual tensors; on small CPU policies that costs more than the products.)"""
+
+    def __init__(self, policy: Policy, obs):
+        self.policy = policy
+        self.inputs, self.masks = [], []
+        h = obs
+        with torch.no_grad():
+            for layer in policy.net:
+                if isinstance(layer, nn.Linear):
+                    self.inputs.append(h)
+                    h = layer(h)
+                elif isinstance(layer, nn.Tanh):
+                    h = torch.tanh(h)
+                    self.masks.append(1 - h * h)
+                else:
+                    self.masks.append((h > 0).to(h.dtype))
+                    h = torch.relu(h)
+            if policy.log_std is not None:
+                h = torch.cat([h, policy.log_std.expand(len(h), -1)], dim=-1)
+        self.raw = h
+        self.linears = [i for i, layer in enumerate(policy.net) if isinstance(layer, nn.Linear)]
+
+    def jvp(self, tangents: dict) -> torch.Tensor:
+        dh, k = None, 0
+        for i, layer in enumerate(self.policy.net):
+            if isinstance(layer, nn.Linear):
+                j = self.linears.index(i)
+                step = self.inputs[j] @ tangents[f"net.{i}.weight"].T + tangents[f"net.{i}.bias"]
+                dh = step if dh is None else dh @ layer.weight.T + step
+            else:
+                dh = dh * self.masks[k]
+                k += 1
+        if self.policy.log_std is not None:
+            dh = torch.cat([dh, tangents["log_std"].expand(len(dh), -1)], dim=-1)
+        return self.policy.actions.params_tangent(self.raw, dh)[1]
+
+    def vjp(self, cotangent_raw: torch.Tensor) -> dict:
+        """Jᵀ applied to a cotangent on the raw outputs (before the distribution's parameter map)."""
+        grads = {}
+        delta = cotangent_raw
+        if self.policy.log_std is not None:
+            d = self.policy.log_std.numel()
+            delta, grads["log_std"] = delta[:, :-d], delta[:, -d:].sum(dim=0)
+        k = len(self.masks) - 1
+        for i in reversed(range(len(self.policy.net))):
+            layer = self.policy.net[i]
+            if isinstance(layer, nn.Linear):
+                j = self.linears.index(i)
+                grads[f"net.{i}.weight"] = delta.T @ self.inputs[j]
+                grads[f"net.{i}.bias"] = delta.sum(dim=0)
+                if j > 0:
+                    delta = delta @ layer.weight
+            else:
+                delta = delta * self.masks[k]
+                k -= 1
+        return grads
+
 
 # -- GAE, written once --------------------------------------------------------------------------------
 def gae(rewards, values, next_values, terminated, ends, gamma: float, lam: float):
@@ -167,6 +240,8 @@ def fisher_vector_product(policy: Policy, obs: torch.Tensor, damping: float = 0.
     def params_of(w):
         return functional_call(policy, _unflatten(policy, w), (obs,))
 
+    if route == "exact" and _has_tangent_rules(policy):
+        return _mlp_fvp(policy, obs, damping)
     if route == "exact":
         with torch.enable_grad():
             xi, pullback = vjp(params_of, weights)
@@ -188,6 +263,29 @@ def fisher_vector_product(policy: Policy, obs: torch.Tensor, damping: float = 0.
         with torch.enable_grad():
             return torch.autograd.grad(grad @ v, w, retain_graph=True)[0] + damping * v
     return product
+
+
+def _mlp_fvp(policy: Policy, obs, damping: float):
+    """Jᵀ F J v + damping·v with the policy's hand linearization; the pull-back through the distribution's
+    parameter map (logits → θ, log σ → σ) is a vjp of that small map."""
+    lin = policy.linearize(obs)
+    raw = lin.raw.detach().requires_grad_(True)
+    with torch.enable_grad():
+        xi, map_pullback = vjp(policy.actions.params, raw)
+    fisher = policy.actions.fisher(xi.detach())
+    names = [n for n, _ in policy.named_parameters()]
+
+    def product(v):
+        with torch.no_grad():
+            jv = lin.jvp(_unflatten(policy, v))
+            u = torch.einsum("ndij,ndj->ndi", fisher, jv) / len(obs)
+            grads = lin.vjp(map_pullback(u)[0])
+            return torch.cat([grads[n].reshape(-1) for n in names]) + damping * v
+    return product
+
+
+def _has_tangent_rules(policy) -> bool:
+    return isinstance(policy, Policy) and all(isinstance(m, (nn.Linear, nn.Tanh, nn.ReLU)) for m in policy.net)
 
 
 # -- the updates ---------------------------------------------------------------------------------------
