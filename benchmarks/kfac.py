@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import statistics
 import sys
 import time
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-from numeric.kfac import KFAC, exact_block_directions, per_example_nll  # noqa: E402
+from numeric.kfac import KFAC, exact_block_directions, per_example_nll
 
 try:
     if not torch.cuda.is_available():  # asdl 0.1a5 calls torch.cuda.nvtx.range even on CPU builds
@@ -151,7 +152,7 @@ def train(task: str, name: str, config: dict, seed: int, max_steps: int, batch: 
         elapsed += time.perf_counter() - start
         with torch.no_grad():
             loss = float(per_example_nll(spec["loss"], model(x), y).mean())
-        if not loss == loss:
+        if math.isnan(loss):
             FAILURES.setdefault((task, name), set()).add("NaN loss")
             return None, None, elapsed / steps
         if loss <= spec["target"]:
@@ -220,6 +221,10 @@ def _median_time(fn, repeat):
     return statistics.median(times)
 
 
+def _setting(config: dict) -> str:
+    return ",".join(f"{k}={v}" if isinstance(v, str) else f"{k}={v:g}" for k, v in config.items())
+
+
 def _cell(value, unit="s"):
     return "—" if value is None else f"{value:.3f} {unit}"
 
@@ -231,14 +236,14 @@ def main() -> None:
     torch.set_num_threads(1)
     if not HAVE_ASDL:
         print("asdl is not installed (pip install asdfghjkl): its rows are left out")
-    print(f"\nTime to target on digits (batch 256, one thread; medians over seeds; grid best on seed 0)", flush=True)
+    print("\nTime to target on digits (batch 256, one thread; medians over seeds; grid best on seed 0)", flush=True)
     header = ("task", "optimizer", "setting", "reached", "time to target", "steps", "per step", "step / SGD")
     print(f"{header[0]:>12} {header[1]:>15} {header[2]:>62} {header[3]:>8} {header[4]:>15} {header[5]:>7} "
           f"{header[6]:>10} {header[7]:>10}")
     for task, rows in training_rows(args.quick):
         sgd = rows["SGD+momentum"]["per_step"]
         for name, r in rows.items():
-            setting = "none reached" if r["config"] is None else ",".join(f"{k}={v:g}" if not isinstance(v, str) else f"{k}={v}" for k, v in r["config"].items())
+            setting = "none reached" if r["config"] is None else _setting(r["config"])
             ratio = "—" if r["per_step"] is None or not sgd else f"{r['per_step'] / sgd:.2f}×"
             steps = "—" if r["steps"] is None else f"{r['steps']:.0f}"
             per_step = "—" if r["per_step"] is None else f"{r['per_step'] * 1e3:.2f} ms"

@@ -26,10 +26,10 @@ from scipy import stats
 
 # benchmarks/numeric.py would shadow the package of the same name
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-import numeric  # noqa: E402
-from numeric.em import fit_mixture  # noqa: E402
-from numeric.exponential import GaussianMaps  # noqa: E402
-from numeric.natural_gradient import Quadrature, kl_objective, minimize, mle_objective  # noqa: E402
+import numeric
+from numeric.em import fit_mixture
+from numeric.exponential import GaussianMaps
+from numeric.natural_gradient import Quadrature, kl_objective, minimize, mle_objective
 
 try:
     from sklearn.mixture import GaussianMixture
@@ -69,7 +69,7 @@ def em_row(d: int, k: int, n: int, iterations: int, repeat: int):
     x, start_means, start_cov = blobs(d, k, n)
     maps = GaussianMaps(d)
     init = np.concatenate([start_means, np.repeat(start_cov[maps.iu][None], k, axis=0)], axis=1)
-    ours = lambda: fit_mixture(f"multivariate_normal:d={d}", x, k, init=init, max_iter=iterations, tol=-1,  # noqa
+    ours = lambda: fit_mixture(f"multivariate_normal:d={d}", x, k, init=init, max_iter=iterations, tol=-1,
                                maps=maps)
     t_ours = median_time(ours, repeat) / iterations
     fit = ours()

@@ -24,8 +24,15 @@ import numpy as np
 import torch
 
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-from numeric.trpo import (CategoricalActions, DiagonalNormalActions, Policy, TrainConfig,  # noqa: E402
-                          fisher_vector_product, flat_params, train)
+from numeric.trpo import (
+    CategoricalActions,
+    DiagonalNormalActions,
+    Policy,
+    TrainConfig,
+    fisher_vector_product,
+    flat_params,
+    train,
+)
 
 try:
     from sb3_contrib import TRPO

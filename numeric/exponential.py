@@ -16,7 +16,6 @@ import re
 import warnings
 
 import numpy as np
-import sympy as sp
 
 from symgeo import DomainError, Geometry, SymgeoError, duality
 from symgeo.duality import InversionUnavailable

@@ -21,8 +21,8 @@ safeguard when a step leaves the parameter domain.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import sympy as sp
@@ -103,12 +103,12 @@ class Quadrature:
     weights: np.ndarray
 
     @classmethod
-    def legendre(cls, lo: float, hi: float, n: int = 400) -> "Quadrature":
+    def legendre(cls, lo: float, hi: float, n: int = 400) -> Quadrature:
         z, w = np.polynomial.legendre.leggauss(n)
         return cls(0.5 * (hi - lo) * z + 0.5 * (hi + lo), 0.5 * (hi - lo) * w)
 
     @classmethod
-    def log_legendre(cls, lo: float, hi: float, n: int = 400) -> "Quadrature":
+    def log_legendre(cls, lo: float, hi: float, n: int = 400) -> Quadrature:
         """Gauss–Legendre in log x on [lo, hi] ⊂ (0, ∞): for positive supports spanning decades."""
         if not 0 < lo < hi:
             raise ValueError(f"log_legendre needs 0 < lo < hi, got {lo}, {hi}")

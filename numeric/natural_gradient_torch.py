@@ -17,7 +17,8 @@ import torch
 from torch.func import functional_call, jacfwd, jacrev, jvp, vjp
 
 from .cg import CGInfo, conjugate_gradient
-from .compiled import CompiledFamily, compile as compile_family
+from .compiled import CompiledFamily
+from .compiled import compile as compile_family
 
 SOLVERS = ("auto", "cg", "exact")
 EXACT_LIMIT = 4096  # "auto" forms G (P × P) up to this many weights, else runs conjugate gradient

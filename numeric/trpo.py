@@ -133,7 +133,7 @@ class Policy(nn.Module):
             out = torch.cat([out, self.log_std.expand(len(out), -1)], dim=-1)
         return self.actions.params(out)
 
-    def linearize(self, obs) -> "MLPLinearization":
+    def linearize(self, obs) -> MLPLinearization:
         """The policy's Jacobian at `obs`, as J v and Jᵀ u products on cached activations."""
         return MLPLinearization(self, obs)
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-from torch.func import functional_call, grad, vmap  # noqa: E402
+from torch import nn
+from torch.func import functional_call, grad, vmap
 
-from numeric.kfac import KFAC, KroneckerBlock, per_example_nll, robust_eigh  # noqa: E402
+from numeric.kfac import KFAC, KroneckerBlock, per_example_nll, robust_eigh
 
 
 def per_example_fisher(model, x, targets, loss):
@@ -246,6 +246,7 @@ def _distributed_worker(rank, world, port, path, inputs, targets, steps):
 
 def test_distributed_run_equals_the_single_process_run_on_the_same_global_batch(tmp_path):
     import socket
+
     import torch.multiprocessing as mp
     x, y = digits_batch(128)
     x = x.double()

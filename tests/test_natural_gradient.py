@@ -7,8 +7,15 @@ from scipy.special import digamma
 
 import numeric
 from numeric.exponential import maps_for
-from numeric.natural_gradient import (Quadrature, adam_vs_fisher, kl_objective, minimize, mle_objective,
-                                      natural_direction, score_function)
+from numeric.natural_gradient import (
+    Quadrature,
+    adam_vs_fisher,
+    kl_objective,
+    minimize,
+    mle_objective,
+    natural_direction,
+    score_function,
+)
 
 
 def exact_mle(name, data):
@@ -34,7 +41,7 @@ def test_generic_mle_objective_matches_the_exponential_shortcut():
     data = np.random.default_rng(2).gamma(2.0, 1.0, 300)
     family = numeric.compile("gamma")
     fast = mle_objective(family, data)
-    generic_value = lambda xi: -np.mean(stats.gamma.logpdf(data, xi[0], scale=xi[1]))  # noqa: E731
+    generic_value = lambda xi: -np.mean(stats.gamma.logpdf(data, xi[0], scale=xi[1]))
     score = score_function(family)
     for xi in ([1.5, 0.7], [3.0, 2.0]):
         assert fast.value(np.array(xi)) == pytest.approx(generic_value(xi), rel=1e-12)
@@ -178,5 +185,5 @@ def test_minimize_refuses_bad_settings():
 
 def test_digamma_sanity_of_the_gamma_mle():  # the stationarity condition, independently of symgeo
     data = np.random.default_rng(9).gamma(5.0, 0.3, 3000)
-    k, theta = exact_mle("gamma", data)
+    k, _ = exact_mle("gamma", data)
     assert np.log(k) - digamma(k) == pytest.approx(np.log(data.mean()) - np.log(data).mean(), rel=1e-12)

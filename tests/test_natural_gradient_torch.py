@@ -8,7 +8,7 @@ from numeric.cg import conjugate_gradient
 from numeric.natural_gradient import mle_objective, natural_direction
 
 torch = pytest.importorskip("torch")
-from numeric.natural_gradient_torch import NaturalGradient, natural_step  # noqa: E402
+from numeric.natural_gradient_torch import NaturalGradient, natural_step
 
 
 class Constant(torch.nn.Module):

@@ -4,8 +4,17 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from numeric.trpo import (CategoricalActions, DiagonalNormalActions, Policy, TRPOConfig,  # noqa: E402
-                          TrainConfig, fisher_vector_product, flat_params, gae, trpo_step)
+from numeric.trpo import (
+    CategoricalActions,
+    DiagonalNormalActions,
+    Policy,
+    TrainConfig,
+    TRPOConfig,
+    fisher_vector_product,
+    flat_params,
+    gae,
+    trpo_step,
+)
 
 
 def random_policy(kind, seed, state_dependent_std=False):
