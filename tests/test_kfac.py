@@ -332,3 +332,42 @@ def test_ekfac_trains_and_equals_kfac_when_kronecker_exact():
         block = KroneckerBlock(layer, opt.state[layer.weight], inverse)
         directions[inverse] = block.precondition(torch.cat([layer.weight.grad, layer.bias.grad[:, None]], 1), 0.1)
     np.testing.assert_allclose(directions["ekfac"].numpy(), directions["eigen"].numpy(), rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse", "bce"])
+def test_ggn_factor_is_the_mean_output_fisher_for_a_linear_layer(loss):
+    """G = E_b[F_out(z_b)] when the layer's output is the network's output; F_out from symgeo against the
+    textbook forms: softmax covariance, identity, σ(z)(1 − σ(z))."""
+    torch.manual_seed(13)
+    model = nn.Linear(4, 3).double()
+    x = torch.randn(32, 4, dtype=torch.float64)
+    y = {"cross_entropy": torch.randint(0, 3, (32,)), "mse": torch.randn(32, 3, dtype=torch.float64),
+         "bce": torch.randint(0, 2, (32, 3)).double()}[loss]
+    optimizer = KFAC(model, loss=loss, fisher="ggn", ema_decay=0.5)
+    optimizer.backward(model(x), y)
+    _, g = KroneckerBlock(model, optimizer.state[model.weight], "eigen").factors()
+    with torch.no_grad():
+        z = model(x)
+    if loss == "cross_entropy":
+        p = torch.softmax(z, dim=-1)
+        expected = (torch.diag_embed(p) - p[:, :, None] * p[:, None, :]).mean(dim=0)
+    elif loss == "mse":
+        expected = torch.eye(3, dtype=torch.float64)
+    else:
+        s = torch.sigmoid(z)
+        expected = torch.diag_embed(s * (1 - s)).mean(dim=0)
+    np.testing.assert_allclose(g.numpy(), expected.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_ggn_kfac_trains():
+    x, y = digits_batch(128)
+    y = y % 3                                   # three classes keep the symbolic categorical small
+    torch.manual_seed(14)
+    model = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 3))
+    optimizer = KFAC(model, lr=0.1, damping=1e-2, fisher="ggn")
+    losses = []
+    for _ in range(30):
+        optimizer.zero_grad()
+        losses.append(float(optimizer.backward(model(x), y)))
+        optimizer.step()
+    assert losses[-1] < 0.5 * losses[0]
