@@ -114,3 +114,11 @@ def test_ppo_and_pendulum_smoke():
     assert len(log.rows) == 2
     with pytest.raises(ValueError, match="algorithm"):
         train("CartPole-v1", 10, TrainConfig(algorithm="a2c"), progress=False)
+
+
+def test_seeded_runs_are_reproducible():
+    pytest.importorskip("gymnasium")
+    from numeric.trpo import train
+    runs = [train("CartPole-v1", 1024, TrainConfig(n_steps=512), seed=3, progress=False)[1] for _ in range(2)]
+    assert runs[0].rows[-1]["kl"] == runs[1].rows[-1]["kl"]
+    assert runs[0].episode_returns == runs[1].episode_returns
