@@ -1,4 +1,4 @@
-"""The numeric subcommands of `symgeo` (distance, geodesic, verify); the CLI imports this lazily."""
+"""The numeric subcommands of `symgeo` (distance, geodesic, verify, figures); the CLI imports this lazily."""
 from __future__ import annotations
 
 import json
@@ -94,3 +94,14 @@ def cmd_verify(args) -> int:
     report = verify(_compiled(args), samples=args.samples, seed=args.seed)
     print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) if args.json else report.table())
     return 0 if report.passed else 1
+
+
+def cmd_figures(args) -> int:
+    from .figures import FIGURES, make_figures
+    if args.list:
+        for name, (_, description) in FIGURES.items():
+            print(f"{name:<20} {description}")
+        return 0
+    for path in make_figures(args.out, args.only, args.seed):
+        print(path)
+    return 0

@@ -254,6 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
     p.set_defaults(func=_numeric("cmd_verify"))
+
+    p = sub.add_parser("figures", help="regenerate the project's figures (seeded PNGs)")
+    p.add_argument("--out", default="figures", help="output folder (default figures/)")
+    p.add_argument("--only", action="append", metavar="NAME", help="only this figure (repeatable)")
+    p.add_argument("--list", action="store_true", help="list the figures and exit")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_numeric("cmd_figures"))
     return parser
 
 
