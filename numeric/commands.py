@@ -105,3 +105,54 @@ def cmd_figures(args) -> int:
     for path in make_figures(args.out, args.only, args.seed):
         print(path)
     return 0
+
+
+def cmd_report(args) -> int:
+    """LaTeX (and with --pdf a PDF) of a family's derivation, or of the seed article's claims."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from symgeo.report import claims_report, family_report
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.claims:
+        text = claims_report(_claim_entries())
+    elif not args.family:
+        raise ValueError("report: give a FAMILY (catalog name or spec file), or --claims")
+    else:
+        compiled = _compiled(args)
+        figures = []
+        if not args.no_figures and compiled.n in (1, 2):
+            from .figures import family_plane
+            picture = family_plane(compiled, out.with_name(out.stem + "-plane.png"))
+            figures.append((picture.name, "Fisher metric over the parameter plane, and geodesics (generated code)."))
+        text = family_report(compiled.geometry, figures)
+    out.write_text(text)
+    print(out)
+    if args.pdf:
+        if shutil.which("pdflatex") is None:
+            raise ValueError("--pdf needs pdflatex (Debian: apt-get install texlive-latex-base)")
+        run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", out.name],
+                             cwd=out.parent, capture_output=True, text=True, timeout=300, check=False)
+        if run.returncode != 0:
+            raise ValueError(f"pdflatex failed; see {out.with_suffix('.log')}")
+        print(out.with_suffix(".pdf"))
+    return 0
+
+
+def _claim_entries():
+    import subprocess
+    import sys
+    from pathlib import Path
+    folder = Path(__file__).resolve().parent.parent / "derivations" / "claims"
+    if not folder.is_dir():
+        raise ValueError(f"no claim scripts at {folder} (they live in the source tree's derivations/claims)")
+    entries = []
+    for script in sorted(folder.glob("[a-z]*.py")):
+        run = subprocess.run([sys.executable, script.name], cwd=folder, capture_output=True, text=True,
+                             timeout=600, check=False)
+        fields = dict(line.split(":", 1) for line in run.stdout.splitlines() if ":" in line)
+        entries.append((script.stem, fields.get("claim", "?").strip(), fields.get("computed", "?").strip(),
+                        fields.get("verdict", run.stderr.strip()[-300:] or "?").strip()))
+    return entries

@@ -237,3 +237,60 @@ def make_figures(out="figures", only=None, seed: int = 0, progress: bool = True)
             print(f"[{i}/{len(names)}] {name}: {written[-1]} ({time.perf_counter() - start:.1f} s)", file=sys.stderr,
                   flush=True)
     return written
+
+
+def family_plane(compiled, path: Path, n_geodesics: int = 6) -> Path:
+    """A family's own figure: Fisher unit balls over its parameter plane and geodesics from a sample point
+    (two parameters); the metric g(ξ) (one parameter)."""
+    from .geodesic import Geodesics, GeodesicError
+    plt = _pyplot()
+    fam = compiled.family
+    center = np.array([float(v) for v in (fam.sample_point()[p] for p in fam.params)])
+    boxes = [_range(fam.domains[p], c) for p, c in zip(fam.params, center)]
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=130)
+    if compiled.n == 1:
+        xs = np.linspace(*boxes[0], 400)
+        ax.plot(xs, np.asarray(compiled.fisher(xs)).reshape(len(xs)), lw=2)
+        ax.set_xlabel(str(fam.params[0]))
+        ax.set_ylabel("g")
+        ax.set_title(f"{fam.name}: Fisher information")
+        return _save(fig, path)
+    if compiled.n != 2:
+        raise ValueError("family figures are drawn for one or two parameters")
+    scale = 0.12 * min(hi - lo for lo, hi in boxes)
+    for x in np.linspace(*boxes[0], 6):
+        for y in np.linspace(*boxes[1], 5):
+            try:
+                g = np.asarray(compiled.fisher(x, y))
+            except ValueError:
+                continue
+            longest = 1 / np.linalg.eigvalsh(g).min()      # squared longest semi-axis of the unit ball
+            _ellipse(ax, np.linalg.inv(g) / longest, x, y, scale)
+    flow = Geodesics(compiled)
+    g0 = np.asarray(compiled.fisher(*center))
+    for angle in np.linspace(0, 2 * np.pi, n_geodesics, endpoint=False):
+        direction = np.array([np.cos(angle), np.sin(angle)])
+        velocity = direction / np.sqrt(direction @ g0 @ direction)
+        try:
+            points = flow.path(center, velocity, np.linspace(0, 1.0, 120))
+        except (GeodesicError, ValueError):
+            continue
+        ax.plot(points[:, 0], points[:, 1], lw=1.6)
+    ax.plot(*center, "k.", ms=8)
+    ax.set_xlim(*boxes[0])
+    ax.set_ylim(*boxes[1])
+    ax.set_xlabel(str(fam.params[0]))
+    ax.set_ylabel(str(fam.params[1]))
+    ax.set_title(f"{fam.name}: Fisher balls (shapes) and geodesics from a point")
+    return _save(fig, path)
+
+
+def _range(domain, center: float) -> tuple:
+    lo, hi = float(domain.inf), float(domain.sup)
+    if np.isfinite(lo) and np.isfinite(hi):
+        return lo + 0.05 * (hi - lo), hi - 0.05 * (hi - lo)
+    if np.isfinite(lo):
+        return lo + (center - lo) / 4, lo + (center - lo) * 3
+    if np.isfinite(hi):
+        return hi - (hi - center) * 3, hi - (hi - center) / 4
+    return center - 2.0, center + 2.0

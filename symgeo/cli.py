@@ -255,6 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_numeric("cmd_verify"))
 
+    p = sub.add_parser("report", help="a LaTeX (and PDF) document of a family's derivation, or of the claims")
+    p.add_argument("family", nargs="?", help="catalog name or a .toml spec file")
+    p.add_argument("-o", "--output", required=True, help="the .tex file to write")
+    p.add_argument("--chart", help="derive in this named chart")
+    p.add_argument("--pdf", action="store_true", help="also compile it with pdflatex")
+    p.add_argument("--claims", action="store_true", help="the seed article's claims instead of a family")
+    p.add_argument("--no-figures", action="store_true", help="leave the family's figure out")
+    _common(p)
+    p.set_defaults(func=_numeric("cmd_report"))
+
     p = sub.add_parser("figures", help="regenerate the project's figures (seeded PNGs)")
     p.add_argument("--out", default="figures", help="output folder (default figures/)")
     p.add_argument("--only", action="append", metavar="NAME", help="only this figure (repeatable)")
