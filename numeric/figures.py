@@ -213,6 +213,74 @@ def em_projections(out: Path, seed: int = 0) -> Path:
     return _save(fig, out / "em_projections.png")
 
 
+@figure("kfac_training", "K-FAC vs SGD+momentum vs Adam: training loss on digits against steps and seconds")
+def kfac_training(out: Path, seed: int = 0) -> Path:
+    import torch
+    from torch import nn
+    from sklearn.datasets import load_digits
+    from .kfac import KFAC, per_example_nll
+    plt = _pyplot()
+    data = load_digits()
+    x, y = torch.tensor(data.data / 16.0, dtype=torch.float32), torch.tensor(data.target)
+    torch.set_num_threads(1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=130)
+    for name in ("SGD+momentum", "Adam", "K-FAC"):
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+        opt = {"SGD+momentum": lambda: torch.optim.SGD(model.parameters(), lr=0.3, momentum=0.9),
+               "Adam": lambda: torch.optim.Adam(model.parameters(), lr=0.01),
+               "K-FAC": lambda: KFAC(model, lr=0.3, damping=1e-2, kl_clip=1e-3, inverse="cholesky",
+                                     factor_interval=10, seed=seed)}[name]()
+        generator = torch.Generator().manual_seed(seed)
+        steps, seconds, losses, elapsed = [], [], [], 0.0
+        for step in range(1, 301):
+            index = torch.randint(0, len(x), (256,), generator=generator)
+            start = time.perf_counter()
+            opt.zero_grad()
+            if name == "K-FAC":
+                opt.backward(model(x[index]), y[index])
+            else:
+                per_example_nll("cross_entropy", model(x[index]), y[index]).mean().backward()
+            opt.step()
+            elapsed += time.perf_counter() - start
+            if step % 10 == 0:
+                with torch.no_grad():
+                    losses.append(float(per_example_nll("cross_entropy", model(x), y).mean()))
+                steps.append(step)
+                seconds.append(elapsed)
+        axes[0].semilogy(steps, losses, lw=2, label=name)
+        axes[1].semilogy(seconds, losses, lw=2, label=name)
+    for ax, label in ((axes[0], "steps"), (axes[1], "seconds (one thread, evaluation excluded)")):
+        ax.axhline(0.01, color="k", lw=0.8, ls="--")
+        ax.set_xlabel(label)
+        ax.set_ylabel("training loss (full set)")
+        ax.legend()
+    fig.suptitle("Digits classifier 64-128-128-10, batch 256 (settings from benchmarks/kfac.py)")
+    return _save(fig, out / "kfac_training.png")
+
+
+@figure("trpo_cartpole", "TRPO on CartPole-v1: episode returns and KL per update (δ = 0.01)")
+def trpo_cartpole(out: Path, seed: int = 0) -> Path:
+    import torch
+    from .trpo import TrainConfig, train
+    plt = _pyplot()
+    torch.set_num_threads(1)
+    _, log = train("CartPole-v1", 40_960, TrainConfig(), seed=seed, progress=False)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=130)
+    axes[0].plot(log.episode_end_steps, log.episode_returns, ".", ms=2, alpha=0.4, label="episode return")
+    axes[0].plot([r["steps"] for r in log.rows], [r["mean_return_20"] for r in log.rows], lw=2,
+                 label="mean of the last 20")
+    axes[0].axhline(475, color="k", lw=0.8, ls="--")
+    axes[0].set_xlabel("environment steps")
+    axes[0].legend()
+    axes[1].plot([r["steps"] for r in log.rows], [r["kl"] for r in log.rows], "o-", ms=3, label="KL(π_old ‖ π_new)")
+    axes[1].axhline(0.01, color="k", lw=0.8, ls="--", label="δ")
+    axes[1].set_xlabel("environment steps")
+    axes[1].legend()
+    fig.suptitle("TRPO with symgeo's exact Fisher of the categorical policy")
+    return _save(fig, out / "trpo_cartpole.png")
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
