@@ -25,6 +25,16 @@ def per_example_fisher(model, x, targets, loss):
     return flat.T @ flat / len(x), matrix
 
 
+def train(model, optimizer, x, y, steps: int) -> list:
+    """`steps` K-FAC updates on one batch; the loss before each."""
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        losses.append(float(optimizer.backward(model(x), y)))
+        optimizer.step()
+    return losses
+
+
 def one_step_factors(model, x, y, loss, fisher="empirical"):
     optimizer = KFAC(model, lr=0.1, loss=loss, fisher=fisher, ema_decay=0.5, kl_clip=None, momentum=0.0)
     optimizer.zero_grad()
@@ -111,11 +121,7 @@ def test_loss_goes_down_on_digits(inverse):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 10))
     optimizer = KFAC(model, lr=0.1, damping=1e-2, loss="cross_entropy", inverse=inverse, seed=0)
-    losses = []
-    for _ in range(40):
-        optimizer.zero_grad()
-        losses.append(float(optimizer.backward(model(x), y)))
-        optimizer.step()
+    losses = train(model, optimizer, x, y, 40)
     assert losses[-1] < 0.3 * losses[0]
 
 
@@ -125,11 +131,7 @@ def test_conv_network_trains():
     y = (x[:, 0, :4].mean(dim=(1, 2)) > 0).long() + (x[:, 0, 4:].mean(dim=(1, 2)) > 0).long()
     model = conv_net()
     optimizer = KFAC(model, lr=0.05, damping=1e-2, seed=0)
-    losses = []
-    for _ in range(30):
-        optimizer.zero_grad()
-        losses.append(float(optimizer.backward(model(x), y)))
-        optimizer.step()
+    losses = train(model, optimizer, x, y, 30)
     assert losses[-1] < 0.7 * losses[0]
 
 
@@ -140,21 +142,15 @@ def test_damping_grid_never_gives_nan(damping, inverse):
     torch.manual_seed(5)
     model = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
     optimizer = KFAC(model, lr=0.5, damping=damping, inverse=inverse, inverse_interval=3, seed=0)
-    for _ in range(10):
-        optimizer.zero_grad()
-        loss = optimizer.backward(model(x), y)
-        optimizer.step()
-    assert torch.isfinite(loss) and all(torch.isfinite(p).all() for p in model.parameters())
+    losses = train(model, optimizer, x, y, 10)
+    assert np.all(np.isfinite(losses)) and all(torch.isfinite(p).all() for p in model.parameters())
 
 
 def test_state_dict_round_trip_continues_identically():
     x, y = digits_batch(64)
 
     def run(model, optimizer, steps):
-        for _ in range(steps):
-            optimizer.zero_grad()
-            optimizer.backward(model(x), y)
-            optimizer.step()
+        train(model, optimizer, x, y, steps)
 
     torch.manual_seed(6)
     model = nn.Sequential(nn.Linear(64, 8), nn.Tanh(), nn.Linear(8, 10))
@@ -310,11 +306,7 @@ def test_ekfac_trains_and_equals_kfac_when_kronecker_exact():
     torch.manual_seed(11)
     model = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 10))
     optimizer = KFAC(model, lr=0.1, damping=1e-2, inverse="ekfac", inverse_interval=5, seed=0)
-    losses = []
-    for _ in range(40):
-        optimizer.zero_grad()
-        losses.append(float(optimizer.backward(model(x), y)))
-        optimizer.step()
+    losses = train(model, optimizer, x, y, 40)
     assert losses[-1] < 0.3 * losses[0]
     shared = torch.randn(1, 3, dtype=torch.float64).repeat(16, 1)
     targets = torch.randn(16, 2, dtype=torch.float64)
@@ -365,9 +357,5 @@ def test_ggn_kfac_trains():
     torch.manual_seed(14)
     model = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 3))
     optimizer = KFAC(model, lr=0.1, damping=1e-2, fisher="ggn")
-    losses = []
-    for _ in range(30):
-        optimizer.zero_grad()
-        losses.append(float(optimizer.backward(model(x), y)))
-        optimizer.step()
+    losses = train(model, optimizer, x, y, 30)
     assert losses[-1] < 0.5 * losses[0]
