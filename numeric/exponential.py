@@ -13,7 +13,6 @@ maps are written with numpy and tested against the generated maps of `multivaria
 from __future__ import annotations
 
 import re
-import warnings
 
 import numpy as np
 
@@ -263,7 +262,3 @@ def _rows(value, k: int, m: int) -> np.ndarray:
     if value.ndim == 1:
         value = value[:, None] if m == 1 and len(value) == k else value[None, :]
     return np.ascontiguousarray(np.broadcast_to(value, (k, m)), dtype=float)
-
-
-def _warn(message: str) -> None:
-    warnings.warn(message, RuntimeWarning, stacklevel=3)
