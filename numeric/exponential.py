@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import sympy as sp
 
 from symgeo import DomainError, Geometry, SymgeoError, duality
 from symgeo.duality import InversionUnavailable
@@ -39,6 +40,10 @@ class ExponentialMaps:
         self.geometry = geometry
         self.family = geometry.family
         self.name = self.family.name
+        unbound = sorted(name for name, s in self.family.fixed.items() if isinstance(s, sp.Symbol))
+        if unbound:
+            raise SymgeoError(f"{self.name}: give a value to its fixed symbol(s) {', '.join(unbound)}, e.g. "
+                              f"'{self.name}:{unbound[0]}=1'")
         self.param_names = tuple(map(str, self.family.params))
         self.n_variables = len(self.family.variables)
         natural = duality.in_chart(geometry, duality.natural_chart(geometry))

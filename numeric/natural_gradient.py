@@ -33,6 +33,7 @@ from .codegen import as_array
 from .compiled import CompiledFamily
 
 METHODS = ("natural", "gradient", "adam")
+MAX_HALVINGS = 60  # a step halved this often without an acceptable point ends the run
 MASS_TOL = 1e-9  # |∫q − 1| on the quadrature rule beyond which KL(q ‖ p) is not trusted
 
 
@@ -194,16 +195,18 @@ class Fit:
         return None
 
 
-def minimize(objective: Objective, family: CompiledFamily, start, *, method: str = "natural",
+def minimize(objective: Objective, family, start, *, method: str = "natural",
              lr: float = 1.0, damping: float = 0.0, max_iter: int = 1000, tol: float = 1e-10,
              target: float | None = None, gap: float = 1e-8, betas=(0.9, 0.999), eps: float = 1e-8,
              backtrack: bool | None = None) -> Fit:
-    """Minimise `objective` over the family's parameters from `start`.
+    """Minimise `objective` over the family's parameters from `start`. `family` is a CompiledFamily or any
+    space with `check(*xi)` and `natural_direction(xi, grad, damping)` (e.g. `variational.GaussianVI.space`).
 
     method: 'natural' (lr·(F + λI)⁻¹∇L), 'gradient' (lr·∇L) or 'adam'. Every step is halved while it leaves
     the domain or the loss is not finite; with `backtrack` (default: on except for Adam) also while the
     loss increases. Stops when the loss is within `gap` of `target` (if given), else when the step's size
-    ‖Δξ‖∞ falls below `tol`·max(1, ‖ξ‖∞)."""
+    ‖Δξ‖∞ falls below `tol`·max(1, ‖ξ‖∞). A step that finds no acceptable point in 60 halvings ends the run
+    (converged only if it backtracks, has no target, and so stands at a stationary point)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if not lr > 0 or damping < 0:
@@ -218,6 +221,9 @@ def minimize(objective: Objective, family: CompiledFamily, start, *, method: str
         step = lr * direction(xi, objective.gradient(xi), iteration)
         xi, value, halvings = _safe_step(objective, family, xi, step, value, monotone)
         fit.halvings += halvings
+        if halvings == MAX_HALVINGS:  # no acceptable point along the step: with backtracking and no target,
+            fit.converged = monotone and target is None  # a stationary point up to round-off
+            break
         fit.path.append(xi.copy())
         fit.values.append(value)
         done = (value - target <= gap) if target is not None else (
@@ -231,6 +237,8 @@ def minimize(objective: Objective, family: CompiledFamily, start, *, method: str
 
 def _direction(method: str, family: CompiledFamily, damping: float, betas, eps):
     if method == "natural":
+        if hasattr(family, "natural_direction"):  # a space that knows F⁻¹g without forming F
+            return lambda xi, g, t: family.natural_direction(xi, g, damping)
         return lambda xi, g, t: natural_direction(family.fisher(*xi), g, damping)
     if method == "gradient":
         return lambda xi, g, t: g
@@ -243,7 +251,7 @@ def _direction(method: str, family: CompiledFamily, damping: float, betas, eps):
     return adam
 
 
-def _safe_step(objective, family, xi, step, value, monotone: bool, max_halvings: int = 60):
+def _safe_step(objective, family, xi, step, value, monotone: bool, max_halvings: int = MAX_HALVINGS):
     """ξ − step, halved while it leaves the domain or the loss is not finite, and if `monotone` while the
     loss increases."""
     for halvings in range(max_halvings):
