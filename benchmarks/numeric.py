@@ -27,6 +27,7 @@ from scipy.special import polygamma
 # this file is named after the package it measures: keep its folder from shadowing that package
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 import numeric
+from numeric import blocks
 from numeric.geodesic import distance
 
 try:
@@ -107,12 +108,15 @@ def metric_table(n_points: int, repeat: int) -> list:
         np.testing.assert_allclose(checked(*columns), hand(*columns), rtol=1e-12)
         t_checked = median_time(lambda f=checked, c=columns: f(*c), repeat)
         t_unchecked = median_time(lambda f=unchecked, c=columns: f(*c), repeat)
+        threads, blocks.THREADS = blocks.THREADS, 1
+        t_single = median_time(lambda f=checked, c=columns: f(*c), repeat)
+        blocks.THREADS = threads
         t_hand = median_time(lambda f=hand, c=columns: f(*c), repeat)
         t_geomstats = None
         if HAVE_GEOMSTATS:
             metric, points = geomstats_space(name).metric, geomstats_points(name, columns)
             t_geomstats = median_time(lambda m=metric, p=points: m.metric_matrix(p), max(1, repeat // 2))
-        rows.append((name, t_checked, t_unchecked, t_hand, t_geomstats))
+        rows.append((name, t_checked, t_unchecked, t_single, t_hand, t_geomstats))
     return rows
 
 
@@ -176,11 +180,14 @@ def main() -> None:
     if not HAVE_GEOMSTATS:
         print("geomstats is not installed (pip install geomstats): its columns stay empty")
 
-    print(f"\nFisher metric at {n_points:,} points (median of {repeat} runs)")
-    header = ("family", "symgeo", "symgeo unchecked", "hand numpy", "geomstats", "symgeo/hand", "geomstats/symgeo")
+    print(f"\nFisher metric at {n_points:,} points (median of {repeat} runs; symgeo evaluates blocks of "
+          f"{blocks.BLOCK} points on {blocks.THREADS} threads, SYMGEO_THREADS to change; '1 thread': the same, "
+          "serially; geomstats and the hand-written code run on one thread)")
+    header = ("family", "symgeo", "symgeo unchecked", "symgeo 1 thread", "hand numpy", "geomstats", "symgeo/hand",
+              "geomstats/symgeo")
     print("  ".join(f"{h:>17}" for h in header))
-    for name, checked, unchecked, hand, geo in metric_table(n_points, repeat):
-        cells = (name, _fmt(checked), _fmt(unchecked), _fmt(hand), _fmt(geo), f"{checked / hand:.2f}×",
+    for name, checked, unchecked, single, hand, geo in metric_table(n_points, repeat):
+        cells = (name, _fmt(checked), _fmt(unchecked), _fmt(single), _fmt(hand), _fmt(geo), f"{checked / hand:.2f}×",
                  "—" if geo is None else f"{geo / checked:.2f}×")
         print("  ".join(f"{c:>17}" for c in cells))
 

@@ -21,6 +21,8 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
+from .blocks import BLOCK, run_blocks
+
 BACKENDS = ("numpy", "torch")
 NUMPY_MODULES = ["numpy", "scipy"]
 
@@ -68,7 +70,7 @@ class Generated:
         self.backend = backend
         self.shape, entries = _shape_and_entries(exprs)
         entries = [_fold_constants(_log_gamma_forms(e)) for e in entries]
-        self._constant = [e.is_number for e in entries]
+        self.entries = len(entries)
         self.fn: Callable = _lambdify(self.args, entries, backend)
 
     def __repr__(self) -> str:
@@ -82,12 +84,19 @@ class Generated:
             return self._call_torch(values)
         values = [np.asarray(v, dtype=float) for v in values]
         batch = np.broadcast_shapes(*(v.shape for v in values)) if values else ()
-        entries = self.fn(*values)
-        out = np.zeros(batch + (len(entries),))
-        for k, entry in enumerate(entries):
-            if not (self._constant[k] and entry == 0):  # np.zeros already holds the zeros
-                out[..., k] = entry
-        return out.reshape(batch + self.shape)
+        size = math.prod(batch)
+        out = np.empty((self.entries, size))  # entry-major: each entry is one contiguous write
+        if size > BLOCK and all(v.size in (1, size) for v in values):
+            flat = [v.reshape(-1) if v.size == size else v.reshape(()) for v in values]
+
+            def fill(start, stop):
+                for k, entry in enumerate(self.fn(*(v if v.ndim == 0 else v[start:stop] for v in flat))):
+                    out[k, start:stop] = entry
+            run_blocks(fill, size)
+        else:
+            for k, entry in enumerate(self.fn(*values)):
+                out[k] = np.broadcast_to(entry, batch).reshape(-1)
+        return np.moveaxis(out, 0, -1).reshape(batch + self.shape)  # a view, batch axes first
 
     def _call_torch(self, values):
         import torch

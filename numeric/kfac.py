@@ -321,7 +321,7 @@ class KFAC(torch.optim.Optimizer):
         loss.backward()
         self._captured.clear()
         if self.adapt_damping:
-            self._batch = (self._inputs, targets.detach(), float(loss))
+            self._batch = (self._inputs, targets.detach(), float(loss.detach()))
         return loss.detach()
 
     def _update_factors(self, outputs, targets) -> None:
