@@ -206,3 +206,24 @@ def test_fast_trigamma_matches_mpmath_over_twenty_decades():
     np.testing.assert_allclose(trigamma(xs[:10]), want[:10], rtol=2e-15)  # the small-input path
     assert np.isnan(trigamma(np.full(100, np.nan))).all()
     assert np.isfinite(trigamma(np.linspace(-3.5, -0.5, 100))).all()  # negative: scipy's ζ, no error
+
+
+def test_large_batches_run_in_blocks_and_equal_the_small_batch_values(monkeypatch):
+    """Batches above one block are split over threads: same values as block-free evaluation, the
+    batch-first shape, broadcasting of scalars and of non-full shapes, and the caller's error state."""
+    from numeric import blocks
+    gamma = compile("gamma", check=False)
+    rng = np.random.default_rng(0)
+    k, theta = rng.uniform(0.2, 20, 3 * blocks.BLOCK + 17), rng.uniform(0.2, 20, 3 * blocks.BLOCK + 17)
+    blocked = gamma.christoffel(k, theta)
+    monkeypatch.setattr(blocks, "BLOCK", 10 ** 9)  # one block (numpy's SIMD tails differ in the last bit)
+    np.testing.assert_allclose(blocked, gamma.christoffel(k, theta), rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(compile("gamma").fisher(k, 2.0)[:, 1, 1], k / 4)
+    grid = gamma.fisher(k[:300, None], theta[None, :400])
+    assert grid.shape == (300, 400, 2, 2) and grid[7, 11, 0, 1] == 1 / theta[11]
+    monkeypatch.undo()
+    f = generate(sp.symbols("x:1"), sp.exp(sp.Symbol("x0")) ** 2)
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        f(np.full(3 * blocks.BLOCK, 400.0))
+    with np.errstate(over="ignore"):
+        assert np.isinf(f(np.full(3 * blocks.BLOCK, 400.0))).all()
