@@ -107,8 +107,14 @@ class Family:
 
     @property
     def key(self) -> str:
-        """A hash of the declaration: equal declarations share on-disk cache entries."""
-        return hashlib.sha256((SCHEMA + _srepr_any(self._declaration())).encode()).hexdigest()[:24]
+        """A hash of the declaration: equal declarations share on-disk cache entries. Memoised per
+        declaration (srepr of a large family costs tens of milliseconds and every cache lookup asks)."""
+        declaration = self._declaration()
+        memo = self.__dict__.get("_key_memo")
+        if memo is None or memo[0] != declaration:
+            memo = (declaration, hashlib.sha256((SCHEMA + _srepr_any(declaration)).encode()).hexdigest()[:24])
+            self.__dict__["_key_memo"] = memo
+        return memo[1]
 
     @property
     def is_exponential(self) -> bool:
