@@ -134,8 +134,9 @@ class GaussianVI:
             cov = np.linalg.inv(precision)
             return cov @ xi[:self.d], cov
         if chart == "cholesky":
-            factor = self._factor(xi[self.d:])
-            return xi[:self.d].copy(), factor @ factor.T
+            with np.errstate(all="ignore"):  # a wild step's exp(log-diagonal) overflows: the loss is +inf
+                factor = self._factor(xi[self.d:])
+                return xi[:self.d].copy(), factor @ factor.T
         raise ValueError(f"chart must be one of {CHARTS}, not {chart!r}")
 
     def point(self, m, cov, chart: str = "natural") -> np.ndarray:
