@@ -87,6 +87,9 @@ class GaussianVI:
         self.t, self.log_base = self.likelihood.statistic_and_log_base(y)
         prior = np.asarray(prior_precision, dtype=float)
         self.prior = prior * np.eye(self.d) if prior.ndim == 0 else prior
+        if self.prior.shape != (self.d, self.d):
+            raise ValueError(f"prior_precision must be a number or a ({self.d}, {self.d}) matrix, "
+                             f"not shape {prior.shape}")
         try:
             self._prior_logdet = 2 * np.sum(np.log(np.diag(np.linalg.cholesky(self.prior))))
         except np.linalg.LinAlgError:

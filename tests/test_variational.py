@@ -164,6 +164,8 @@ def test_bad_inputs_are_refused():
         GaussianVI(x[:10], y, "bernoulli")
     with pytest.raises(ValueError, match="positive definite"):
         GaussianVI(x, y, "bernoulli", prior_precision=-1.0)
+    with pytest.raises(ValueError, match=r"\(2, 2\) matrix"):
+        GaussianVI(x, y, "bernoulli", prior_precision=np.eye(3))
     with pytest.raises(ValueError, match="support"):
         GaussianVI(x, y + 1, "bernoulli")
     vi = GaussianVI(x, y, "bernoulli")
