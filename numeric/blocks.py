@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,13 +23,15 @@ import numpy as np
 
 BLOCK = 65536
 THREADS = max(1, int(os.environ.get("SYMGEO_THREADS", min(os.cpu_count() or 1, 8))))
+_PREFIX = "symgeo-block"
 _POOL: ThreadPoolExecutor | None = None
 
 
 def run_blocks(fill: Callable[[int, int], None], size: int) -> None:
     """Call fill(start, stop) for consecutive blocks covering range(size), in parallel where it pays."""
     starts = range(0, size, BLOCK)
-    if len(starts) <= 1 or THREADS == 1:
+    nested = threading.current_thread().name.startswith(_PREFIX)  # a worker waiting on its own pool deadlocks
+    if len(starts) <= 1 or THREADS == 1 or nested:
         for start in starts:
             fill(start, min(start + BLOCK, size))
         return
@@ -43,5 +46,5 @@ def run_blocks(fill: Callable[[int, int], None], size: int) -> None:
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="symgeo-block")
+        _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix=_PREFIX)
     return _POOL

@@ -227,3 +227,17 @@ def test_large_batches_run_in_blocks_and_equal_the_small_batch_values(monkeypatc
         f(np.full(3 * blocks.BLOCK, 400.0))
     with np.errstate(over="ignore"):
         assert np.isinf(f(np.full(3 * blocks.BLOCK, 400.0))).all()
+
+
+def test_blocks_nested_in_a_worker_run_inline():
+    from numeric import blocks
+    out = np.zeros(4 * blocks.BLOCK)
+
+    def inner(start, stop):
+        out[start:stop] += 1
+
+    def outer(start, stop):  # runs on a pool worker: its own run_blocks must not wait on the pool
+        if start == 0:
+            blocks.run_blocks(inner, out.size)
+    blocks.run_blocks(outer, 2 * blocks.BLOCK)
+    assert np.all(out == 1)
