@@ -14,11 +14,12 @@ results stay exact but may not be in lowest terms; the metric is tidied before i
 from __future__ import annotations
 
 import sympy as sp
+from sympy.core.mul import _keep_coeff
 from sympy.functions.special.bessel import BesselBase
-from sympy.polys.fields import field as make_field
 
+from .ratfunc import RationalField
 
-FACTOR_TERMS = 60  # factoring is cosmetic; big numerators stay expanded
+FACTOR_TERMS = 400  # factoring is cosmetic; big numerators stay expanded
 
 
 def _split_power(expr: sp.Pow):
@@ -107,10 +108,10 @@ class DiffField:
         self._atom_of = dict(zip(self.atoms, self._atom_symbols))
         self.constants = tuple(sorted(constants, key=sp.default_sort_key))  # fixed symbols: d = 0
         symbols = self.coords + self.constants + self._atom_symbols
-        self.K, *gens = make_field(symbols, sp.QQ)
-        self._coord_gens = gens[: len(self.coords)]
-        self._atom_gens = gens[len(self.coords) + len(self.constants):]
-        self._gen_of = dict(zip(symbols, gens))
+        self._symbols = symbols
+        self.K = RationalField([f"g{i}" for i in range(len(symbols))])
+        self._atom_index = range(len(self.coords) + len(self.constants), len(symbols))
+        self._gen_of = dict(zip(symbols, self.K.gens))
         self._back = dict(zip(self._atom_symbols, self.atoms))
         self._depends = [[bool(a.has(c)) for a in self.atoms] for c in self.coords]
         self._atom_derivs: dict = {}
@@ -160,19 +161,32 @@ class DiffField:
         return self._gen_of[sym]
 
     def to_expr(self, f) -> sp.Expr:
-        """Back to a SymPy expression: numerator and denominator factored while small."""
+        """Back to a SymPy expression: numerator and denominator factored (by FLINT) while small."""
         if not f:
             return sp.Integer(0)
-        num, den = f.numer.as_expr(), f.denom.as_expr()
         if len(f.numer) + len(f.denom) <= FACTOR_TERMS:
-            num, den = sp.factor(num), sp.factor(den)
-        return (num / den).xreplace(self._back)
+            (c_num, num), (c_den, den) = self._factored(f.numer), self._factored(f.denom)
+            expr = _keep_coeff(sp.Rational(c_num, c_den), num / den)
+        else:
+            expr = self._poly_expr(f.numer) / self._poly_expr(f.denom)
+        return expr.xreplace(self._back)
+
+    def _factored(self, poly) -> tuple:
+        content, factors = poly.factor()
+        return int(content), sp.Mul(*(self._poly_expr(p) ** e for p, e in factors))
+
+    def _poly_expr(self, poly) -> sp.Expr:
+        terms = []
+        for exps, coeff in poly.to_dict().items():
+            powers = [s ** e for s, e in zip(self._symbols, exps) if e]
+            terms.append(sp.Mul(sp.Integer(int(coeff)), *powers))
+        return sp.Add(*terms)
 
     # -- calculus -----------------------------------------------------------------------------
     def d(self, f, i: int):
         """Total derivative of a field element with respect to coordinate i."""
-        out = f.diff(self._coord_gens[i])
-        for a, gen in enumerate(self._atom_gens):
+        out = f.diff(i)
+        for a, gen in enumerate(self._atom_index):
             if self._depends[i][a]:
                 partial = f.diff(gen)
                 if partial:
@@ -196,6 +210,12 @@ class DiffField:
         for block in _blocks(matrix):
             out *= _det([[matrix[i][j] for j in block] for i in block], self.K)
         return out
+
+
+def lowest_terms(expr: sp.Expr) -> sp.Expr:
+    """A rational function of its free symbols in lowest terms, factored while small (FLINT)."""
+    F = DiffField([expr], sorted(expr.free_symbols, key=sp.default_sort_key), depth=0)
+    return F.to_expr(F.to_field(expr))
 
 
 def _blocks(matrix) -> list:

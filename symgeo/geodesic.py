@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sympy as sp
 
+from .simplify import factored
+
 
 def velocity_symbols(params) -> tuple:
     return tuple(sp.Symbol(f"v_{p}", real=True) for p in params)
@@ -19,6 +21,6 @@ def geodesic_equations(params, gamma) -> dict:
             for j in range(i, n):
                 coeff = gamma[k, i, j] * (1 if i == j else 2)
                 if coeff != 0:
-                    terms.append(-sp.factor(coeff) * v[i] * v[j])
+                    terms.append(-factored(coeff) * v[i] * v[j])
         out[p] = sp.Add(*terms)
     return out

@@ -1,6 +1,6 @@
 """The one simplification policy: applied once, where a result enters the cache.
 
-Rational functions of the parameters are put in lowest terms and factored (exact and fast);
+Rational functions of the parameters are put in lowest terms and factored by FLINT (exact, fast);
 anything else goes through `simplify` while it is small, else `cancel`. Tensor components computed
 in :mod:`symgeo.algebra` arrive already in lowest terms and only need factoring.
 """
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import sympy as sp
 
+from .algebra import lowest_terms
+
 SMALL_OPS = 400
-FACTOR_OPS = 150  # factoring is cosmetic; past this size it costs more than it shows
 
 
 def tidy(expr) -> sp.Expr:
@@ -18,13 +19,20 @@ def tidy(expr) -> sp.Expr:
         return sp.nsimplify(sp.simplify(expr)) if expr.is_Float else sp.simplify(expr)
     symbols = list(expr.free_symbols)
     if expr.is_rational_function(*symbols):
-        reduced = sp.cancel(expr)
-        return sp.factor(reduced) if sp.count_ops(reduced) <= FACTOR_OPS else reduced
+        return lowest_terms(expr)
+    if expr.is_Pow and expr.exp.is_Rational and expr.base.is_rational_function(*symbols):
+        return lowest_terms(expr.base) ** expr.exp
     if sp.count_ops(expr) <= SMALL_OPS:
         simple = sp.simplify(expr)
         factored = sp.factor_terms(simple)
         return factored if sp.count_ops(factored) <= sp.count_ops(simple) else simple
     return sp.cancel(expr)
+
+
+def factored(expr) -> sp.Expr:
+    """Factored form: FLINT for rational functions, else `factor`."""
+    expr = sp.sympify(expr)
+    return lowest_terms(expr) if expr.is_rational_function(*expr.free_symbols) else sp.factor(expr)
 
 
 def tidy_matrix(matrix) -> sp.ImmutableMatrix:

@@ -87,17 +87,29 @@ def test_dirichlet_metric_is_trigamma_form(geometry):
     assert (g.fisher - expected).applyfunc(sp.simplify) == sp.zeros(3, 3)
 
 
-def test_multivariate_normal_blocks(geometry):
-    g = geometry("multivariate_normal:d=2")
-    mu1, mu2, s11, s12, s22 = g.params
-    cov = sp.Matrix([[s11, s12], [s12, s22]])
+@pytest.mark.parametrize("d", [2, 3])
+def test_multivariate_normal_blocks(d, geometry):
+    g = geometry(f"multivariate_normal:d={d}")
+    entries = iter(g.params[d:])  # s_ij, i <= j, row by row
+    pairs = [(i, j) for i in range(d) for j in range(i, d)]
+    cov = sp.zeros(d, d)
+    for i, j in pairs:
+        cov[i, j] = cov[j, i] = next(entries)
     prec = cov.inv()
-    assert (g.fisher[:2, :2] - prec).applyfunc(sp.simplify) == sp.zeros(2, 2)
+    assert (g.fisher[:d, :d] - prec).applyfunc(sp.cancel) == sp.zeros(d, d)
     # Σ-block: g(E_a, E_b) = ½ tr(P E_a P E_b) with symmetric unit matrices
-    units = [sp.Matrix([[1, 0], [0, 0]]), sp.Matrix([[0, 1], [1, 0]]), sp.Matrix([[0, 0], [0, 1]])]
-    block = sp.Matrix(3, 3, lambda i, j: (prec * units[i] * prec * units[j]).trace() / 2)
-    assert (g.fisher[2:, 2:] - block).applyfunc(sp.simplify) == sp.zeros(3, 3)
-    assert g.fisher[:2, 2:] == sp.zeros(2, 3)
+    units = [sp.Matrix(d, d, lambda r, c, i=i, j=j: int({r, c} == {i, j})) for i, j in pairs]
+    m = len(pairs)
+    block = sp.Matrix(m, m, lambda a, b: (prec * units[a] * prec * units[b]).trace() / 2)
+    assert (g.fisher[d:, d:] - block).applyfunc(sp.cancel) == sp.zeros(m, m)
+    assert g.fisher[:d, d:] == sp.zeros(d, m)
+
+
+@pytest.mark.parametrize("d", [2, 3, 4])
+def test_centered_normal_is_the_spd_symmetric_space(d, geometry):
+    # Fisher metric ½ tr(Σ⁻¹dΣ Σ⁻¹dΣ): half the affine-invariant metric of SPD(d), whose scalar curvature
+    # is −d(d−1)(d+2)/8 (SPD(2) = ℝ × H² with K = −1/2); halving the metric doubles it
+    assert geometry(f"centered_normal:d={d}").scalar_curvature == sp.Rational(-d * (d - 1) * (d + 2), 4)
 
 
 @pytest.mark.parametrize("name", catalog.names())

@@ -80,6 +80,7 @@ def test_fisher_matches_monte_carlo(name, geometry):
 
 @pytest.mark.parametrize("name", ["normal", "gamma", "beta", "inverse_gaussian", "von_mises", "weibull",
                                   "logistic", "categorical:k=3", "dirichlet:k=3", "multivariate_normal:d=2",
+                                  "multivariate_normal:d=3", "centered_normal:d=3",
                                   "inverse_gamma", "cauchy", "student_t"])
 def test_scalar_curvature_matches_numeric_derivatives(name, geometry):
     g = geometry(name)
