@@ -3,7 +3,8 @@
 1. Fisher metric at N points (10⁶; --quick 10⁵): symgeo's generated numpy (domain-checked and unchecked)
    vs a hand-written numpy closed form vs geomstats' `metric_matrix` on the same points.
 2. Fisher–Rao distance between random pairs (100; --quick 10) for gamma and beta: time and max relative
-   error of symgeo (shooting) and geomstats (`metric.dist`) against a reference computed by a different
+   error of symgeo (`distances`, all pairs at once; and `distance`, one pair at a time) and geomstats
+   (`metric.dist`, one pair at a time) against a reference computed by a different
    algorithm: collocation (scipy solve_bvp, tol 1e-10) in log coordinates, length by Simpson's rule on
    4001 points of the collocation solution.
 
@@ -28,6 +29,7 @@ from scipy.special import polygamma
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 import numeric
 from numeric import blocks
+from numeric.batch_geodesic import distances
 from numeric.geodesic import distance
 
 try:
@@ -143,7 +145,26 @@ def collocation_reference(compiled, x0, x1) -> float:
     return float(simpson(speed, x=dense))
 
 
-def distance_table(n_pairs: int) -> list:
+def timed(repeat: int, fn, *args):
+    """(median seconds, last result) of fn(*args) over `repeat` runs."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn(*args)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def one_pair_at_a_time(compiled, pairs) -> np.ndarray:
+    return np.array([distance(compiled, a, b).value for a, b in pairs])
+
+
+def geomstats_distances(space, name, pairs) -> np.ndarray:
+    return np.array([float(space.metric.dist(geomstats_points(name, list(a)), geomstats_points(name, list(b))))
+                     for a, b in pairs])
+
+
+def distance_table(n_pairs: int, repeat: int) -> list:
     rng = np.random.default_rng(1)
     rows = []
     for name in ("gamma", "beta"):
@@ -151,20 +172,20 @@ def distance_table(n_pairs: int) -> list:
         pairs = [(np.exp(rng.uniform(np.log(0.5), np.log(5), 2)), np.exp(rng.uniform(np.log(0.5), np.log(5), 2)))
                  for _ in range(n_pairs)]
         reference = np.array([collocation_reference(compiled, a, b) for a, b in pairs])
+        x0, x1 = np.array([a for a, _ in pairs]), np.array([b for _, b in pairs])
         distance(compiled, *pairs[0])  # generate the code once, outside the timing
-        start = time.perf_counter()
-        ours = np.array([distance(compiled, a, b).value for a, b in pairs])
-        t_ours = time.perf_counter() - start
+        distances(compiled, x0[:2], x1[:2])
+        t_ours, ours = timed(repeat, distances, compiled, x0, x1)
+        t_single, one_by_one = timed(repeat, one_pair_at_a_time, compiled, pairs)
         t_geo, err_geo = None, None
         if HAVE_GEOMSTATS:
             space = geomstats_space(name)
-            start = time.perf_counter()
-            theirs = np.array([float(space.metric.dist(geomstats_points(name, list(a)),
-                                                       geomstats_points(name, list(b)))) for a, b in pairs])
-            t_geo = time.perf_counter() - start
+            t_geo, theirs = timed(repeat, geomstats_distances, space, name, pairs)
             err_geo = float(np.nanmax(np.abs(theirs - reference) / reference))
         err_ours = float(np.nanmax(np.abs(ours - reference) / reference))
-        rows.append((name, n_pairs, t_ours, err_ours, t_geo, err_geo, int(np.isnan(reference).sum())))
+        err_single = float(np.nanmax(np.abs(one_by_one - reference) / reference))
+        rows.append((name, n_pairs, t_ours, err_ours, t_single, err_single, t_geo, err_geo,
+                     int(np.isnan(reference).sum())))
     return rows
 
 
@@ -191,12 +212,16 @@ def main() -> None:
                  "—" if geo is None else f"{geo / checked:.2f}×")
         print("  ".join(f"{c:>17}" for c in cells))
 
-    print(f"\nFisher–Rao distance, {n_pairs} random pairs with parameters in [0.5, 5] (reference: collocation)")
-    header = ("family", "symgeo time", "symgeo max err", "geomstats time", "geomstats max err", "time ratio",
-              "error ratio")
+    print(f"\nFisher–Rao distance, {n_pairs} random pairs with parameters in [0.5, 5] (reference: collocation; "
+          f"times: median of {1 if args.quick else 3} runs)")
+    print("symgeo: `distances` (all pairs at once); one by one: `distance` per pair, the tighter solver")
+    header = ("family", "symgeo time", "symgeo max err", "one by one time", "one by one err", "geomstats time",
+              "geomstats max err", "time ratio", "error ratio")
     print("  ".join(f"{h:>17}" for h in header))
-    for name, n, t_ours, e_ours, t_geo, e_geo, failed in distance_table(n_pairs):
-        cells = (name, _fmt(t_ours), _fmt(e_ours, ""), _fmt(t_geo), _fmt(e_geo, ""),
+    table = distance_table(n_pairs, 1 if args.quick else 3)
+    for name, n, t_ours, e_ours, t_single, e_single, t_geo, e_geo, failed in table:
+        cells = (name, _fmt(t_ours), _fmt(e_ours, ""), _fmt(t_single), _fmt(e_single, ""), _fmt(t_geo),
+                 _fmt(e_geo, ""),
                  "—" if t_geo is None else f"{t_geo / t_ours:.1f}×",
                  "—" if e_geo is None else f"{e_geo / max(e_ours, 1e-16):.0e}×")
         print("  ".join(f"{c:>17}" for c in cells) + (f"  ({failed} references failed)" if failed else ""))

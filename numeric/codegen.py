@@ -98,6 +98,14 @@ class Generated:
                 out[k] = np.broadcast_to(entry, batch).reshape(-1)
         return np.moveaxis(out, 0, -1).reshape(batch + self.shape)  # a view, batch axes first
 
+    def rows(self, z: np.ndarray) -> np.ndarray:
+        """Fast path for solvers (numpy): the arguments are the columns of z (K, len(args)); returns
+        (K, entries), with none of `__call__`'s broadcasting or blocking."""
+        out = np.empty((len(z), self.entries))
+        for k, entry in enumerate(self.fn(*z.T)):
+            out[:, k] = entry
+        return out
+
     def _call_torch(self, values):
         import torch
         like = next((v for v in values if isinstance(v, torch.Tensor)), None)

@@ -14,6 +14,7 @@ from typing import Callable
 
 import sympy as sp
 
+from .algebra import lowest_terms
 from .errors import SymgeoError, UnknownFamilyError
 from .family import Chart, ExponentialFamily, Family, Reduction
 from .support import Box, FinitePoints, Integers, Interval, Simplex
@@ -386,7 +387,7 @@ def _multivariate_normal(name: str, d: int, with_mean: bool):
     s = {(i, j): sp.Symbol(f"s{i + 1}{j + 1}", **(POS if i == j else REAL)) for i, j in pairs}
     cov = sp.Matrix(d, d, lambda i, j: s[(min(i, j), max(i, j))])
     prec = cov.inv()
-    prec = prec.applyfunc(sp.factor)
+    prec = prec.applyfunc(lowest_terms)
     mu = sp.Matrix(mus) if with_mean else sp.zeros(d, 1)
     pm = prec * mu
     natural = [pm[i] for i in range(len(mus))] + [(-prec[i, j] / 2 if i == j else -prec[i, j]) for i, j in pairs]

@@ -40,7 +40,13 @@ def _geometry(args) -> Geometry:
 
 # -- derive ---------------------------------------------------------------------------------------
 def derivation(geo: Geometry, alpha=None) -> dict:
-    """The JSON contract of `symgeo derive --format json` (expressions as sympify-able strings)."""
+    """The JSON contract of `symgeo derive --format json` (expressions as sympify-able strings).
+
+    Cached with the geometry: printing a large family's expressions costs more than loading them."""
+    return dict(geo.memo(f"derivation_json_{alpha}", lambda: _derivation(geo, alpha)))
+
+
+def _derivation(geo: Geometry, alpha) -> dict:
     fam = geo.family
     gam = geo.christoffel()
     out = {
