@@ -105,7 +105,7 @@ def test_multivariate_normal_blocks(d, geometry):
     assert g.fisher[:d, d:] == sp.zeros(d, m)
 
 
-@pytest.mark.parametrize("d", [2, 3, 4])
+@pytest.mark.parametrize("d", [2, 3, pytest.param(4, marks=pytest.mark.slow)])
 def test_centered_normal_is_the_spd_symmetric_space(d, geometry):
     # Fisher metric ½ tr(Σ⁻¹dΣ Σ⁻¹dΣ): half the affine-invariant metric of SPD(d), whose scalar curvature
     # is −d(d−1)(d+2)/8 (SPD(2) = ℝ × H² with K = −1/2); halving the metric doubles it

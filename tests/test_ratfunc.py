@@ -44,7 +44,7 @@ def assert_same(f, expected: sp.Expr):
 fractions = st.tuples(polynomial, polynomial)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(fractions, fractions)
 def test_field_operations_match_sympy(a, b):
     f, g = ratfunc(*a), ratfunc(*b)
@@ -57,13 +57,13 @@ def test_field_operations_match_sympy(a, b):
     assert_same(f ** 2, ea ** 2)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(fractions, st.integers(0, 2))
 def test_derivative_matches_sympy(a, i):
     assert_same(ratfunc(*a).diff(i), sp.diff(reference(*a), SYMS[i]))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(fractions, fractions)
 def test_equality_is_equality_of_functions(a, b):
     f, g = ratfunc(*a), ratfunc(*b)
