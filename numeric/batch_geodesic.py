@@ -21,9 +21,11 @@ system, so the hardest pair sets the cost of all (measured: gamma's 100 benchmar
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import sparse
-from scipy.sparse.linalg import spsolve
+from scipy.sparse.linalg import MatrixRankWarning, spsolve
 
 from .batch_ode import integrate_rows
 from .compiled import CompiledFamily
@@ -111,7 +113,7 @@ class BatchGeodesics:
         h = 1.0 / intervals
         t = np.linspace(0.0, 1.0, intervals + 1)[None, :, None]
         U = u0[:, None] + (u1 - u0)[:, None] * t
-        R, inner, slope, F = self._relax_residual(U, h)
+        R, _, slope, F = self._relax_residual(U, h)
         norm = _row_norm(R)
         active = np.isfinite(norm)
         solved = np.zeros(len(U), dtype=bool)
@@ -119,32 +121,36 @@ class BatchGeodesics:
             rows = np.flatnonzero(active)
             if rows.size == 0:
                 break
-            J = self._relax_jacobian(inner[rows], slope[rows], F[rows], h)
-            with np.errstate(all="ignore"):
+            J = self._relax_jacobian(U[rows, 1:-1], slope[rows], F[rows], h)
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", MatrixRankWarning)  # a singular pair gets NaN and stalls
                 step = -spsolve(J, R[rows].ravel()).reshape(R[rows].shape)
             small = np.abs(step).max(axis=(1, 2)) <= 1e-10 * (1 + np.abs(U[rows]).max(axis=(1, 2)))
-            lam = np.ones(rows.size)
-            pending = np.arange(rows.size)
-            for _ in range(MAX_HALVINGS):
-                trial = U[rows[pending]].copy()
-                trial[:, 1:-1] += lam[pending, None, None] * step[pending]
-                R_t, inner_t, slope_t, F_t = self._relax_residual(trial, h)
-                norm_t = _row_norm(R_t)
-                better = norm_t < (1 - 1e-4 * lam[pending]) * norm[rows[pending]]
-                better |= small[pending] & np.isfinite(norm_t)
-                take = rows[pending[better]]
-                U[take], R[take], inner[take], slope[take], F[take] = (
-                    trial[better], R_t[better], inner_t[better], slope_t[better], F_t[better])
-                norm[take] = norm_t[better]
-                pending = pending[~better]
-                lam[pending] /= 2
-                if pending.size == 0:
-                    break
+            stalled = self._relax_line_search(U, R, slope, F, norm, rows, step, small, h)
             solved[rows[small]] = True
             active[rows[small]] = False
-            active[rows[pending]] = False  # stalled: leave it to shooting from here
+            active[stalled] = False  # left to shooting from where it got
         w0 = (-3 * U[:, 0] + 4 * U[:, 1] - U[:, 2]) / (2 * h)
         return c.slope(x0.T).T * w0, solved
+
+    def _relax_line_search(self, U, R, slope, F, norm, rows, step, small, h) -> np.ndarray:
+        """Damped Newton step on the nodes of `rows` (state updated in place); returns the rows that
+        found no sufficient decrease in MAX_HALVINGS halvings."""
+        lam, pending = np.ones(rows.size), np.arange(rows.size)
+        for _ in range(MAX_HALVINGS):
+            trial = U[rows[pending]].copy()
+            trial[:, 1:-1] += lam[pending, None, None] * step[pending]
+            R_t, _, slope_t, F_t = self._relax_residual(trial, h)
+            norm_t = _row_norm(R_t)
+            better = (norm_t < (1 - 1e-4 * lam[pending]) * norm[rows[pending]]) | (small[pending] & np.isfinite(norm_t))
+            take = rows[pending[better]]
+            U[take], R[take], slope[take], F[take], norm[take] = (
+                trial[better], R_t[better], slope_t[better], F_t[better], norm_t[better])
+            pending = pending[~better]
+            lam[pending] /= 2
+            if pending.size == 0:
+                break
+        return rows[pending]
 
     # -- 2. polish: shooting ----------------------------------------------------------------------
     def shoot(self, x0, v, radius) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
