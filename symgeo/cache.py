@@ -3,7 +3,8 @@
 Each entry is a SHA-256 digest line followed by a pickle of SymPy objects. An entry whose digest
 does not match, or that fails to load, is ignored and recomputed, never trusted. The cache folder
 is as trusted as the user's own files (like __pycache__): `SYMGEO_CACHE_DIR` moves it,
-`SYMGEO_CACHE=0` turns it off.
+`SYMGEO_CACHE=0` turns it off. Entries live under a format version, so results stored in an older
+form are not served after an upgrade.
 """
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
+
+
+FORMAT = 2  # bumped when the form of cached results changes (how they are simplified, what is stored)
 
 
 def default_dir() -> Path:
@@ -31,7 +35,7 @@ class DiskCache:
         self.folder = Path(folder) if folder is not None else default_dir()
 
     def _path(self, key: str, name: str) -> Path:
-        return self.folder / key / f"{name}.pkl"
+        return self.folder / f"v{FORMAT}" / key / f"{name}.pkl"
 
     def get(self, key: str, name: str):
         """The stored value, or None when absent or corrupt."""

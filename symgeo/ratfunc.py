@@ -3,7 +3,7 @@
 The tensor calculus of a derivation is field arithmetic with cancellation after every step.
 SymPy's own sparse field does that in pure Python; here numerator and denominator are
 `flint.fmpz_mpoly` and every gcd, product and derivative runs in C: raising the index of the
-multivariate normal's (d = 3, 9 parameters) Christoffel symbols takes 1.4 s instead of 63 s.
+multivariate normal's (d = 3, 9 parameters) Christoffel symbols takes 0.1 s instead of 63 s.
 
 Elements are kept in lowest terms with a denominator of positive leading coefficient, so equal
 functions have equal representations and a zero numerator is the zero function.
@@ -152,9 +152,6 @@ class RationalFunction:
         g = b.gcd(db)
         r, dbg = b / g, db / g
         return _reduced(self.K, da * r - a * dbg, b * r)
-
-    def depends_on(self, i: int) -> bool:
-        return self.numer.degrees()[i] > 0 or self.denom.degrees()[i] > 0
 
     def __repr__(self) -> str:
         return f"({self.numer.str()})/({self.denom.str()})"
