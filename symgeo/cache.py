@@ -14,7 +14,6 @@ import pickle
 import tempfile
 from pathlib import Path
 
-
 FORMAT = 2  # bumped when the form of cached results changes (how they are simplified, what is stored)
 
 
