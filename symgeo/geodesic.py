@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .simplify import factored
-
 
 def velocity_symbols(params) -> tuple:
     return tuple(sp.Symbol(f"v_{p}", real=True) for p in params)
@@ -19,8 +17,7 @@ def geodesic_equations(params, gamma) -> dict:
         terms = []
         for i in range(n):
             for j in range(i, n):
-                coeff = gamma[k, i, j] * (1 if i == j else 2)
-                if coeff != 0:
-                    terms.append(-factored(coeff) * v[i] * v[j])
+                if gamma[k, i, j] != 0:  # Γ arrives factored; a Mul of ≥ 3 factors keeps it so
+                    terms.append(sp.Mul(-1 if i == j else -2, gamma[k, i, j], v[i], v[j]))
         out[p] = sp.Add(*terms)
     return out

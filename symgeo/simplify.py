@@ -29,12 +29,6 @@ def tidy(expr) -> sp.Expr:
     return sp.cancel(expr)
 
 
-def factored(expr) -> sp.Expr:
-    """Factored form: FLINT for rational functions, else `factor`."""
-    expr = sp.sympify(expr)
-    return lowest_terms(expr) if expr.is_rational_function(*expr.free_symbols) else sp.factor(expr)
-
-
 def tidy_matrix(matrix) -> sp.ImmutableMatrix:
     n, m = matrix.shape
     out = [[None] * m for _ in range(n)]
