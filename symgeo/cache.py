@@ -3,8 +3,7 @@
 Each entry is a SHA-256 digest line followed by a pickle of SymPy objects. An entry whose digest
 does not match, or that fails to load, is ignored and recomputed, never trusted. The cache folder
 is as trusted as the user's own files (like __pycache__): `SYMGEO_CACHE_DIR` moves it,
-`SYMGEO_CACHE=0` turns it off. Entries live under a format version, so results stored in an older
-form are not served after an upgrade.
+`SYMGEO_CACHE=0` turns it off. Keys include `family.SCHEMA`, bumped when the form of results changes.
 """
 from __future__ import annotations
 
@@ -13,8 +12,6 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-
-FORMAT = 2  # bumped when the form of cached results changes (how they are simplified, what is stored)
 
 
 def default_dir() -> Path:
@@ -34,7 +31,7 @@ class DiskCache:
         self.folder = Path(folder) if folder is not None else default_dir()
 
     def _path(self, key: str, name: str) -> Path:
-        return self.folder / f"v{FORMAT}" / key / f"{name}.pkl"
+        return self.folder / key / f"{name}.pkl"
 
     def get(self, key: str, name: str):
         """The stored value, or None when absent or corrupt."""
