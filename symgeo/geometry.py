@@ -19,7 +19,8 @@ from .algebra import DiffField
 from .connection import alpha_first, christoffel_first, raise_index
 from .curvature import lower_first, riemann_up, ricci, scalar
 from .errors import SingularFisherError, SymgeoError
-from .expectation import DEFAULT_TIMEOUT, expectations
+from .expectation import DEFAULT_TIMEOUT, expectations, is_represented
+from .expectation.representation import evaluate
 from .family import ExponentialFamily, Family
 from .fisher import FisherResult, expectation_params, fisher_by_expectation, fisher_exponential
 from .geodesic import geodesic_equations
@@ -315,27 +316,38 @@ def _map_nested(nested, fn):
     return fn(nested)
 
 
+def _value_at(expr, point):
+    if is_represented(expr):  # quadrature to 20 digits: enough to see a singular matrix
+        return mpmath.mpf(evaluate(expr, point, 20))
+    return mpmath.mpf(sp.N(expr.xreplace(point), 40))
+
+
 def _check_nonsingular(family: Family, g: sp.ImmutableMatrix) -> None:
     """Singular → SingularFisherError (non-identifiable); not positive definite → an error too.
 
     A Cholesky factorisation at two interior points decides quickly; only when the matrix looks
     singular there is the exact determinant computed, so a singular metric is proven, not guessed."""
     suspicious = False
+    represented = any(is_represented(e) for e in g)
+    tol_digits = 14 if represented else 30
     for k in range(2):
         point = family.sample_point(k)
         with mpmath.workdps(40):
-            values = mpmath.matrix([[mpmath.mpf(sp.N(g[i, j].xreplace(point), 40)) for j in range(g.cols)]
-                                    for i in range(g.rows)])
+            values = mpmath.matrix([[_value_at(g[i, j], point) for j in range(g.cols)] for i in range(g.rows)])
             try:
                 chol = mpmath.cholesky(values)
             except (ValueError, ZeroDivisionError):
                 suspicious = True
                 continue
             scale = max(abs(values[i, i]) for i in range(g.rows))
-            if min(abs(chol[i, i]) ** 2 for i in range(g.rows)) < mpmath.mpf(10) ** -30 * scale:
+            if min(abs(chol[i, i]) ** 2 for i in range(g.rows)) < mpmath.mpf(10) ** -tol_digits * scale:
                 suspicious = True
     if not suspicious:
         return
+    if represented:
+        raise SingularFisherError(
+            f"{family.name}: the Fisher matrix is numerically singular (to {tol_digits} digits) at "
+            f"{family.sample_point()}: the parameters are not identifiable there; drop or fix one")
     field = DiffField(list(g), family.params)
     det = field.det([[field.to_field(g[i, j]) for j in range(g.cols)] for i in range(g.rows)])
     if not det:

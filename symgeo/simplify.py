@@ -15,6 +15,8 @@ SMALL_OPS = 400
 
 def tidy(expr) -> sp.Expr:
     expr = sp.sympify(expr)
+    if expr.has(sp.Integral, sp.Sum):  # simplify would try to evaluate the representation
+        return expr
     if expr.is_number:
         return sp.nsimplify(sp.simplify(expr)) if expr.is_Float else sp.simplify(expr)
     symbols = list(expr.free_symbols)

@@ -1,0 +1,239 @@
+"""E_ξ[f(x, ξ)] by layered methods, falling through to an exact integral representation.
+
+Continuous support: a reduction x = x(z, ξ) leaves the law of z with the shape parameters only;
+each E[h(z)] is then, in order, (1) an identity: the law carried onto Gamma, Beta or Normal and the
+transform differentiated; (2) for a parameter-free h, Gamma moments, bounded `integrate`, or a
+60-digit quadrature identified over a small basis; (3) an Integral representation. Every closed
+form from (1) or (2) is checked against quadrature at two parameter points before it is used.
+Discrete support: finite sums exactly; infinite ones by bounded `summation` (checked), else a Sum.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mpmath
+import sympy as sp
+
+from ..errors import IntegrationError
+from ..family import Family
+from ..support import FinitePoints, Integers, Interval
+from ..timebound import TimeBoundExceeded, call_with_timeout
+from . import representation
+from .bounded import (CONSTANT_TIMEOUT, bounded_integrate, exp_log_to_power, gamma_moments,
+                      gamma_moments_after_log, identify, integrate_closed, is_closed_form,
+                      summation_closed)
+from .identities import expect_standard
+from .laws import standardize
+from .quadrature import agrees, numeric_expectation, quad_law
+from .reduction import find_reduction, identity_reduction, reduced_log_density, separate
+
+DEFAULT_TIMEOUT = 30.0
+SERIES_TIMEOUT = 5.0  # per term: SymPy sums what it can quickly
+CHECK_RTOL = 1e-12
+
+
+@dataclass
+class Expectations:
+    """Values of E[f] plus notes on how each constant was obtained."""
+
+    values: list
+    notes: list = field(default_factory=list)
+    method: str = ""
+
+
+def expectations(family: Family, exprs: list, timeout: float = DEFAULT_TIMEOUT) -> Expectations:
+    """E[f] for each f in exprs, under the family's own law; parts free of x come out as they are."""
+    variables = set(family.variables)
+    parts = [sp.sympify(f).as_independent(*variables, as_Add=True) for f in exprs]
+    todo = [v for _, v in parts if v != 0]
+    result = _expect(family, todo, timeout) if todo else Expectations([], [], "constants")
+    values = iter(result.values)
+    result.values = [c + (next(values) if v != 0 else 0) for c, v in parts]
+    return result
+
+
+def _expect(family: Family, exprs: list, timeout: float) -> Expectations:
+    support = family.support
+    if isinstance(support, FinitePoints):
+        return _finite_sum(family, exprs)
+    if isinstance(support, Integers):
+        return _series(family, exprs, timeout)
+    if isinstance(support, Interval):
+        return _continuous(family, exprs, timeout)
+    raise IntegrationError(f"{family.name}: no symbolic expectation over a {type(support).__name__} "
+                           f"support; declare it as an ExponentialFamily (θ, T, A, log h)")
+
+
+# -- continuous -----------------------------------------------------------------------------------
+def _continuous(family: Family, exprs: list, timeout: float) -> Expectations:
+    (x,) = family.variables
+    red = family.reduction or find_reduction(family) or identity_reduction(family)
+    logq = reduced_log_density(family, red)
+    params = set(family.params)
+    shape = logq.free_symbols & params
+    removable = params - shape
+    split = []
+    for f in exprs:
+        fz = sp.expand(sp.expand_log(sp.sympify(f).xreplace({x: red.x_of_z}), force=True))
+        split.append([separate(t, red.z, removable, family.name) for t in sp.Add.make_args(fz)])
+    law = _Law(family, red, logq, shape, timeout)
+    shapes = sorted({h for terms in split for _, h in terms}, key=sp.default_sort_key)
+    constants = {h: law.expect(h) for h in shapes}
+    values = [sp.Add(*[c * constants[h] for c, h in terms]) for terms in split]
+    method = f"reduction x = {red.x_of_z}" if red.x_of_z != x else "integration over the support"
+    return Expectations(values, law.notes, method)
+
+
+class _Law:
+    """The reduced law q(z | shape) and the methods that compute E[h(z)] under it."""
+
+    def __init__(self, family, red, logq, shape, timeout):
+        self.family, self.z, self.support, self.logq = family, red.z, red.z_support, logq
+        self.shape, self.timeout, self.notes = shape, timeout, []
+        self.points = [{p: v for p, v in family.sample_point(k).items() if p in shape} for k in range(2)]
+        self._std = standardize(logq, self.z, self.support, self.points[0])
+        if self._std is not None and self._std.steps:
+            self.notes.append(f"expectations by identity: {self.z} ↦ {self._std.describe()}")
+
+    def expect(self, h):
+        if h == 1:
+            return sp.Integer(1)
+        value = self._by_identity(h)
+        if value is None and not self.shape:
+            value = self._constant(h)
+        if value is None:
+            value = representation.integral(h, self.logq, self.z, self.support.lo, self.support.hi)
+        return value
+
+    def _by_identity(self, h):
+        if self._std is None:
+            return None
+        value = expect_standard(self._std, self._std.carry(h, self.z))
+        if value is None or not all(self._agrees(value, h, pt) for pt in self.points):
+            return None
+        return value
+
+    def _agrees(self, value, h, point) -> bool:
+        try:
+            reference = quad_law(h.xreplace(point), self.logq.xreplace(point), self.z, self.support, dps=30)
+        except (ValueError, ZeroDivisionError, TypeError, mpmath.libmp.NoConvergence):
+            return False
+        return agrees(value.xreplace(point), reference, CHECK_RTOL)
+
+    def _constant(self, h):
+        """A parameter-free constant: Gamma moments, bounded integrate, or identified numerically."""
+        z, logq, support = self.z, self.logq, self.support
+        reference = quad_law(h, logq, z, support, dps=40)
+        if abs(reference) < mpmath.mpf(10) ** -35 and abs(quad_law(h, logq, z, support, dps=60)) < \
+                mpmath.mpf(10) ** -50:
+            self.notes.append(f"E[{h}] = 0: from 60-digit quadrature")
+            return sp.Integer(0)
+        integrand = h * sp.exp(logq)
+        exact = gamma_moments(integrand, z, support) or gamma_moments_after_log(integrand, z, support)
+        if exact is None:
+            exact = bounded_integrate(integrand, z, support, min(self.timeout, CONSTANT_TIMEOUT))
+        if exact is not None and agrees(exact, reference, 1e-25):
+            return exact
+        found = identify(quad_law(h, logq, z, support, dps=60))
+        if found is None:
+            return None
+        value, residual = found
+        self.notes.append(f"E[{h}] = {value}: identified numerically from 60-digit quadrature "
+                          f"(residual {residual:.1e})")
+        return value
+
+
+# -- discrete -------------------------------------------------------------------------------------
+def _finite_sum(family: Family, exprs: list) -> Expectations:
+    masses = [_mass_at(family, dict(zip(family.variables, pt))) for pt in family.support.points]
+    values = []
+    for f in exprs:
+        total = sp.Add(*[sp.sympify(f).xreplace(dict(zip(family.variables, pt))) * m
+                         for pt, m in zip(family.support.points, masses)])
+        values.append(sp.cancel(total) if total.is_rational_function() else total)
+    return Expectations(values, [], "finite sum over the support")
+
+
+def _mass_at(family: Family, sub: dict) -> sp.Expr:
+    """p(x) at one support point, with exp(log a − log b) collapsed to a/b."""
+    logp = sp.expand_log(family.log_density.xreplace(sub), force=True)
+    mass = exp_log_to_power(sp.exp(logp))
+    if mass.is_rational_function():
+        return sp.cancel(mass)
+    return sp.gammasimp(sp.expand_func(mass))
+
+
+def _series(family: Family, exprs: list, timeout: float) -> Expectations:
+    (x,) = family.variables
+    lo, hi = family.support.lo, family.support.hi
+    if lo.is_Integer and hi.is_Integer and hi - lo <= 1000:
+        masses = [_mass_at(family, {x: v}) for v in range(lo, hi + 1)]
+        values = [sp.Add(*[sp.sympify(f).xreplace({x: v}) * m for v, m in zip(range(lo, hi + 1), masses)])
+                  for f in exprs]
+        return Expectations([sp.gammasimp(v) for v in values], [], "finite sum over the support")
+    points = [family.sample_point(k) for k in range(3)]
+    values, notes = [], []
+    bound = min(timeout, SERIES_TIMEOUT)
+    for f in exprs:
+        closed, rest = sp.Integer(0), sp.Integer(0)
+        for term in sp.Add.make_args(sp.expand(f)):
+            value = _sum_term(family, term, x, lo, hi, points, bound)
+            if value is None:
+                rest += term
+            else:
+                closed += value
+        if rest != 0:
+            notes.append(f"E[{rest}] kept as a series (no closed form within {bound:g} s)")
+            closed += representation.series(rest, family.log_density, x, lo, hi)
+        values.append(closed)
+    return Expectations(values, notes, "summation over the support")
+
+
+def _sum_term(family, term, x, lo, hi, points, bound):
+    """Σ term·p in closed form, checked at a sample point; None when SymPy gives none quickly."""
+    if _special_in(term, x) or _special_in(family.log_density, x, allow_factorial=True):
+        return None
+    try:
+        res = call_with_timeout(summation_closed, (sp.expand(term * family.density), x, lo, hi, points), bound)
+    except (TimeBoundExceeded, RuntimeError):
+        return None
+    if res is None or not is_closed_form(res):
+        return None
+    point = family.sample_point()
+    if not agrees(res.xreplace(point), numeric_expectation(family, term, point), CHECK_RTOL):
+        return None
+    return res
+
+
+def _special_in(expr, x, allow_factorial=False) -> bool:
+    """Polygamma, gamma, sign, ... of the variable: sums SymPy does not do in closed form."""
+    kinds = (sp.polygamma, sp.loggamma, sp.sign, sp.Abs, sp.erf, sp.besseli, sp.besselj, sp.beta)
+    if not allow_factorial:
+        kinds += (sp.gamma, sp.factorial, sp.binomial)
+    return any(node.args[0].has(x) for node in sp.sympify(expr).atoms(*kinds) if node.args)
+
+
+# -- normalization --------------------------------------------------------------------------------
+def total_mass(family: Family, timeout: float = DEFAULT_TIMEOUT) -> sp.Expr:
+    """∫ p dx (or Σ p) in closed form, for a density that may not be normalized."""
+    (x,) = family.variables
+    lo, hi = family.support.lo, family.support.hi
+    what = "sum" if isinstance(family.support, Integers) else "integrate"
+    if isinstance(family.support, Integers):
+        fn, args = summation_closed, (family.density, x, lo, hi, [family.sample_point(k) for k in range(3)])
+    elif isinstance(family.support, Interval):
+        fn, args = integrate_closed, (family.density, x, lo, hi)
+    else:
+        raise IntegrationError(f"{family.name}: cannot normalize over a {type(family.support).__name__}")
+    try:
+        res = call_with_timeout(fn, args, timeout)
+    except (TimeBoundExceeded, RuntimeError) as exc:
+        raise IntegrationError(f"{family.name}: the {what} of the density over the support did not "
+                               f"finish ({exc}); declare the normalized density") from None
+    if res is None:
+        raise IntegrationError(f"{family.name}: SymPy cannot {what} the density in closed form; "
+                               f"declare the normalized density")
+    point = family.sample_point()
+    if not agrees(res.xreplace(point), numeric_expectation(family, 1, point), CHECK_RTOL):
+        raise IntegrationError(f"{family.name}: SymPy's normalizer disagrees with quadrature at {point}")
+    return res

@@ -1,0 +1,60 @@
+"""Integral representations: an expectation with no closed form kept as an exact SymPy object.
+
+E[h] = Integral(h(z) q(z), (z, lo, hi)) or Sum(f(x) p(x), (x, lo, hi)) with the parameters free.
+SymPy differentiates such objects under the sign (Leibniz), so Christoffel symbols and curvature
+follow; `str` of one sympifies back and `evalf`s; numeric backends evaluate them by quadrature.
+"""
+from __future__ import annotations
+
+import mpmath
+import sympy as sp
+
+KINDS = ("closed form", "integral representation", "series representation")
+
+
+def integral(h, logq, z, lo, hi) -> sp.Integral:
+    var = sp.Symbol(str(z), **_assumptions(z))
+    integrand = (h * sp.exp(logq)).xreplace({z: var})
+    return sp.Integral(integrand, (var, lo, hi))
+
+
+def series(f, logp, x, lo, hi) -> sp.Sum:
+    var = sp.Symbol(str(x), integer=True)
+    return sp.Sum((f * sp.exp(logp)).xreplace({x: var}), (var, lo, hi))
+
+
+def _assumptions(z) -> dict:
+    if z.is_positive:
+        return {"positive": True}
+    return {"real": True}
+
+
+def kind(expr) -> str:
+    """Which of KINDS an expression is: the integral kind wins over the series kind."""
+    expr = sp.sympify(expr)
+    if expr.has(sp.Integral):
+        return KINDS[1]
+    if expr.has(sp.Sum):
+        return KINDS[2]
+    return KINDS[0]
+
+
+def is_represented(expr) -> bool:
+    return sp.sympify(expr).has(sp.Integral, sp.Sum)
+
+
+def evaluate(expr, point: dict, dps: int = 20):
+    """expr at a numeric point, Integral and Sum atoms by mpmath quadrature/summation (far faster
+    than SymPy's evalf of them), as an mpmath number."""
+    from .quadrature import integrate_density, sum_density
+    expr = sp.sympify(expr).xreplace(point)
+    values = {}
+    for atom in expr.atoms(sp.Integral, sp.Sum):
+        (var, lo, hi), = atom.limits
+        body = atom.function
+        if isinstance(atom, sp.Integral):
+            values[atom] = integrate_density(body, 0, var, lo, hi, dps)
+        else:
+            values[atom] = sum_density(body, 0, var, lo, hi, dps)
+    with mpmath.workdps(dps):
+        return mpmath.mpmathify(sp.N(expr.xreplace({a: sp.Float(v, dps) for a, v in values.items()}), dps))
