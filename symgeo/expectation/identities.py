@@ -19,7 +19,7 @@ def expect_standard(std: Standardization, h) -> sp.Expr | None:
     if h == 0:  # an odd integrand under a symmetric law
         return total
     memo: dict = {}
-    for term in sp.Add.make_args(sp.expand(h)):
+    for term in sp.Add.make_args(h):  # carried: numerator terms over a factored denominator
         shape = _term_shape(term, v, law)
         if shape is None:
             return None

@@ -120,6 +120,8 @@ def clean(expr, v, support: Interval):
     """Expand logs and powers using that v lies in the support, and write every log argument and
     every non-integer power base of a rational function of v as |c| v^i (1-v)^j (other factors kept)."""
     expr = sp.sympify(expr)
+    if expr.has(sp.sinh, sp.cosh, sp.tanh, sp.coth, sp.sech, sp.csch):
+        expr = expr.rewrite(sp.exp)
     if support == REALS:  # nothing is positive here: only exact rewrites
         return sp.expand(sp.expand_log(expr))
     expr = expr.replace(lambda e: isinstance(e, sp.log) and e.args[0].has(v),
@@ -202,7 +204,7 @@ def match_law(logq, v, support: Interval, sample: dict):
         return None
 
     def positive(e):
-        value = sp.sympify(e).xreplace(sample)
+        value = sp.sympify(sp.sympify(e).xreplace(sample))
         return value.is_number and bool(value > 0)
     if support == POSITIVE and set(stats) <= {sp.log(v), v} and v in stats:
         k, rate = sp.cancel(stats.get(sp.log(v), 0) + 1), sp.cancel(-stats[v])
@@ -265,7 +267,7 @@ def candidate_steps(logq, w, support: Interval, sample: dict) -> list:
 
 
 def _sign(e, sample):
-    value = sp.sympify(e).xreplace(sample)
+    value = sp.sympify(sp.sympify(e).xreplace(sample))
     return float(value) if value.is_number else 0.0
 
 

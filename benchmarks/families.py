@@ -1,0 +1,190 @@
+"""Families outside the catalog, declared as spec files (derivations/families/): does each derive,
+how fast (cold and cached, fresh processes), and is its Fisher metric right?
+
+The reference is written here, not taken from symgeo: the score by mpmath's numeric derivative of
+the declared log-density, and E[s sᵀ] by mpmath quadrature (or summation) at two parameter points.
+
+    python benchmarks/families.py            # all families
+    python benchmarks/families.py --quick    # a subset, under a minute
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+import mpmath
+import sympy as sp
+
+ROOT = Path(__file__).resolve().parent.parent
+FAMILIES = ROOT / "derivations" / "families"
+QUICK = ("log_logistic", "lomax", "student_t_nu", "mixture_weight", "beta_prime", "log_gamma")
+BUDGET_S = 120
+MEMORY_BYTES = 8 * 2 ** 30
+
+
+def _limit_memory():
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
+
+
+def derive(path: Path, cache: str) -> tuple[float, dict | str]:
+    """symgeo derive --format json in a fresh process: (seconds, JSON or the failure)."""
+    env = {**os.environ, "SYMGEO_CACHE_DIR": cache}
+    start = time.perf_counter()
+    try:
+        run = subprocess.run([sys.executable, "-m", "symgeo", "derive", str(path), "--format", "json"],
+                             capture_output=True, text=True, timeout=BUDGET_S, env=env,
+                             preexec_fn=_limit_memory)
+    except subprocess.TimeoutExpired:
+        return BUDGET_S, f"no result within {BUDGET_S} s"
+    elapsed = time.perf_counter() - start
+    if run.returncode != 0:
+        last = (run.stderr.strip().splitlines() or ["killed"])[-1]
+        return elapsed, last[:120]
+    return elapsed, json.loads(run.stdout)
+
+
+# -- the independent reference ---------------------------------------------------------------------
+def _declaration(path: Path):
+    spec = tomllib.loads(path.read_text())
+    names = {p: sp.Symbol(p) for p in spec["params"]}
+    x = sp.Symbol(spec.get("variable", "x"))
+    local = {**names, spec.get("variable", "x"): x, "abs": sp.Abs, "lgamma": sp.loggamma}
+    if "density" in spec:
+        logp = sp.log(sp.sympify(spec["density"], locals=local))
+    else:
+        logp = sp.sympify(spec["log_density"], locals=local)
+    return spec, x, [names[p] for p in spec["params"]], logp
+
+
+def _point(spec: dict, k: int) -> list:
+    values = []
+    for i, kind in enumerate(spec["params"].values()):
+        t = (0.35, 0.8, 1.3, 2.1)[(i + k) % 4]
+        if kind == "real":
+            values.append(t - 0.9)
+        elif kind == "unit":
+            values.append(0.2 + 0.5 * (t / 2.5))
+        elif isinstance(kind, dict):
+            lo, hi = (float(sp.sympify(b)) for b in kind["interval"])
+            values.append(lo + (hi - lo) * (0.2 + 0.15 * ((i + k) % 4)))
+        else:
+            values.append(t + 0.6)
+    return values
+
+
+def _exp(a):
+    """exp that does not build exp(e^(10^20)) far out in a tail (0 or overflow instead)."""
+    if mpmath.re(a) > 1e6:
+        return mpmath.inf
+    return mpmath.mpf(0) if mpmath.re(a) < -1e6 else mpmath.exp(a)
+
+
+def reference_fisher(path: Path, point: list, dps: int = 20):
+    """E[s sᵀ] by mpmath quadrature/summation of the score (SymPy's derivative of the declared
+    log-density) times the density: no reduction, identity or representation involved."""
+    spec, x, params, logp = _declaration(path)
+    n = len(params)
+    at = dict(zip(params, point))
+    modules = [{"exp": _exp}, "mpmath"]
+    scores = [sp.lambdify(x, sp.diff(logp, p).subs(at), modules=modules) for p in params]
+    log_density = sp.lambdify(x, logp.subs(at), modules=modules)
+    with mpmath.workdps(dps):
+        g = mpmath.matrix(n, n)
+        for i in range(n):
+            for j in range(i, n):
+                g[i, j] = g[j, i] = _integrate(lambda t, i=i, j=j: _weighted(scores[i], scores[j], log_density, t),
+                                               spec["support"])
+        return g
+
+
+def _weighted(si, sj, log_density, t):
+    log_p = log_density(t)
+    if mpmath.re(log_p) < -3000 or log_p == -mpmath.inf:
+        return mpmath.mpf(0)
+    return si(t) * sj(t) * mpmath.exp(log_p)
+
+
+def _integrate(f, support):
+    if support == "naturals":
+        return mpmath.nsum(f, [0, mpmath.inf])
+    if isinstance(support, dict) and "integers" in support:
+        lo, hi = support["integers"]
+        hi = mpmath.inf if hi == "oo" else int(hi)
+        return mpmath.nsum(f, [int(lo), hi]) if hi == mpmath.inf else mpmath.fsum(f(k) for k in range(int(lo), hi + 1))
+    if support == "reals":
+        return mpmath.quad(f, [-mpmath.inf, -2, 0, 2, mpmath.inf])
+    if support == "positive":
+        return mpmath.quad(lambda u: f(mpmath.exp(u)) * mpmath.exp(u), [-mpmath.inf, -2, 0, 2, mpmath.inf])
+    if support == "unit":
+        return mpmath.quad(f, [0, 0.5, 1])
+    lo, hi = (float(sp.sympify(b)) for b in support["interval"])
+    return mpmath.quad(f, [lo, (lo + hi) / 2, hi])
+
+
+def fisher_error(path: Path, result: dict) -> float:
+    from symgeo.expectation.representation import evaluate
+    spec, _, params, _ = _declaration(path)
+    worst = 0.0
+    for k in range(2):
+        point = _point(spec, k)
+        ref = reference_fisher(path, point)
+        at = dict(zip(params, [sp.Float(v, 30) for v in point]))
+        n = len(params)
+        scale = max(abs(ref[i, i]) for i in range(n))
+        for i in range(n):
+            for j in range(i, n):
+                names = {str(p): sp.Symbol(str(p)) for p in params}  # a parameter may be called beta
+                value = evaluate(sp.sympify(result["fisher"][i][j], locals=names).xreplace(
+                    {sp.Symbol(str(p)): v for p, v in at.items()}), {}, 20)
+                worst = max(worst, float(abs(value - ref[i, j]) / scale))
+    return worst
+
+
+def kind(result: dict) -> str:
+    text = json.dumps(result["fisher"])
+    if "Integral(" in text:
+        return "integral repr."
+    if "Sum(" in text:
+        return "series repr."
+    return "closed form"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    args = parser.parse_args(argv)
+    paths = sorted(FAMILIES.glob("*.toml"))
+    if args.quick:
+        paths = [p for p in paths if p.stem in QUICK]
+    print(f"{'family':24} {'params':>6} {'result':16} {'cold s':>7} {'cached s':>8} {'Fisher err':>10}")
+    rows = []
+    for path in paths:
+        with tempfile.TemporaryDirectory() as cache:
+            cold, result = derive(path, cache)
+            cached, again = derive(path, cache) if isinstance(result, dict) else (float("nan"), None)
+        n = len(tomllib.loads(path.read_text())["params"])
+        if isinstance(result, str):
+            rows.append((path.stem, n, "failed", cold, cached, float("nan")))
+            print(f"{path.stem:24} {n:>6} {'failed':16} {cold:7.1f} {'':>8} {'':>10}  {result}", flush=True)
+            continue
+        err = fisher_error(path, result)
+        rows.append((path.stem, n, kind(result), cold, cached, err))
+        print(f"{path.stem:24} {n:>6} {kind(result):16} {cold:7.1f} {cached:8.2f} {err:10.1e}", flush=True)
+    derived = [r for r in rows if r[2] != "failed"]
+    print(f"\n{len(derived)}/{len(rows)} derived; Fisher error ≤ 1e-8: "
+          f"{sum(r[5] <= 1e-8 for r in derived)}/{len(derived)}; cold ≤ 30 s: "
+          f"{sum(r[3] <= 30 for r in derived)}/{len(derived)}; cached ≤ 1 s: "
+          f"{sum(r[4] <= 1 for r in derived)}/{len(derived)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
