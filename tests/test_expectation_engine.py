@@ -76,7 +76,7 @@ def test_identity_chain_matches_quadrature(name):
         assert float(sp.N(value.xreplace(point))) == pytest.approx(reference, rel=1e-8, abs=1e-10), h
 
 
-@settings(max_examples=5, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(shape=st.floats(0.6, 6.0), power=st.integers(0, 3), logs=st.integers(0, 2))
 def test_gamma_power_identity_for_any_shape(shape, power, logs):
     """E[V^s log^m V] for V^(1/p) with V ~ Gamma(d/p): the differentiated Mellin transform vs mpmath."""
