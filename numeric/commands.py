@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from symgeo.cli import load_family, parse_point
+from symgeo.load import load_family, parse_point
 
 from .compiled import CompiledFamily
 from .geodesic import Geodesics, distance

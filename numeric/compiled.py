@@ -299,7 +299,7 @@ def compile(family, backend: str = "numpy", *, chart: str | None = None, fixed: 
     a Family or a Geometry. `fixed` gives values to fixed symbols (binomial n); `check=False` skips
     domain checks (for hot loops on trusted values)."""
     if isinstance(family, str):
-        from symgeo.cli import load_family
+        from symgeo.load import load_family
         family = load_family(family, chart)
     elif chart is not None:
         family = family.in_chart(chart)

@@ -209,7 +209,7 @@ def maps_for(family, fixed: dict | None = None, reg_covar: float = 1e-6):
         match = re.fullmatch(r"multivariate_normal(?::d=(\d+))?", family.strip())
         if match:
             return GaussianMaps(int(match.group(1) or 2), reg_covar)
-        from symgeo.cli import load_family
+        from symgeo.load import load_family
         family = load_family(family)
     if fixed:
         raise SymgeoError("fixed values: declare the family with them (e.g. 'binomial:n=10')")

@@ -5,15 +5,14 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 import sympy as sp
 
 from . import catalog
 from .errors import SymgeoError
 from .expectation import DEFAULT_TIMEOUT
-from .family import Family
 from .geometry import Geometry
+from .load import load_family, parse_point, rational
 
 EXIT_BAD_INPUT = 2
 
@@ -21,16 +20,6 @@ EXIT_BAD_INPUT = 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2
         self.exit(EXIT_BAD_INPUT, f"symgeo: {message}\n")
-
-
-def load_family(spec: str, chart: str | None = None) -> Family:
-    """A catalog name (with options) or a path to a TOML spec file."""
-    if spec.endswith(".toml") or Path(spec).is_file():
-        from .spec import load_spec
-        family = load_spec(spec)
-    else:
-        family = catalog.get(spec)
-    return family.in_chart(chart) if chart else family
 
 
 def _geometry(args) -> Geometry:
@@ -139,13 +128,6 @@ def _latex(geo: Geometry) -> str:
     return "\n".join(parts)
 
 
-def _rational(text: str, what: str) -> sp.Rational:
-    try:
-        return sp.Rational(text)
-    except (TypeError, ValueError):
-        raise SymgeoError(f"{what} must be a number such as 1, -1 or 1/2, got {text!r}") from None
-
-
 def cmd_derive(args) -> int:
     geo = _geometry(args)
     if args.alpha is None:
@@ -154,7 +136,7 @@ def cmd_derive(args) -> int:
         from .geometry import ALPHA
         alpha = ALPHA
     else:
-        alpha = _rational(args.alpha, "--alpha")
+        alpha = rational(args.alpha, "--alpha")
     if args.format == "json":
         print(json.dumps(derivation(geo, alpha), indent=2, ensure_ascii=False))
     elif args.format == "latex":
@@ -181,17 +163,6 @@ def cmd_list(args) -> int:
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)))
     return 0
-
-
-def parse_point(text: str, family: Family) -> dict:
-    """'mu=0,sigma=1' -> validated {symbol: Rational}."""
-    values = {}
-    for item in filter(None, (t.strip() for t in text.split(","))):
-        key, eq, raw = item.partition("=")
-        if not eq:
-            raise SymgeoError(f"point {text!r}: write name=value pairs, e.g. mu=0,sigma=1")
-        values[key.strip()] = _rational(raw.strip(), f"value of {key.strip()}")
-    return family.check_point(values)
 
 
 def cmd_kl(args) -> int:
