@@ -14,7 +14,7 @@ import sympy as sp
 from .errors import DomainError, SymgeoError
 from .support import Interval, Support
 
-SCHEMA = "symgeo-2"  # bump when a derivation or the form of its results changes: caches are rebuilt
+SCHEMA = "symgeo-3"  # bump when a derivation or the form of its results changes: caches are rebuilt
 
 
 def default_domain(symbol: sp.Symbol) -> sp.Interval:
@@ -90,7 +90,7 @@ class Family:
         if len(set(self.params)) != len(self.params) or not self.params:
             raise SymgeoError(f"{name}: parameters must be distinct symbols, at least one")
         self.log_density = sp.expand_log(sp.log(density), force=True) if density is not None else log_density
-        self.log_density = _stable_forms(sp.sympify(self.log_density))
+        self.log_density = sp.sympify(self.log_density)
         self.domains = {p: (domains or {}).get(p, default_domain(p)) for p in self.params}
         self.charts = {c.name: c for c in charts}
         self.fixed = dict(fixed or {})  # fixed (non-coordinate) parameters -> assumptions text
@@ -288,21 +288,6 @@ def _interior(domain: sp.Interval, k: int) -> sp.Rational:
     if hi.is_finite:
         return hi - t
     return t - 1
-
-
-def _stable_forms(expr):
-    """1 ± erf(a) → erfc(∓a): the same function, without cancellation where erf(a) → ∓1 (the
-    skew-normal's far tail), in SymPy's quadrature and in generated code alike."""
-    def rewrite(add):
-        terms = list(add.args)
-        for i, t in enumerate(terms):
-            coeff, rest = t.as_coeff_Mul()
-            if isinstance(rest, sp.erf) and abs(coeff) == 1:
-                others = sp.Add(*(terms[:i] + terms[i + 1:]))
-                if others == 1:
-                    return sp.erfc(-coeff * rest.args[0])
-        return add
-    return expr.replace(lambda e: e.is_Add and e.has(sp.erf), rewrite)
 
 
 def _subs(expr, sub: dict):

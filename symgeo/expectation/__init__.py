@@ -10,5 +10,14 @@ from .quadrature import numeric_expectation
 from .reduction import find_reduction, reduced_log_density
 from .representation import is_represented, kind
 
-__all__ = ["DEFAULT_TIMEOUT", "Expectations", "expectations", "total_mass", "numeric_expectation",
-           "find_reduction", "reduced_log_density", "is_represented", "kind"]
+__all__ = [
+           "DEFAULT_TIMEOUT",
+           "Expectations",
+           "expectations",
+           "find_reduction",
+           "is_represented",
+           "kind",
+           "numeric_expectation",
+           "reduced_log_density",
+           "total_mass",
+]

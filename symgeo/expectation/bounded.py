@@ -11,7 +11,6 @@ import sympy as sp
 from ..support import Interval
 from ..timebound import TimeBoundExceeded, call_with_timeout
 
-
 CONSTANT_TIMEOUT = 5.0  # a parameter-free integral SymPy can do, it does fast
 _BASIS_NAMES = ("pi", "pi**2", "EulerGamma", "EulerGamma**2", "log(2)", "zeta(3)")
 

@@ -19,9 +19,17 @@ from ..family import Family
 from ..support import FinitePoints, Integers, Interval
 from ..timebound import TimeBoundExceeded, call_with_timeout
 from . import representation
-from .bounded import (CONSTANT_TIMEOUT, bounded_integrate, exp_log_to_power, gamma_moments,
-                      gamma_moments_after_log, identify, integrate_closed, is_closed_form,
-                      summation_closed)
+from .bounded import (
+    CONSTANT_TIMEOUT,
+    bounded_integrate,
+    exp_log_to_power,
+    gamma_moments,
+    gamma_moments_after_log,
+    identify,
+    integrate_closed,
+    is_closed_form,
+    summation_closed,
+)
 from .identities import expect_standard
 from .laws import standardize
 from .quadrature import agrees, numeric_expectation, quad_law
@@ -174,10 +182,11 @@ def _series(family: Family, exprs: list, timeout: float) -> Expectations:
     points = [family.sample_point(k) for k in range(3)]
     values, notes = [], []
     bound = min(timeout, SERIES_TIMEOUT)
+    summable_law = not _special_in(family.log_density, x, allow_factorial=True)
     for f in exprs:
         closed, rest = sp.Integer(0), sp.Integer(0)
         for term in sp.Add.make_args(sp.expand(f)):
-            value = _sum_term(family, term, x, lo, hi, points, bound)
+            value = _sum_term(family, term, x, lo, hi, points, bound) if summable_law else None
             if value is None:
                 rest += term
             else:
@@ -191,7 +200,7 @@ def _series(family: Family, exprs: list, timeout: float) -> Expectations:
 
 def _sum_term(family, term, x, lo, hi, points, bound):
     """Σ term·p in closed form, checked at a sample point; None when SymPy gives none quickly."""
-    if _special_in(term, x) or _special_in(family.log_density, x, allow_factorial=True):
+    if _special_in(term, x):
         return None
     try:
         res = call_with_timeout(summation_closed, (sp.expand(term * family.density), x, lo, hi, points), bound)

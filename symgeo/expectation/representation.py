@@ -9,6 +9,8 @@ from __future__ import annotations
 import mpmath
 import sympy as sp
 
+from .quadrature import integrate_density, sum_density
+
 KINDS = ("closed form", "integral representation", "series representation")
 
 
@@ -46,7 +48,6 @@ def is_represented(expr) -> bool:
 def evaluate(expr, point: dict, dps: int = 20):
     """expr at a numeric point, Integral and Sum atoms by mpmath quadrature/summation (far faster
     than SymPy's evalf of them), as an mpmath number."""
-    from .quadrature import integrate_density, sum_density
     expr = sp.sympify(expr).xreplace(point)
     values = {}
     for atom in expr.atoms(sp.Integral, sp.Sum):
