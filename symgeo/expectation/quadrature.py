@@ -53,6 +53,8 @@ def integrate_density(h, logq, z, lo, hi, dps: int, breaks=()) -> mpmath.mpf:
                 return fh(t) * mpmath.exp(log_w)
             except (OverflowError, MemoryError):  # exp(exp(...)), erfc(10^300): far out in a light tail
                 return mpmath.mpf(0)
+            except ZeroDivisionError:  # 0/0 at a node within 10^-30 of an end, where its weight is nil
+                return mpmath.mpf(0)
 
         def f(t):
             return weighted(t)
