@@ -69,9 +69,49 @@ class Generated:
         self.exprs = exprs
         self.backend = backend
         self.shape, entries = _shape_and_entries(exprs)
-        entries = [_fold_constants(_log_gamma_forms(e)) for e in entries]
+        entries, self._represented = self._represented_atoms(entries)
+        entries = [_prepare(e) for e in entries]
         self.entries = len(entries)
-        self.fn: Callable = _lambdify(self.args, entries, backend)
+        self.fn: Callable = _lambdify(self.args + tuple(s for s, _ in self._represented), entries, backend)
+        self.last_errors: tuple = ()
+
+    def _represented_atoms(self, entries):
+        """Integral/Sum atoms (symgeo's representations of expectations with no closed form) become
+        extra arguments, each evaluated by numeric.represented before the entries."""
+        from .represented import Represented, atoms
+        found = atoms(entries)
+        if not found:
+            return entries, ()
+        slots = [sp.Dummy(f"rep{k}") for k in range(len(found))]
+        backend = self.backend
+
+        def compile_fn(args, exprs):
+            return _lambdify(args, [_prepare(e) for e in exprs], backend)
+        reps = tuple((s, Represented(a, self.args, backend, compile_fn)) for s, a in zip(slots, found))
+        table = dict(zip(found, slots))
+        return [e.xreplace(table) for e in entries], reps
+
+    def _with_represented(self, values) -> list:
+        if not self._represented:
+            return list(values)
+        results = [rep(*values) for _, rep in self._represented]
+        self.last_errors = tuple(err for _, err in results)
+        return list(values) + [value for value, _ in results]
+
+    def with_error(self, *values):
+        """(result, error estimate per entry) (numpy): each integral/series atom's estimate carried
+        through the entry by re-evaluating it with that atom moved by its estimate."""
+        result = self(*values)
+        error = np.zeros_like(result)
+        if not self._represented:
+            return result, error
+        atom_values = self._with_represented([np.asarray(v, dtype=float) for v in values])
+        base = len(values)
+        for k, err in enumerate(self.last_errors):
+            moved = list(atom_values)
+            moved[base + k] = moved[base + k] + err
+            error += np.abs(self._call_numpy(moved) - result)
+        return result, error
 
     def __repr__(self) -> str:
         return f"Generated({', '.join(map(str, self.args))} -> shape {self.shape}, {self.backend})"
@@ -83,6 +123,11 @@ class Generated:
         if self.backend == "torch":
             return self._call_torch(values)
         values = [np.asarray(v, dtype=float) for v in values]
+        if self._represented:
+            values = [np.broadcast_to(v, np.broadcast_shapes(*(u.shape for u in values))) for v in values]
+        return self._call_numpy(self._with_represented(values))
+
+    def _call_numpy(self, values):
         batch = np.broadcast_shapes(*(v.shape for v in values)) if values else ()
         size = math.prod(batch)
         out = np.empty((self.entries, size))  # entry-major: each entry is one contiguous write
@@ -102,7 +147,7 @@ class Generated:
         """Fast path for solvers (numpy): the arguments are the columns of z (K, len(args)); returns
         (K, entries), with none of `__call__`'s broadcasting or blocking."""
         out = np.empty((len(z), self.entries))
-        for k, entry in enumerate(self.fn(*z.T)):
+        for k, entry in enumerate(self.fn(*self._with_represented(list(z.T)))):
             out[:, k] = entry
         return out
 
@@ -113,13 +158,19 @@ class Generated:
         device = like.device if like is not None else None
         values = [torch.as_tensor(v, dtype=dtype, device=device) for v in values]
         batch = torch.broadcast_shapes(*(v.shape for v in values)) if values else torch.Size()
-        entries = self.fn(*values)
+        if self._represented:
+            values = [v.expand(batch) for v in values]
+        entries = self.fn(*self._with_represented(values))
         full = [torch.as_tensor(e, dtype=dtype, device=device).expand(batch) for e in entries]
         return torch.stack(full, dim=-1).reshape(tuple(batch) + self.shape)
 
     def on(self, points):
         """Evaluate at points given as one array whose last axis runs over the arguments."""
         return self(*[points[..., i] for i in range(len(self.args))])
+
+
+def _prepare(expr):
+    return _fold_constants(_log_gamma_forms(expr))
 
 
 def generate(args, exprs, backend: str = "numpy") -> Generated:

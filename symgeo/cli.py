@@ -28,36 +28,62 @@ def _geometry(args) -> Geometry:
 
 
 # -- derive ---------------------------------------------------------------------------------------
+# Stages in the order they are computed: what is cheap and most wanted first, curvature last.
+STAGES = ("fisher", "inverse_fisher", "cramer_rao", "christoffel", "geodesic_equations", "jeffreys_prior",
+          "exponential_family", "skewness", "alpha_christoffel", "scalar_curvature")
+EXIT_PARTIAL = 3
+DEFAULT_BUDGET = 300.0
+DEFAULT_MEMORY_GIB = 8.0
+
+
 def derivation(geo: Geometry, alpha=None) -> dict:
-    """The JSON contract of `symgeo derive --format json` (expressions as sympify-able strings).
-
-    Cached with the geometry: printing a large family's expressions costs more than loading them."""
-    return dict(geo.memo(f"derivation_json_{alpha}", lambda: _derivation(geo, alpha)))
-
-
-def _derivation(geo: Geometry, alpha) -> dict:
-    fam = geo.family
-    gam = geo.christoffel()
-    out = {
-        "family": fam.name,
-        "chart": fam.chart,
-        "params": [str(p) for p in fam.params],
-        "fisher": _strs(geo.fisher.tolist()),
-        "inverse_fisher": _strs(geo.inverse_fisher.tolist()),
-        "christoffel": _strs(gam.tolist()),
-        "skewness": _strs(geo.skewness.tolist()),
-        "scalar_curvature": str(geo.scalar_curvature),
-        "geodesic_equations": {str(k): str(v) for k, v in geo.geodesic_equations().items()},
-        "cramer_rao": _strs(geo.cramer_rao().tolist()),
-        "jeffreys_prior": str(geo.jeffreys_prior),
-        "exponential_family": _exponential_json(geo),
-        "fisher_route": geo.fisher_route,
-        "notes": list(geo.notes),
-    }
-    if alpha is not None:
-        out["alpha"] = str(alpha)
-        out["alpha_christoffel"] = _strs(geo.christoffel(alpha).tolist())
+    """The JSON contract of `symgeo derive --format json` (expressions as sympify-able strings),
+    computed in this process without a budget."""
+    out = _json_header(geo)
+    for _, compute in _stages(geo, alpha, "json"):
+        out.update(compute())
     return out
+
+
+def _stages(geo: Geometry, alpha, fmt: str) -> list:
+    """[(stage, fn)] for one output format; each fn renders its stage (printing a large family's
+    expressions costs more than deriving them, so the rendering is cached with the geometry)."""
+    render = {"json": _JSON, "text": _TEXT, "latex": _LATEX}[fmt]
+    names = [n for n in STAGES if n in render and (n != "alpha_christoffel" or alpha is not None)]
+
+    def stage(name):
+        key = f"{fmt}_{name}" + (f"_{alpha}" if name == "alpha_christoffel" else "")
+        return name, lambda: geo.memo(key, lambda: render[name](geo, alpha))
+    return [stage(n) for n in names]
+
+
+def _json_header(geo: Geometry) -> dict:
+    fam = geo.family
+    return {"family": fam.name, "chart": fam.chart, "params": [str(p) for p in fam.params]}
+
+
+def _json_fisher(geo, _):
+    from .expectation import kind
+    g = geo.fisher
+    return {"fisher": _strs(g.tolist()), "fisher_route": geo.fisher_route, "notes": list(geo.notes),
+            "fisher_kinds": [[kind(e) for e in row] for row in g.tolist()]}
+
+
+_JSON = {
+    "fisher": _json_fisher,
+    "inverse_fisher": lambda geo, _: {"inverse_fisher": _strs(geo.inverse_fisher.tolist())},
+    "cramer_rao": lambda geo, _: {"cramer_rao": _strs(geo.cramer_rao().tolist())},
+    "christoffel": lambda geo, _: {"christoffel": _strs(geo.christoffel().tolist())},
+    "geodesic_equations": lambda geo, _: {"geodesic_equations": {str(k): str(v) for k, v in
+                                                                 geo.geodesic_equations().items()}},
+    "jeffreys_prior": lambda geo, _: {"jeffreys_prior": str(geo.jeffreys_prior)},
+    "exponential_family": lambda geo, _: {"exponential_family": _exponential_json(geo)},
+    "skewness": lambda geo, _: {"skewness": _strs(geo.skewness.tolist())},
+    "alpha_christoffel": lambda geo, alpha: {"alpha": str(alpha),
+                                             "alpha_christoffel": _strs(geo.christoffel(alpha).tolist())},
+    "scalar_curvature": lambda geo, _: {"scalar_curvature": str(geo.scalar_curvature)},
+}
+_JSON_KEYS = {"fisher": ("fisher", "fisher_route", "notes", "fisher_kinds"), "alpha_christoffel": ("alpha", "alpha_christoffel")}
 
 
 def _exponential_json(geo: Geometry):
@@ -79,71 +105,122 @@ def _strs(nested):
     return str(nested)
 
 
-def _text(geo: Geometry, alpha=None) -> str:
-    fam, params = geo.family, geo.family.params
-    lines = [f"family: {fam.name}   chart: {fam.chart}   parameters: {', '.join(map(str, params))}",
-             f"exponential family: {'yes' if geo.exponential_family is not None else 'no'}   "
+# text: each stage is a list of lines
+def _text_fisher(geo, _):
+    from .expectation import is_represented, kind
+    fam, params, g = geo.family, geo.family.params, geo.fisher
+    lines = [f"exponential family: {'yes' if geo.exponential_family is not None else 'no'}   "
              f"Fisher route: {geo.fisher_route}", "", "Fisher metric g_ij:"]
-    g = geo.fisher
-    lines += [f"  g[{params[i]},{params[j]}] = {g[i, j]}" for i in range(fam.n) for j in range(i, fam.n)]
-    lines += ["", "Christoffel symbols Γ^k_ij (nonzero, i <= j):"]
-    gam = geo.christoffel()
-    nonzero = [f"  Γ^{params[k]}_({params[i]},{params[j]}) = {gam[k, i, j]}"
-               for k in range(fam.n) for i in range(fam.n) for j in range(i, fam.n) if gam[k, i, j] != 0]
-    lines += nonzero or ["  (all zero)"]
-    lines += ["", "Amari–Chentsov skewness T_ijk (nonzero, i <= j <= k):"]
-    skew = geo.skewness
-    lines += [f"  T_({params[i]},{params[j]},{params[k]}) = {skew[i, j, k]}" for i in range(fam.n)
-              for j in range(i, fam.n) for k in range(j, fam.n) if skew[i, j, k] != 0] or ["  (all zero)"]
-    if alpha is not None:
-        lines += ["", f"α-connection Γ^(α)k_ij for α = {alpha} (nonzero, i <= j):"]
-        ga = geo.christoffel(alpha)
-        lines += [f"  Γ^{params[k]}_({params[i]},{params[j]}) = {ga[k, i, j]}" for k in range(fam.n)
-                  for i in range(fam.n) for j in range(i, fam.n) if ga[k, i, j] != 0] or ["  (all zero)"]
-    lines += ["", f"scalar curvature R = {geo.scalar_curvature}"]
-    if fam.n == 2:
-        lines.append(f"Gaussian curvature K = {geo.gaussian_curvature}")
-    lines += ["", "geodesic equations:"]
-    lines += [f"  {p}'' = {rhs}" for p, rhs in geo.geodesic_equations().items()]
-    lines += ["", f"Jeffreys prior ∝ {geo.jeffreys_prior}"]
+    lines += [f"  g[{params[i]},{params[j]}] = {g[i, j]}" + (f"   [{kind(g[i, j])}]" if is_represented(g[i, j]) else "")
+              for i in range(fam.n) for j in range(i, fam.n)]
     if geo.notes:
         lines += ["", "notes:"] + [f"  {note}" for note in geo.notes]
-    return "\n".join(lines)
+    return lines
 
 
-def _latex(geo: Geometry) -> str:
-    fam = geo.family
-    parts = [rf"% symgeo derivation: {fam.name} ({fam.chart})",
-             rf"g = {sp.latex(geo.fisher)}",
-             rf"g^{{-1}} = {sp.latex(geo.inverse_fisher)}",
-             rf"R = {sp.latex(geo.scalar_curvature)}"]
-    gam = geo.christoffel()
-    p = fam.params
-    for k in range(fam.n):
-        for i in range(fam.n):
-            for j in range(i, fam.n):
-                if gam[k, i, j] != 0:
-                    parts.append(rf"\Gamma^{{{sp.latex(p[k])}}}_{{{sp.latex(p[i])}{sp.latex(p[j])}}} = "
-                                 rf"{sp.latex(gam[k, i, j])}")
-    return "\n".join(parts)
+def _text_symbols(title, gam, params, n):
+    lines = ["", title]
+    lines += [f"  Γ^{params[k]}_({params[i]},{params[j]}) = {gam[k, i, j]}" for k in range(n)
+              for i in range(n) for j in range(i, n) if gam[k, i, j] != 0] or ["  (all zero)"]
+    return lines
+
+
+def _text_skewness(geo, _):
+    params, n, skew = geo.family.params, geo.family.n, geo.skewness
+    lines = ["", "Amari–Chentsov skewness T_ijk (nonzero, i <= j <= k):"]
+    return lines + ([f"  T_({params[i]},{params[j]},{params[k]}) = {skew[i, j, k]}" for i in range(n)
+                     for j in range(i, n) for k in range(j, n) if skew[i, j, k] != 0] or ["  (all zero)"])
+
+
+def _text_curvature(geo, _):
+    lines = ["", f"scalar curvature R = {geo.scalar_curvature}"]
+    if geo.family.n == 2:
+        lines.append(f"Gaussian curvature K = {geo.gaussian_curvature}")
+    return lines
+
+
+_TEXT = {
+    "fisher": _text_fisher,
+    "christoffel": lambda geo, _: _text_symbols("Christoffel symbols Γ^k_ij (nonzero, i <= j):",
+                                                geo.christoffel(), geo.params, geo.family.n),
+    "geodesic_equations": lambda geo, _: ["", "geodesic equations:"] + [
+        f"  {p}'' = {rhs}" for p, rhs in geo.geodesic_equations().items()],
+    "jeffreys_prior": lambda geo, _: ["", f"Jeffreys prior ∝ {geo.jeffreys_prior}"],
+    "skewness": _text_skewness,
+    "alpha_christoffel": lambda geo, alpha: _text_symbols(
+        f"α-connection Γ^(α)k_ij for α = {alpha} (nonzero, i <= j):", geo.christoffel(alpha), geo.params,
+        geo.family.n),
+    "scalar_curvature": _text_curvature,
+}
+
+
+def _latex_christoffel(geo, _):
+    gam, p, n = geo.christoffel(), geo.params, geo.family.n
+    return [rf"\Gamma^{{{sp.latex(p[k])}}}_{{{sp.latex(p[i])}{sp.latex(p[j])}}} = {sp.latex(gam[k, i, j])}"
+            for k in range(n) for i in range(n) for j in range(i, n) if gam[k, i, j] != 0]
+
+
+_LATEX = {
+    "fisher": lambda geo, _: [rf"g = {sp.latex(geo.fisher)}"],
+    "inverse_fisher": lambda geo, _: [rf"g^{{-1}} = {sp.latex(geo.inverse_fisher)}"],
+    "scalar_curvature": lambda geo, _: [rf"R = {sp.latex(geo.scalar_curvature)}"],
+    "christoffel": _latex_christoffel,
+}
+
+
+def _alpha(text):
+    if text is None:
+        return None
+    if text.strip() == "alpha":
+        from .geometry import ALPHA
+        return ALPHA
+    return rational(text, "--alpha")
 
 
 def cmd_derive(args) -> int:
+    from .staged import Failure, run_stages
     geo = _geometry(args)
-    if args.alpha is None:
-        alpha = None
-    elif args.alpha.strip() == "alpha":
-        from .geometry import ALPHA
-        alpha = ALPHA
+    alpha = _alpha(args.alpha)
+    stages = _stages(geo, alpha, args.format)
+    known = {name: geo.stored(f"failure_{name}") for name, _ in stages}
+    known = {k: v for k, v in known.items() if isinstance(v, Failure)}
+    outcome = run_stages(stages, budget=args.budget, memory_bytes=int(args.memory * 2 ** 30),
+                         required=("fisher",), known=known,
+                         on_failure=lambda name, failure: geo.store(f"failure_{name}", failure),
+                         progress=lambda message: print(f"symgeo: {message}", file=sys.stderr, flush=True))
+    for name in outcome.values:
+        if name in known:
+            geo.store(f"failure_{name}", None)
+    print(_render(geo, args.format, outcome))
+    if outcome.complete:
+        return 0
+    reasons = "; ".join(f.reason for f in outcome.unfinished.values())
+    print(f"symgeo: partial result: {reasons}", file=sys.stderr)
+    return EXIT_PARTIAL
+
+
+def _render(geo: Geometry, fmt: str, outcome) -> str:
+    if fmt == "json":
+        out = _json_header(geo)
+        for name in outcome.values:
+            out.update(outcome.values[name])
+        for name in outcome.unfinished:
+            out.update(dict.fromkeys(_JSON_KEYS.get(name, (name,))))
+        if outcome.unfinished:
+            out["unfinished"] = {name: f.reason for name, f in outcome.unfinished.items()}
+        return json.dumps(out, indent=2, ensure_ascii=False)
+    fam = geo.family
+    if fmt == "latex":
+        lines = [rf"% symgeo derivation: {fam.name} ({fam.chart})"]
     else:
-        alpha = rational(args.alpha, "--alpha")
-    if args.format == "json":
-        print(json.dumps(derivation(geo, alpha), indent=2, ensure_ascii=False))
-    elif args.format == "latex":
-        print(_latex(geo))
-    else:
-        print(_text(geo, alpha))
-    return 0
+        lines = [f"family: {fam.name}   chart: {fam.chart}   parameters: {', '.join(map(str, fam.params))}"]
+    for value in outcome.values.values():
+        lines += value
+    if outcome.unfinished:
+        comment = "% " if fmt == "latex" else "  "
+        lines += ["", ("% " if fmt == "latex" else "") + "not finished:"]
+        lines += [comment + f.reason for f in outcome.unfinished.values()]
+    return "\n".join(lines)
 
 
 def cmd_list(args) -> int:
@@ -197,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chart", help="derive in this named chart (see symgeo list)")
     p.add_argument("--format", choices=("text", "latex", "json"), default="text")
     p.add_argument("--alpha", help="also give the α-connection symbols for this α (1, -1, 1/2, or 'alpha' for symbolic)")
+    p.add_argument("--budget", type=_positive("--budget"), default=DEFAULT_BUDGET,
+                   help=f"seconds for the whole derivation (default {DEFAULT_BUDGET:g}); what finished "
+                        f"within it is printed, the rest named, exit {EXIT_PARTIAL}")
+    p.add_argument("--memory", type=_positive("--memory"), default=DEFAULT_MEMORY_GIB,
+                   help=f"GiB of memory for the derivation (default {DEFAULT_MEMORY_GIB:g})")
     _common(p)
     p.set_defaults(func=cmd_derive)
 
@@ -259,6 +341,18 @@ def _two_points(p) -> None:
     _common(p)
 
 
+def _positive(option: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (0 < value < float("inf")):
+            raise argparse.ArgumentTypeError(f"{option} must be a positive number, not {text!r}")
+        return value
+    return parse
+
+
 def _numeric(name: str):
     """A numeric subcommand, imported only when it runs (symgeo never imports numeric at import time)."""
     def run(args) -> int:
@@ -269,7 +363,7 @@ def _numeric(name: str):
 
 def _common(p) -> None:
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                   help=f"seconds per symbolic integral (default {DEFAULT_TIMEOUT:g})")
+                   help=f"seconds per symbolic integral or sum (default {DEFAULT_TIMEOUT:g})")
     p.add_argument("--no-cache", action="store_true", help="ignore the on-disk cache")
 
 

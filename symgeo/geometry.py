@@ -82,14 +82,25 @@ class Geometry:
     def _cached(self, name: str, compute):
         if name in self._memo:
             return self._memo[name]
-        key = f"{self.family.key}-{self._route or 'auto'}"
-        value = self._disk.get(key, name) if self._disk else None
+        value = self.stored(name)
         if value is None:
             value = compute()
-            if self._disk:
-                self._disk.put(key, name, value)
+            self.store(name, value)
         self._memo[name] = value
         return value
+
+    @property
+    def _disk_key(self) -> str:
+        return f"{self.family.key}-{self._route or 'auto'}"
+
+    def stored(self, name: str):
+        """What the disk cache holds for this geometry under `name`, or None."""
+        return self._disk.get(self._disk_key, name) if self._disk else None
+
+    def store(self, name: str, value) -> None:
+        """Keep `value` on disk under `name` (None forgets it)."""
+        if self._disk:
+            self._disk.put(self._disk_key, name, value)
 
     @property
     def exponential_family(self) -> ExponentialFamily | None:

@@ -35,17 +35,21 @@ def find_reduction(family: Family) -> Reduction | None:
     reals = [p for p in family.params if family.domains[p] == sp.Interval(-sp.oo, sp.oo)]
     positives = [p for p in family.params if family.domains[p] == sp.Interval.open(0, sp.oo)]
     lo, hi = family.support.lo, family.support.hi
+    line = Interval(-sp.oo, sp.oo)
     candidates = []
     if lo == -sp.oo and hi == sp.oo:
-        candidates += [m + s * z for m in reals for s in positives]
-        candidates += [m + z for m in reals]
+        candidates += [(m + s * z, line) for m in reals for s in positives]
+        candidates += [(m + z, line) for m in reals]
     if lo == 0 and hi == sp.oo:
         zp = sp.Symbol("z", positive=True)
-        candidates += [s * zp for s in positives]
+        candidates += [(s * zp, family.support) for s in positives]
+        # log-location-scale: log x = m + s z (log-Cauchy, log-logistic in its location form)
+        candidates += [(sp.exp(m + s * z), line) for m in reals for s in positives]
+        candidates += [(sp.exp(m + z), line) for m in reals]
     best, best_left = None, len(params)
-    for x_of_z in candidates:
+    for x_of_z, z_support in candidates:
         zsym = next(iter(x_of_z.free_symbols - params))
-        red = Reduction(zsym, x_of_z, Interval(lo, hi))
+        red = Reduction(zsym, x_of_z, z_support)
         left = len(reduced_log_density(family, red).free_symbols & params)
         removed = len(x_of_z.free_symbols & params)
         if left <= len(params) - removed and left < best_left:

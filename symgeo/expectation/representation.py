@@ -15,6 +15,15 @@ KINDS = ("closed form", "integral representation", "series representation")
 
 
 def integral(h, logq, z, lo, hi) -> sp.Integral:
+    """Over (0, ∞) an integrand without exponentials of z is written in log_z = log z on the line:
+    a tail as heavy as the log-Cauchy's (decay 1/(z log⁴z)) becomes polynomial, which quadrature
+    resolves, where in z no finite cut-off reaches 1e-10. One with exp(c z) keeps z (in log_z it
+    would decay doubly exponentially and overflow on the way)."""
+    if lo == 0 and hi == sp.oo:
+        var = sp.Symbol(f"log_{z}", real=True)
+        integrand = (h * sp.exp(logq)).xreplace({z: sp.exp(var)}) * sp.exp(var)
+        if not _nested_exp(integrand, var):
+            return sp.Integral(integrand, (var, -sp.oo, sp.oo))
     var = sp.Symbol(str(z), **_assumptions(z))
     integrand = (h * sp.exp(logq)).xreplace({z: var})
     return sp.Integral(integrand, (var, lo, hi))
@@ -23,6 +32,11 @@ def integral(h, logq, z, lo, hi) -> sp.Integral:
 def series(f, logp, x, lo, hi) -> sp.Sum:
     var = sp.Symbol(str(x), integer=True)
     return sp.Sum((f * sp.exp(logp)).xreplace({x: var}), (var, lo, hi))
+
+
+def _nested_exp(expr, var) -> bool:
+    return any(isinstance(inner, sp.exp) and inner.has(var)
+               for outer in expr.atoms(sp.exp) for inner in sp.preorder_traversal(outer.args[0]))
 
 
 def _assumptions(z) -> dict:
