@@ -252,6 +252,31 @@ def _torch_printer():
             n = order - 1
             return self._print(sp.besseli(n - 1, arg) - 2 * n / arg * sp.besseli(n, arg))
 
+        def _print_besselj(self, expr):
+            """J₀, J₁ from torch; integer orders by J_{n+1} = (2n/x) J_n − J_{n−1} (upward: fine for
+            the small orders of density declarations, tested against SymPy)."""
+            order, arg = expr.args
+            if order in (0, 1):
+                return f"torch.special.bessel_j{int(order)}({self._print(arg)})"
+            if not (order.is_Integer and order > 1):
+                raise NotImplementedError(f"torch has Bessel J of integer order only, not {order}")
+            n = order - 1
+            return self._print(2 * n / arg * sp.besselj(n, arg) - sp.besselj(n - 1, arg))
+
+        def _print_erfc(self, expr):
+            return f"torch.special.erfc({self._print(expr.args[0])})"
+
+        def _print_beta(self, expr):  # positive arguments, as in density declarations
+            a, b = expr.args
+            return self._print(sp.exp(sp.loggamma(a) + sp.loggamma(b) - sp.loggamma(a + b)))
+
+        def _print_binomial(self, expr):
+            n, k = expr.args
+            return self._print(sp.exp(sp.loggamma(n + 1) - sp.loggamma(k + 1) - sp.loggamma(n - k + 1)))
+
+        def _print_factorial(self, expr):
+            return self._print(sp.exp(sp.loggamma(expr.args[0] + 1)))
+
         def _print_gamma(self, expr):
             return f"torch.exp(torch.lgamma({self._print(expr.args[0])}))"
 

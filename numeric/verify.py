@@ -25,6 +25,7 @@ from .compiled import CompiledFamily
 from .geodesic import distance
 
 Z_LIMIT = 5.0
+MIN_SAMPLES = 1000  # below this the standard errors of E[s sᵀ] are themselves unreliable
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class Report:
 
 def verify(family, *, samples: int = 100_000, seed: int = 0) -> Report:
     """Run every applicable check; `family` is a catalog name, spec path, Family or Geometry."""
+    if not (isinstance(samples, int) and samples >= MIN_SAMPLES):
+        raise ValueError(f"--samples must be an integer of at least {MIN_SAMPLES}, not {samples!r}")
     from .compiled import compile as compile_family
     compiled = family if isinstance(family, CompiledFamily) else compile_family(family)
     fam = compiled.family
@@ -109,6 +112,9 @@ def _two_points(fam: Family) -> list:
 
 
 def _z_check(name, label, estimate, stderr, exact) -> Check:
+    if not (np.all(np.isfinite(estimate)) and np.all(np.isfinite(stderr)) and np.all(np.isfinite(exact))):
+        return Check(name, label, float("nan"), f"≤ {Z_LIMIT:g} std. errors", False,
+                     "(a Monte Carlo estimate or the formula is not finite)")
     diff = np.abs(estimate - exact)
     z = np.max(np.where(stderr > 0, diff / np.where(stderr > 0, stderr, 1), np.where(diff > 1e-12, np.inf, 0)))
     rel = float(np.max(diff) / max(np.max(np.abs(exact)), 1e-300))
@@ -248,22 +254,58 @@ def _tabulated_sampler(compiled: CompiledFamily):
     if not isinstance(support, Interval):
         return None
     lo, hi = (float(b) if b.is_finite else None for b in (support.lo, support.hi))
+    to_x, log_jacobian = _line_map(lo, hi)
 
     def sample(point, n, rng):
-        u = np.linspace(0, 1, 20_001)[1:-1]
-        if lo is not None and hi is not None:
-            x, dx = lo + (hi - lo) * u, np.full_like(u, hi - lo)
-        elif lo is not None:
-            x, dx = lo + u / (1 - u), 1 / (1 - u) ** 2
-        elif hi is not None:
-            x, dx = hi - (1 - u) / u, 1 / u ** 2
-        else:
-            x, dx = np.tan(np.pi * (u - 0.5)), np.pi / np.cos(np.pi * (u - 0.5)) ** 2
-        with np.errstate(all="ignore"):
-            weight = np.nan_to_num(np.exp(log_density(x, *point)) * dx)
-        cdf = np.concatenate([[0], np.cumsum((weight[1:] + weight[:-1]) / 2 * np.diff(u))])
-        return (np.interp(rng.random(n) * cdf[-1], cdf, x),)
+        y, cdf = _inverse_cdf_table(lambda y: _log_mass(log_density, to_x, log_jacobian, y, point))
+        return (to_x(np.interp(rng.random(n) * cdf[-1], cdf, y)),)
     return sample
+
+
+FAR = 700.0  # |y| range of the map below: x reaches e^700 (as far as float64 goes)
+
+
+def _line_map(lo, hi):
+    """x(y) from the line onto the support, and log dx/dy: x = lo + e^y on a half-line (so tails as
+    heavy as a 0.7-shape Pareto's are sampled out to 1e300, not cut at a grid's end), sinh y on the
+    line, a logistic map on a finite interval."""
+    if lo is not None and hi is not None:
+        return (lambda y: lo + (hi - lo) * _expit(y)), \
+            (lambda y: np.log(hi - lo) - np.logaddexp(0, y) - np.logaddexp(0, -y))
+    if lo is not None:
+        return (lambda y: lo + np.exp(y)), (lambda y: y)
+    if hi is not None:
+        return (lambda y: hi - np.exp(y)), (lambda y: y)
+    return np.sinh, (lambda y: np.log(np.cosh(y)))
+
+
+def _expit(y):
+    return np.exp(-np.logaddexp(0, -y))
+
+
+def _log_mass(log_density, to_x, log_jacobian, y, point):
+    with np.errstate(all="ignore"):
+        value = log_density(to_x(y), *point) + log_jacobian(y)
+    return np.where(np.isfinite(value), value, -np.inf)
+
+
+def _inverse_cdf_table(log_mass, coarse: int = 4001, fine: int = 200_001):
+    """(y grid, cumulative mass) on the range of y that holds all but 1e-16 of the mass: a coarse pass
+    over |y| ≤ FAR finds it, a fine trapezoid pass tabulates it."""
+    y = np.linspace(-FAR, FAR, coarse)
+    lm = log_mass(y)
+    if not np.isfinite(lm).any():
+        raise ValueError("the density is zero or not finite everywhere at this point")
+    weight = np.exp(lm - lm.max())
+    cdf = np.cumsum(weight)
+    cdf /= cdf[-1]
+    first = max(np.searchsorted(cdf, 1e-16) - 2, 0)
+    last = min(np.searchsorted(cdf, 1 - 1e-16) + 2, coarse - 1)
+    y = np.linspace(y[first], y[last], fine)
+    lm = log_mass(y)
+    weight = np.exp(lm - lm.max())
+    cdf = np.concatenate([[0.0], np.cumsum((weight[1:] + weight[:-1]) / 2 * np.diff(y))])
+    return y, cdf
 
 
 # -- other checks --------------------------------------------------------------------------------

@@ -241,3 +241,27 @@ def test_blocks_nested_in_a_worker_run_inline():
             blocks.run_blocks(inner, out.size)
     blocks.run_blocks(outer, 2 * blocks.BLOCK)
     assert np.all(out == 1)
+
+
+def _whitelisted_calls():
+    """One call of every function a spec file may use, with arguments in its usual domain."""
+    from symgeo.spec import FUNCTIONS
+    x, a = sp.symbols("x a", positive=True)
+    two_args = {"polygamma": (2, x), "beta": (x, a), "binomial": (x + 3, a), "besseli": (2, x),
+                "besselj": (2, x)}
+    calls = {name: fn(*two_args.get(name, (x,))) for name, fn in FUNCTIONS.items()}
+    calls["besselj0"], calls["tan"], calls["sign"] = sp.besselj(0, x), sp.tan(x / 3), sp.sign(x - 1)
+    return (x, a), calls
+
+
+@pytest.mark.parametrize("name", sorted(_whitelisted_calls()[1]))
+def test_every_spec_function_prints_for_torch_and_numpy(name):
+    torch = pytest.importorskip("torch")
+    (x, a), calls = _whitelisted_calls()
+    expr = calls[name]
+    xs, av = np.array([0.3, 1.7, 2.5]), np.array([0.5, 1.2, 2.0])
+    want = np.array([float(expr.subs({x: xi, a: ai}).evalf(30)) for xi, ai in zip(xs, av)])
+    on_torch = generate([x, a], expr, "torch")(torch.tensor(xs, dtype=torch.float64),
+                                               torch.tensor(av, dtype=torch.float64)).numpy()
+    assert np.allclose(on_torch, want, rtol=1e-11, atol=1e-300)
+    assert np.allclose(generate([x, a], expr)(xs, av), want, rtol=1e-13, atol=1e-300)

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,6 +54,35 @@ def test_tabulated_sampler_matches_the_density():
     assert st.kstest(x, st.halfnorm(scale=2.0).cdf).pvalue > 1e-3
     (k,) = _tabulated_sampler(compile("geometric"))(np.array([0.3]), 200_000, np.random.default_rng(0))
     assert k.mean() == pytest.approx(0.7 / 0.3, rel=0.02)
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_heavy_tails_are_sampled_far_out():
+    """Pareto with shape 0.7: a quarter of the mass lies beyond 7 and 1e-4 of it beyond 5e5; a grid that
+    stops at 2e4 biases E[s sᵀ]. The sampler reaches the tail and matches scipy's CDF."""
+    import scipy.stats as st
+    from numeric import compile
+    from numeric.verify import _tabulated_sampler
+    (x,) = _tabulated_sampler(compile(str(DATA / "pareto_heavy.toml")))(np.array([0.7]), 200_000,
+                                                                         np.random.default_rng(3))
+    assert st.kstest(x, st.pareto(0.7).cdf).pvalue > 1e-3
+    assert x.max() > 1e6
+
+
+@pytest.mark.parametrize("spec", ["pareto_heavy.toml", "log_logistic_heavy.toml"])
+def test_heavy_tailed_spec_families_pass(spec):
+    report = assert_verified(str(DATA / spec), samples=40_000, seed=4)
+    assert sum(c.passed is True for c in report.checks if c.name.startswith("Fisher")) == 2
+
+
+@pytest.mark.parametrize("samples", [0, 1, 999, -5])
+def test_too_few_samples_are_refused(samples):
+    with pytest.raises(ValueError, match="at least"):
+        verify("normal", samples=samples)
+    out = _symgeo("verify", "normal", "--samples", str(samples))
+    assert out.returncode == 2 and "--samples" in out.stderr
 
 
 def _symgeo(*args):
