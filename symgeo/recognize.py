@@ -34,7 +34,8 @@ def recognize(family: Family) -> ExponentialFamily | None:
                 return None
             number, core = xpart.as_coeff_Mul()
             coeffs[core] = coeffs.get(core, 0) + coeff * number
-    stats = [t for t, c in coeffs.items() if sp.simplify(c) != 0]
+    coeffs = _independent(family, {t: c for t, c in coeffs.items() if sp.simplify(c) != 0})
+    stats = list(coeffs)
     if len(stats) != family.n:
         return None  # no statistics, or a curved family (more statistics than parameters)
     stats.sort(key=sp.default_sort_key)
@@ -47,3 +48,38 @@ def recognize(family: Family) -> ExponentialFamily | None:
         params=family.params, natural_of_params=[coeffs[t] for t in stats],
         log_partition_of_params=-minus_a, domains=family.domains, fixed=family.fixed,
         reduction=family.reduction, chart=family.chart, description=family.description)
+
+
+def _independent(family: Family, coeffs: dict) -> dict:
+    """{T: θ(ξ)} with statistics merged whose coefficients are linearly dependent: θ_t = Σ a_b θ_b
+    (constants a) makes t one more term of each T_b. The logit-normal's log x and −log(1 − x) are
+    one statistic log(x/(1 − x)), not two, and it is a 2-parameter exponential family."""
+    terms = sorted(coeffs, key=lambda t: (sp.count_ops(coeffs[t]), sp.default_sort_key(t)))
+    points = [family.sample_point(k) for k in range(len(terms) + 2)]
+    basis: dict = {}
+    for t in terms:
+        weights = _combination(coeffs[t], [coeffs[b] for b in basis], points)
+        if weights is None:
+            basis[t] = t
+            continue
+        for b, a in zip(list(basis), weights):
+            basis[b] += a * t
+    return {stat: coeffs[b] for b, stat in basis.items()}
+
+
+def _combination(c, basis: list, points: list):
+    """Constants a with c = Σ a_j basis_j identically, or None."""
+    if not basis:
+        return None
+    rows = sp.Matrix([[b.xreplace(pt) for b in basis] for pt in points])
+    rhs = sp.Matrix([c.xreplace(pt) for pt in points])
+    try:
+        solution, free = rows.gauss_jordan_solve(rhs)
+    except ValueError:  # no solution at the points: independent
+        return None
+    if free.shape[0]:
+        solution = solution.xreplace(dict.fromkeys(free, 0))
+    weights = [sp.nsimplify(a) for a in solution]
+    if sp.simplify(c - sum(a * b for a, b in zip(weights, basis))) != 0:
+        return None
+    return weights

@@ -159,3 +159,31 @@ def test_a_wrong_heavy_tailed_density_is_still_refused():
                                "params": {"mu": "real", "s": "positive"}})
     with pytest.raises(UnnormalizedDensityError):
         check_normalized(family)
+
+
+def test_recognizer_merges_linearly_dependent_statistics():
+    """logit-normal declared by its density: five x-terms, two statistics; E[T] from ∇A equals
+    scipy quadrature of T under the declared density."""
+    from symgeo.recognize import recognize
+    fam = load_spec(FAMILIES / "logit_normal.toml")
+    ef = recognize(fam)
+    assert ef is not None and len(ef.stats) == 2
+    mu, sigma = fam.params
+    geo = Geometry(fam, cache=False)
+    assert sp.simplify(geo.fisher - sp.Matrix([[1 / sigma ** 2, 0], [0, 2 / sigma ** 2]])) == sp.zeros(2, 2)
+    (x,) = fam.variables
+    point = {mu: sp.Rational(3, 10), sigma: sp.Rational(7, 10)}
+    density = sp.lambdify(x, fam.density.xreplace(point), "mpmath")
+    for stat, eta in zip(ef.stats, geo.expectation_params):
+        t = sp.lambdify(x, stat, "mpmath")
+        want = mpmath.quad(lambda v: t(v) * density(v), [0, 0.5, 1])
+        assert float(eta.xreplace(point)) == pytest.approx(float(want), rel=1e-12)
+
+
+def test_recognizer_keeps_curved_families_curved():
+    """N(μ, μ²) has statistics x and x² with coefficients 1/μ and −1/(2μ²): independent, two
+    statistics for one parameter: not a (full) exponential family."""
+    from symgeo.recognize import recognize
+    fam = family_from_dict({"name": "curved", "variable": "x", "support": "reals",
+                            "density": "exp(-(x - m)**2/(2*m**2))/(m*sqrt(2*pi))", "params": {"m": "positive"}})
+    assert recognize(fam) is None
