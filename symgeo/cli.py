@@ -380,6 +380,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("symgeo: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug must still end in one line, not a traceback
+        print(f"symgeo: internal error ({type(exc).__name__}: {exc}); please report it with the command",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

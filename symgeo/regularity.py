@@ -7,7 +7,7 @@ import sympy as sp
 from .errors import NonRegularFamilyError, UnnormalizedDensityError
 from .expectation import DEFAULT_TIMEOUT, numeric_expectation, total_mass
 from .family import Family
-from .support import FinitePoints, Integers, Interval
+from .support import FinitePoints, Integers, Interval, Region
 
 NORMALIZATION_TOL = 1e-9
 
@@ -32,11 +32,22 @@ def normalization_defect(family: Family, k: int = 0) -> float:
         return abs(float(sp.N(total - 1, 30)))
     if isinstance(family.support, (Interval, Integers)):
         return float(abs(numeric_expectation(family, 1, point, dps=20) - 1))
+    if isinstance(family.support, Region):
+        from .expectation.region import region_expectation
+        return abs(region_expectation(family, 1, point) - 1)
     return 0.0  # vector supports: exponential families only; their A is tested against quadrature
 
 
+REGION_POINTS = 6  # a declared A(θ) of a multi-variable family is checked across the domain
+
+
 def check_normalized(family: Family) -> None:
-    for k in range(2):
+    count = REGION_POINTS if isinstance(family.support, Region) else 2
+    points = []
+    for k in range(count):
+        if family.sample_point(k) not in points:
+            points.append(family.sample_point(k))
+    for k in range(len(points)):
         try:
             defect = normalization_defect(family, k)
         except (ValueError, ZeroDivisionError, TypeError, mpmath.libmp.NoConvergence) as exc:

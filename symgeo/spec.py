@@ -22,7 +22,7 @@ import sympy as sp
 
 from .errors import SpecError
 from .family import Chart, ExponentialFamily, Family, Reduction
-from .support import Integers, Interval
+from .support import Integers, Interval, Region
 
 try:
     import tomllib
@@ -171,7 +171,8 @@ _PARAM_KINDS = {
     "negative": (dict(negative=True), sp.Interval.open(-sp.oo, 0)),
     "unit": (dict(positive=True), sp.Interval.open(0, 1)),
 }
-_KEYS = {"name", "description", "variable", "support", "params", "fixed", "density", "log_density",
+MAX_VARIABLES = 4
+_KEYS = {"name", "description", "variable", "variables", "support", "params", "fixed", "density", "log_density",
          "normalize", "exponential_family", "charts", "reduction"}
 
 
@@ -219,6 +220,59 @@ def _support(value, where: str, names: dict, variable_assumptions: dict):
                     f"or {{integers=[lo, hi]}}")
 
 
+def _region(var_names, decl, where: str, names: dict):
+    """variables = ["x", "y"] with a [support] table {x = range, y = range}; a range's ends may name
+    the other variables (0 < x < y: x = {interval = ["0", "y"]}, y = "positive")."""
+    here = f"{where}: variables"
+    if not (isinstance(var_names, list) and 2 <= len(var_names) <= MAX_VARIABLES
+            and len(set(var_names)) == len(var_names)):
+        raise SpecError(f"{here}: a list of 2 to {MAX_VARIABLES} distinct names")
+    for v in var_names:
+        _check_name(v, here)
+        if v in names:
+            raise SpecError(f"{here}: {v!r} is also declared as a parameter")
+    if not (isinstance(decl, dict) and set(decl) == set(var_names)):
+        raise SpecError(f"{where}: support must be a table with one range per variable "
+                        f"({', '.join(var_names)})")
+    symbols = {v: sp.Symbol(v, real=True) for v in var_names}
+    for _ in range(2):  # assumptions from the ends: a variable above a positive one is positive
+        local, found = {**names, **symbols}, {}
+        for v in var_names:
+            kind: dict = {}
+            found[v] = sp.Symbol(v, **_variable_assumptions(
+                _support(decl[v], f"{where}: support.{v}", local, kind), kind))
+        symbols = found
+    local = {**names, **symbols}
+    ranges = {v: _support(decl[v], f"{where}: support.{v}", local, {}) for v in var_names}
+    order = _innermost_first(ranges, symbols, where)
+    names.update(symbols)
+    return tuple(symbols[v] for v in var_names), Region(tuple((symbols[v], ranges[v]) for v in order))
+
+
+def _variable_assumptions(support, kind: dict) -> dict:
+    if isinstance(support, Integers):
+        return {"integer": True, "nonnegative": True} if support.lo.is_nonnegative else {"integer": True}
+    if kind.get("positive") or support.lo.is_nonnegative:
+        return {"positive": True}
+    return {"real": True}
+
+
+def _innermost_first(ranges: dict, symbols: dict, where: str) -> list:
+    """A variable whose range names another is integrated inside it, so it comes first."""
+    depends = {v: {w for w, sym in symbols.items() if sym in ranges[v].free_symbols} for v in ranges}
+    for v in ranges:
+        if v in depends[v]:
+            raise SpecError(f"{where}: the range of {v} refers to itself")
+    order: list = []
+    while len(order) < len(ranges):
+        ready = [v for v in ranges if v not in order
+                 and all(w in order for w in ranges if w != v and v in depends[w])]
+        if not ready:
+            raise SpecError(f"{where}: the ranges of the variables refer to each other in a circle")
+        order.append(ready[0])
+    return order
+
+
 def family_from_dict(data: dict, where: str = "spec") -> Family:
     unknown = set(data) - _KEYS
     if unknown:
@@ -239,14 +293,19 @@ def family_from_dict(data: dict, where: str = "spec") -> Family:
         domains[sym] = domain
         names[pname] = sym
     fixed = _fixed(data.get("fixed", {}), where, names)
-    var_name = data.get("variable", "x")
-    _check_name(var_name, f"{where}: variable")
-    if var_name in names:
-        raise SpecError(f"{where}: the variable {var_name!r} is also declared as a parameter")
-    assumptions: dict = {}
-    support = _support(data.get("support"), f"{where}: support", names, assumptions)
-    x = sp.Symbol(var_name, **assumptions)
-    names[var_name] = x
+    if "variables" in data:
+        if "variable" in data:
+            raise SpecError(f"{where}: give variable or variables, not both")
+        x, support = _region(data["variables"], data.get("support"), where, names)
+    else:
+        var_name = data.get("variable", "x")
+        _check_name(var_name, f"{where}: variable")
+        if var_name in names:
+            raise SpecError(f"{where}: the variable {var_name!r} is also declared as a parameter")
+        assumptions: dict = {}
+        support = _support(data.get("support"), f"{where}: support", names, assumptions)
+        x = sp.Symbol(var_name, **assumptions)
+        names[var_name] = x
     common = dict(domains=domains, fixed=fixed, description=str(data.get("description", "")))
     common["charts"] = _charts(data.get("charts", {}), where, names, params)
     common["reduction"] = _reduction(data.get("reduction"), where, names)

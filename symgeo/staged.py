@@ -97,6 +97,9 @@ def _skip_reason(failure: Failure | None, allowed: float, memory_bytes: int | No
 def _child(conn, stages, required, memory_bytes, known, deadline):
     if memory_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    # a child orphaned by a killed parent still ends: CPU seconds bounded by the budget
+    cpu = int(max(deadline - time.monotonic(), 1)) + 10
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     names = [name for name, _ in stages]
     for name, fn in stages:
         allowed = _stage_deadline(name, names, required, deadline) - time.monotonic()
@@ -112,8 +115,8 @@ def _child(conn, stages, required, memory_bytes, known, deadline):
             message = ("memory", name, "")
         except SymgeoError as exc:
             message = ("error", name, str(exc), name in required)
-        except Exception as exc:  # noqa: BLE001 - any other failure is this stage's, reported, not fatal
-            message = ("error", name, f"{type(exc).__name__}: {exc}", False)
+        except Exception as exc:  # noqa: BLE001 - any other failure is this stage's (fatal if required)
+            message = ("error", name, f"{type(exc).__name__}: {exc}", name in required)
         try:
             payload = pickle.dumps(message)
         except Exception as exc:  # noqa: BLE001
@@ -128,7 +131,8 @@ def _run_child(pending, outcome, deadline, memory_bytes, required, known, on_fai
     """Run the pending stages in one child; return those still to run in a fresh child."""
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, pending, required, memory_bytes, known, deadline), daemon=True)
+    # not a daemon: the stage may fork its own time-bounded children (SymPy integrate under a bound)
+    proc = ctx.Process(target=_child, args=(send, pending, required, memory_bytes, known, deadline))
     proc.start()
     send.close()
     names = [name for name, _ in pending]

@@ -86,4 +86,29 @@ class Box:
         return " x ".join(iv.describe() for iv in self.intervals)
 
 
-Support = Interval | Integers | FinitePoints | Simplex | Box
+@dataclass(frozen=True)
+class Region:
+    """Several scalar variables, each over an Interval or Integers whose ends may depend on the
+    variables after it: `ranges` ((variable, range), ...) innermost first. 0 < x < y is
+    ((x, Interval(0, y)), (y, Interval(0, oo))); counts with x + y ≤ n are
+    ((x, Integers(0, n - y)), (y, Integers(0, n)))."""
+
+    ranges: tuple
+
+    @property
+    def discrete(self) -> bool:
+        return all(isinstance(r, Integers) for _, r in self.ranges)
+
+    @property
+    def variables(self) -> tuple:
+        return tuple(v for v, _ in self.ranges)
+
+    @property
+    def free_symbols(self) -> set:
+        return set().union(*(r.free_symbols for _, r in self.ranges)) - set(self.variables)
+
+    def describe(self) -> str:
+        return ", ".join(f"{v} in {r.describe()}" for v, r in self.ranges)
+
+
+Support = Interval | Integers | FinitePoints | Simplex | Box | Region

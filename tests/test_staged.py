@@ -62,6 +62,17 @@ def test_memory_bound_and_a_dead_child_cost_only_their_stage():
     assert outcome.unfinished["jeffreys"].cause == "memory" and "died" in outcome.unfinished["jeffreys"].reason
 
 
+def _bounded_inside():
+    from symgeo.timebound import call_with_timeout
+    return call_with_timeout(sum, ([1, 2, 3],), 10)
+
+
+def test_a_stage_may_fork_its_own_time_bounded_work():
+    """SymPy integrals run under call_with_timeout, which forks: the stage's process must allow it."""
+    outcome = run_stages([("fisher", _bounded_inside)], budget=30, required=("fisher",))
+    assert outcome.values == {"fisher": 6}
+
+
 def test_error_in_a_required_stage_is_raised_elsewhere_kept():
     with pytest.raises(StageError, match="cannot integrate"):
         run_stages([("fisher", _user_error), ("curvature", lambda: 1)], budget=30, required=("fisher",))

@@ -16,7 +16,7 @@ import sympy as sp
 
 from ..errors import IntegrationError
 from ..family import Family
-from ..support import FinitePoints, Integers, Interval
+from ..support import FinitePoints, Integers, Interval, Region
 from ..timebound import TimeBoundExceeded, call_with_timeout
 from . import representation
 from .bounded import (
@@ -68,6 +68,8 @@ def _expect(family: Family, exprs: list, timeout: float) -> Expectations:
         return _series(family, exprs, timeout)
     if isinstance(support, Interval):
         return _continuous(family, exprs, timeout)
+    if isinstance(support, Region):
+        return _region(family, exprs, timeout)
     raise IntegrationError(f"{family.name}: no symbolic expectation over a {type(support).__name__} "
                            f"support; declare it as an ExponentialFamily (θ, T, A, log h)")
 
@@ -149,6 +151,41 @@ class _Law:
         self.notes.append(f"E[{h}] = {value}: identified numerically from 60-digit quadrature "
                           f"(residual {residual:.1e})")
         return value
+
+
+# -- several variables ----------------------------------------------------------------------------
+def _region(family: Family, exprs: list, timeout: float) -> Expectations:
+    """Iterated SymPy integration/summation, innermost first, under the time bound, each result
+    checked against nested quadrature at a sample point; no integral representation yet."""
+    from .region import region_expectation
+    limits = [(v, r.lo, r.hi) for v, r in family.support.ranges]
+    point = family.sample_point()
+    values = []
+    for f in exprs:
+        try:
+            value = call_with_timeout(_iterated, (sp.expand(f) * family.density, limits,
+                                                  family.support.discrete), timeout)
+        except (TimeBoundExceeded, RuntimeError) as exc:
+            raise IntegrationError(
+                f"{family.name}: E[{f}] over {family.support.describe()} did not finish within {timeout:g} s "
+                f"({exc}); a multi-variable family derives without integrals when it is an exponential "
+                f"family (declare [exponential_family] or write its log-density as θ(ξ)·T(x) − A(ξ) + log h(x))"
+            ) from None
+        if value is None or not is_closed_form(value) or not agrees(
+                value.xreplace(point), region_expectation(family, f, point), 1e-9):
+            raise IntegrationError(f"{family.name}: no closed form for E[{f}] over {family.support.describe()}; "
+                                   f"declare it as an exponential family if it is one")
+        values.append(sp.simplify(value))
+    return Expectations(values, [], "iterated integration over the region")
+
+
+def _iterated(integrand, limits, discrete):
+    out = integrand
+    for var, lo, hi in limits:
+        out = sp.summation(out, (var, lo, hi)) if discrete else sp.integrate(out, (var, lo, hi))
+        if out.has(sp.Integral, sp.Sum):
+            return None
+    return out
 
 
 # -- discrete -------------------------------------------------------------------------------------
