@@ -13,8 +13,32 @@ from .algebra import lowest_terms
 SMALL_OPS = 400
 
 
+def _small_polygammas(expr):
+    """ψ⁽ᵐ⁾ at integers and half-integers in closed form (ψ⁽¹⁾(3/2) = π²/2 − 4): cheap and exact;
+    other rationals stay, their expansion has a term per unit of the denominator."""
+    return expr.replace(
+        lambda a: isinstance(a, sp.polygamma) and a.args[0].is_Integer and a.args[0] >= 0
+        and a.args[1].is_Rational and a.args[1].q <= 2 and 0 < a.args[1] <= 64,
+        lambda a: _polygamma_at(int(a.args[0]), a.args[1]))
+
+
+def _polygamma_at(m: int, r: sp.Rational) -> sp.Expr:
+    """ψ⁽ᵐ⁾(r), r = f + k with f = 1 or 1/2: the value at f plus k steps of
+    ψ⁽ᵐ⁾(x + 1) = ψ⁽ᵐ⁾(x) + (−1)ᵐ m!/x^(m+1)."""
+    f = sp.Integer(1) if r.q == 1 else sp.Rational(1, 2)
+    sign = (-1) ** (m + 1) * sp.factorial(m)
+    if m == 0:
+        value = -sp.EulerGamma if f == 1 else -sp.EulerGamma - 2 * sp.log(2)
+    else:
+        value = sign * sp.zeta(m + 1) * (1 if f == 1 else 2 ** (m + 1) - 1)
+    steps = int(r - f)
+    return value + sum((-1) ** m * sp.factorial(m) / (f + j) ** (m + 1) for j in range(steps))
+
+
 def tidy(expr) -> sp.Expr:
     expr = sp.sympify(expr)
+    if expr.has(sp.polygamma):
+        expr = _small_polygammas(expr)
     if expr.has(sp.Integral, sp.Sum):  # simplify would try to evaluate the representation
         return expr
     if expr.is_number:

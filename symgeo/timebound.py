@@ -8,13 +8,17 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import pickle
+import resource
 
 
 class TimeBoundExceeded(Exception):
     pass
 
 
-def _child(conn, fn, args):
+def _child(conn, fn, args, seconds):
+    # not a daemon, so fn may bound its own steps the same way; an orphan still ends by its CPU limit
+    cpu = int(seconds) + 10
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     try:
         conn.send_bytes(pickle.dumps(("ok", fn(*args))))
     except BaseException as exc:  # report any failure to the parent, never hang it
@@ -29,7 +33,7 @@ def call_with_timeout(fn, args: tuple, seconds: float):
         return fn(*args)
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, fn, args), daemon=True)
+    proc = ctx.Process(target=_child, args=(send, fn, args, seconds))
     proc.start()
     send.close()
     try:

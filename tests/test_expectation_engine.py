@@ -187,3 +187,29 @@ def test_recognizer_keeps_curved_families_curved():
     fam = family_from_dict({"name": "curved", "variable": "x", "support": "reals",
                             "density": "exp(-(x - m)**2/(2*m**2))/(m*sqrt(2*pi))", "params": {"m": "positive"}})
     assert recognize(fam) is None
+
+
+def test_frechet_and_hyperbolic_secant_close():
+    """Fréchet: g_αα = (π²/6 + (1 − γ)²)/α², g_ss = α²/s² (literature); hyperbolic secant:
+    g = π²/(8 s²) I (mpmath quadrature of the score written here)."""
+    fam = load_spec(FAMILIES / "frechet.toml")
+    alpha, s = fam.params
+    g = Geometry(fam, cache=False).fisher
+    assert sp.simplify(g[0, 0] - (sp.pi ** 2 / 6 + (1 - sp.EulerGamma) ** 2) / alpha ** 2) == 0
+    assert sp.simplify(g[1, 1] - alpha ** 2 / s ** 2) == 0
+    fam = load_spec(FAMILIES / "hyperbolic_secant.toml")
+    mu, s = fam.params
+    g = Geometry(fam, cache=False).fisher
+    assert sp.simplify(g - sp.eye(2) * sp.pi ** 2 / (8 * s ** 2)) == sp.zeros(2, 2)
+    scale = mpmath.quad(lambda z: (1 - mpmath.pi / 2 * z * mpmath.tanh(mpmath.pi * z / 2)) ** 2
+                        * mpmath.sech(mpmath.pi * z / 2) / 2, [-mpmath.inf, 0, mpmath.inf])
+    assert float(g[1, 1].subs(s, 1)) == pytest.approx(float(scale), rel=1e-14)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 4), st.integers(1, 40), st.booleans())
+def test_polygamma_at_integers_and_half_integers(m, k, half):
+    from symgeo.simplify import _polygamma_at
+    r = sp.Rational(2 * k - 1, 2) if half else sp.Integer(k)
+    assert abs(float(sp.N(_polygamma_at(m, r), 30)) - float(mpmath.polygamma(m, float(r)))) <= \
+        1e-13 * max(1.0, abs(float(mpmath.polygamma(m, float(r)))))

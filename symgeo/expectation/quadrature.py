@@ -34,8 +34,17 @@ def _special(expr, z) -> bool:
 
 
 def _lambdas(h, logq, z):
+    """mpmath functions of z; hyperbolic functions are written with exp first, so the bounded exp
+    guards them too (cosh(e^(10^20)) far out in a tail took minutes, not an overflow)."""
     modules = [{"exp": _bounded_exp}, "mpmath"]
+    h, logq = (_exp_form(e) for e in (h, logq))
     return sp.lambdify(z, h, modules=modules), sp.lambdify(z, logq, modules=modules)
+
+
+def _exp_form(expr):
+    kinds = (sp.sinh, sp.cosh, sp.tanh, sp.sech, sp.csch, sp.coth)
+    expr = sp.sympify(expr)
+    return expr.rewrite(sp.exp) if expr.has(*kinds) else expr
 
 
 def integrate_density(h, logq, z, lo, hi, dps: int, breaks=()) -> mpmath.mpf:
