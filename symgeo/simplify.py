@@ -35,10 +35,32 @@ def _polygamma_at(m: int, r: sp.Rational) -> sp.Expr:
     return value + sum((-1) ** m * sp.factorial(m) / (f + j) ** (m + 1) for j in range(steps))
 
 
+MAX_SHIFT = 12
+
+
+def _shifted_polygammas(expr):
+    """ψ⁽ᵐ⁾(u + c) with a rational c outside [0, 1) written at u + (c mod 1) plus the rational terms of
+    ψ⁽ᵐ⁾(x + 1) = ψ⁽ᵐ⁾(x) + (−1)ᵐ m!/x^(m+1): ψ((ν+3)/2) − ψ((ν+1)/2) becomes 2/(ν+1), and a
+    beta-binomial's ψ(a + 6) joins ψ(a), so later algebra sees one transcendental per argument."""
+    def shifted(a):
+        m, arg = a.args
+        c, u = arg.as_coeff_Add()
+        if not (c.is_Rational and u.free_symbols) or 0 <= c < 1 or abs(c) > MAX_SHIFT:
+            return a
+        base = c - sp.floor(c)
+        steps = int(c - base)
+        sign = (-1) ** int(m) * sp.factorial(m)
+        if steps > 0:
+            return sp.polygamma(m, u + base) + sum(sign / (u + base + j) ** (m + 1) for j in range(steps))
+        return sp.polygamma(m, u + base) - sum(sign / (u + base + j) ** (m + 1) for j in range(steps, 0))
+    return expr.replace(lambda a: isinstance(a, sp.polygamma) and a.args[0].is_Integer and a.args[0] >= 0,
+                        shifted)
+
+
 def tidy(expr) -> sp.Expr:
     expr = sp.sympify(expr)
     if expr.has(sp.polygamma):
-        expr = _small_polygammas(expr)
+        expr = _shifted_polygammas(_small_polygammas(expr))
     if expr.has(sp.Integral, sp.Sum):  # simplify would try to evaluate the representation
         return expr
     if expr.is_number:

@@ -213,3 +213,14 @@ def test_polygamma_at_integers_and_half_integers(m, k, half):
     r = sp.Rational(2 * k - 1, 2) if half else sp.Integer(k)
     assert abs(float(sp.N(_polygamma_at(m, r), 30)) - float(mpmath.polygamma(m, float(r)))) <= \
         1e-13 * max(1.0, abs(float(mpmath.polygamma(m, float(r)))))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 3), st.fractions(min_value=-8, max_value=8, max_denominator=4))
+def test_shifted_polygammas_are_equal(m, c):
+    from symgeo.simplify import _shifted_polygammas
+    a = sp.Symbol("a", positive=True)
+    expr = sp.polygamma(m, a / 2 + sp.Rational(c.numerator, c.denominator))
+    shifted = _shifted_polygammas(expr)
+    for value in (sp.Rational(37, 3), sp.Rational(101, 7)):  # arguments kept positive
+        assert abs(sp.N((expr - shifted).subs(a, value), 40)) < 1e-30
