@@ -74,6 +74,8 @@ def tidy(expr) -> sp.Expr:
         simple = sp.simplify(expr)
         factored = sp.factor_terms(simple)
         return factored if sp.count_ops(factored) <= sp.count_ops(simple) else simple
+    if expr.has(sp.polygamma):  # cancel over the shifted polygammas' rational terms is slow (Burr's
+        return sp.factor_terms(expr)  # skewness: minutes); the field algebra takes lowest terms anyway
     return sp.cancel(expr)
 
 

@@ -25,6 +25,12 @@ def _bounded_exp(a):
     return mpmath.mpf(0) if mpmath.re(a) < -EXP_LIMIT else mpmath.exp(a)
 
 
+def _bounded_expm1(a):
+    if mpmath.re(a) > EXP_LIMIT:
+        raise OverflowError("exp overflow")
+    return mpmath.mpf(-1) if mpmath.re(a) < -EXP_LIMIT else mpmath.expm1(a)
+
+
 FLOAT_LOG_MAX = 690  # e^690 ~ 10^300
 
 
@@ -35,8 +41,9 @@ def _special(expr, z) -> bool:
 
 def _lambdas(h, logq, z):
     """mpmath functions of z; hyperbolic functions are written with exp first, so the bounded exp
-    guards them too (cosh(e^(10^20)) far out in a tail took minutes, not an overflow)."""
-    modules = [{"exp": _bounded_exp}, "mpmath"]
+    guards them too (cosh(e^(10^20)) far out in a tail took minutes, not an overflow); 1 − e^u is
+    expm1 (the generalized exponential's (1 − e^(−λx))^(α−1) is 0^(−0.3) at x = 1e-30 otherwise)."""
+    modules = [{"exp": _bounded_exp, "expm1": _bounded_expm1}, "mpmath"]
     h, logq = (_exp_form(e) for e in (h, logq))
     return sp.lambdify(z, h, modules=modules), sp.lambdify(z, logq, modules=modules)
 
@@ -44,7 +51,23 @@ def _lambdas(h, logq, z):
 def _exp_form(expr):
     kinds = (sp.sinh, sp.cosh, sp.tanh, sp.sech, sp.csch, sp.coth)
     expr = sp.sympify(expr)
-    return expr.rewrite(sp.exp) if expr.has(*kinds) else expr
+    expr = expr.rewrite(sp.exp) if expr.has(*kinds) else expr
+    return expr.replace(_one_minus_exp, _as_expm1) if expr.has(sp.exp) else expr
+
+
+def _one_minus_exp(node) -> bool:
+    if not (node.is_Add and len(node.args) == 2):
+        return False
+    c, rest = node.as_coeff_Add()
+    coeff, e = rest.as_coeff_Mul()
+    return abs(c) == 1 and coeff == -c and isinstance(e, sp.exp)
+
+
+def _as_expm1(node):
+    from sympy.codegen.cfunctions import expm1
+    c, rest = node.as_coeff_Add()
+    _, e = rest.as_coeff_Mul()
+    return -c * expm1(e.args[0])  # 1 − e^u = −expm1(u), e^u − 1 = expm1(u)
 
 
 def integrate_density(h, logq, z, lo, hi, dps: int, breaks=()) -> mpmath.mpf:

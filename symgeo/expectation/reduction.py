@@ -45,6 +45,7 @@ def find_reduction(family: Family) -> Reduction | None:
     if lo == 0 and hi == sp.oo:
         zp = sp.Symbol("z", positive=True)
         candidates += [(s * zp, family.support) for s in positives]
+        candidates += [(zp / s, family.support) for s in positives]  # rates: e^(-λx)
         # log-location-scale: log x = m + s z (log-Cauchy, log-logistic in its location form)
         candidates += [(sp.exp(m + s * z), line) for m in reals for s in positives]
         candidates += [(sp.exp(m + z), line) for m in reals]
