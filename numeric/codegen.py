@@ -242,26 +242,21 @@ def _torch_printer():
             sign = (-1) ** (order + 1) * math.factorial(order)
             return f"({sign}*torch.special.zeta({order + 1}.0, {arg}))"
 
-        def _print_besseli(self, expr):
-            """torch has I₀ and I₁; higher integer orders by I_{n+1} = I_{n−1} − (2n/x) I_n."""
+        def _bessel(self, expr, torch_name, recurrence):
+            """Orders 0 and 1 from torch.special; higher integer orders by the recurrence (upward:
+            fine for the small orders of density declarations, tested against SymPy)."""
             order, arg = expr.args
             if order in (0, 1):
-                return f"torch.special.i{int(order)}({self._print(arg)})"
+                return f"torch.special.{torch_name}{int(order)}({self._print(arg)})"
             if not (order.is_Integer and order > 1):
-                raise NotImplementedError(f"torch has Bessel I of integer order only, not {order}")
-            n = order - 1
-            return self._print(sp.besseli(n - 1, arg) - 2 * n / arg * sp.besseli(n, arg))
+                raise NotImplementedError(f"torch has {type(expr).__name__} of integer order only, not {order}")
+            return self._print(recurrence(order - 1, arg))
 
-        def _print_besselj(self, expr):
-            """J₀, J₁ from torch; integer orders by J_{n+1} = (2n/x) J_n − J_{n−1} (upward: fine for
-            the small orders of density declarations, tested against SymPy)."""
-            order, arg = expr.args
-            if order in (0, 1):
-                return f"torch.special.bessel_j{int(order)}({self._print(arg)})"
-            if not (order.is_Integer and order > 1):
-                raise NotImplementedError(f"torch has Bessel J of integer order only, not {order}")
-            n = order - 1
-            return self._print(2 * n / arg * sp.besselj(n, arg) - sp.besselj(n - 1, arg))
+        def _print_besseli(self, expr):  # I_{n+1} = I_{n−1} − (2n/x) I_n
+            return self._bessel(expr, "i", lambda n, x: sp.besseli(n - 1, x) - 2 * n / x * sp.besseli(n, x))
+
+        def _print_besselj(self, expr):  # J_{n+1} = (2n/x) J_n − J_{n−1}
+            return self._bessel(expr, "bessel_j", lambda n, x: 2 * n / x * sp.besselj(n, x) - sp.besselj(n - 1, x))
 
         def _print_erfc(self, expr):
             return f"torch.special.erfc({self._print(expr.args[0])})"
