@@ -224,3 +224,18 @@ def test_shifted_polygammas_are_equal(m, c):
     shifted = _shifted_polygammas(expr)
     for value in (sp.Rational(37, 3), sp.Rational(101, 7)):  # arguments kept positive
         assert abs(sp.N((expr - shifted).subs(a, value), 40)) < 1e-30
+
+
+def test_a_fixed_shape_declared_as_a_symbol_derives():
+    """Student-t with [fixed] nu = "positive": the literature's (ν+1)/(σ²(ν+3)) and 2ν/(σ²(ν+3)),
+    ν symbolic (the quadrature checks take ν at its sample value)."""
+    fam = family_from_dict({
+        "name": "t_fixed_nu", "variable": "x", "support": "reals", "fixed": {"nu": "positive"},
+        "log_density": "loggamma((nu + 1)/2) - loggamma(nu/2) - log(nu*pi)/2 - log(sigma) "
+                       "- (nu + 1)/2*log(1 + ((x - mu)/sigma)**2/nu)",
+        "params": {"mu": "real", "sigma": "positive"}})
+    mu, sigma = fam.params
+    nu = fam.fixed["nu"]
+    g = Geometry(fam, cache=False).fisher
+    want = sp.diag((nu + 1) / (sigma ** 2 * (nu + 3)), 2 * nu / (sigma ** 2 * (nu + 3)))
+    assert sp.simplify(g - want) == sp.zeros(2, 2)

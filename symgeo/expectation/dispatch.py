@@ -80,7 +80,9 @@ def _continuous(family: Family, exprs: list, timeout: float) -> Expectations:
     red = family.reduction or find_reduction(family) or identity_reduction(family)
     logq = reduced_log_density(family, red)
     params = set(family.params)
-    shape = logq.free_symbols & params
+    # a fixed shape declared as a symbol (ν "positive") is a shape too: checks and constants need a value
+    fixed = {v for v in family.fixed.values() if isinstance(v, sp.Symbol)}
+    shape = logq.free_symbols & (params | fixed)
     removable = params - shape
     split = []
     for f in exprs:
