@@ -25,6 +25,7 @@ import sympy as sp
 import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the numeric package, not benchmarks/numeric.py beside this script
 FAMILIES = ROOT / "derivations" / "families"
 QUICK = ("log_logistic", "lomax", "student_t_nu", "mixture_weight", "beta_prime", "log_gamma")
 BUDGET_S = 120
@@ -84,10 +85,19 @@ def _point(spec: dict, k: int) -> list:
 
 
 def _exp(a):
-    """exp that does not build exp(e^(10^20)) far out in a tail (0 or overflow instead)."""
+    """exp that does not build exp(e^(10^20)) far out in a tail (0 or overflow instead); e^(-10^30)
+    is still computed (mpmath holds it), so log(expm1(λ eᵘ)) near x = 0 stays finite."""
     if mpmath.re(a) > 1e6:
         return mpmath.inf
-    return mpmath.mpf(0) if mpmath.re(a) < -1e6 else mpmath.exp(a)
+    if mpmath.re(a) < 0 and mpmath.mag(a) > 4000:  # |a| > 2^4000: its exponent alone is unbuildable
+        return mpmath.mpf(0)
+    return mpmath.exp(a)
+
+
+def _expm1(a):
+    if mpmath.re(a) > 1e6:
+        return mpmath.inf
+    return mpmath.expm1(a) if mpmath.re(a) > -50 else _exp(a) - 1
 
 
 def reference_fisher(path: Path, point: list, dps: int = 20):
@@ -98,7 +108,7 @@ def reference_fisher(path: Path, point: list, dps: int = 20):
         return _region_reference(spec, x, params, logp, point)
     n = len(params)
     at = dict(zip(params, point))
-    modules = [{"exp": _exp}, "mpmath"]
+    modules = [{"exp": _exp, "expm1": _expm1}, "mpmath"]
     scores = [sp.diff(logp, p).subs(at) for p in params]
     logp = logp.subs(at)
     support = spec["support"]
@@ -106,8 +116,8 @@ def reference_fisher(path: Path, point: list, dps: int = 20):
         u = sp.Symbol("u", real=True)
         scores = [sp.simplify(sc.subs(x, sp.exp(u))) for sc in scores]
         logp, x, support = sp.expand_log(logp.subs(x, sp.exp(u)), force=True) + u, u, "log-positive"
-    scores = [sp.lambdify(x, sc, modules=modules) for sc in scores]
-    log_density = sp.lambdify(x, logp, modules=modules)
+    scores = [sp.lambdify(x, _accurate(sc), modules=modules) for sc in scores]
+    log_density = sp.lambdify(x, _accurate(logp), modules=modules)
     with mpmath.workdps(dps):
         g = mpmath.matrix(n, n)
         for i in range(n):
@@ -151,11 +161,35 @@ def _region_reference(spec, xy, params, logp, point):
     return g
 
 
+def _accurate(expr):
+    """1 − e^a as −expm1(a), e^a − 1 as expm1(a): near an end not rounded to 0 (the generalized
+    exponential's log(1 − e^(−λx)) at x ~ 1e-30)."""
+    from sympy.codegen.cfunctions import expm1
+
+    def is_one_minus_exp(node):
+        if not (node.is_Add and len(node.args) == 2):
+            return False
+        c, rest = node.as_coeff_Add()
+        k, e = rest.as_coeff_Mul()
+        return abs(c) == 1 and k == -c and isinstance(e, sp.exp)
+
+    def rewrite(node):
+        c, rest = node.as_coeff_Add()
+        return -c * expm1(rest.as_coeff_Mul()[1].args[0])
+    return expr.replace(is_one_minus_exp, rewrite)
+
+
 def _weighted(si, sj, log_density, t):
-    log_p = log_density(t)
-    if mpmath.re(log_p) < -3000 or log_p == -mpmath.inf:
+    """s_i s_j p at a node; a node where the log-density is not a number (inf − inf from exp(b eᵘ)
+    overflowing far out in a Gompertz tail) or below e^-3000 contributes nothing."""
+    try:
+        log_p = log_density(t)
+        if mpmath.isnan(log_p) or mpmath.re(log_p) < -3000 or log_p == -mpmath.inf:
+            return mpmath.mpf(0)
+        value = si(t) * sj(t) * mpmath.exp(log_p)
+    except ZeroDivisionError:  # 1 − e^(−λx) rounded to 0 at a node ~1e-30 from an integrable end
         return mpmath.mpf(0)
-    return si(t) * sj(t) * mpmath.exp(log_p)
+    return mpmath.mpf(0) if mpmath.isnan(value) and mpmath.re(log_p) < -100 else value
 
 
 def _integrate(f, support):
@@ -175,13 +209,22 @@ def _integrate(f, support):
     return mpmath.quad(f, [lo, (lo + hi) / 2, hi])
 
 
+_REFERENCES: dict = {}
+
+
+def references(path: Path) -> list:
+    """[(point, E[s sᵀ])] at the two parameter points, computed once per family."""
+    if path not in _REFERENCES:
+        spec = tomllib.loads(path.read_text())
+        _REFERENCES[path] = [(_point(spec, k), reference_fisher(path, _point(spec, k))) for k in range(2)]
+    return _REFERENCES[path]
+
+
 def fisher_error(path: Path, result: dict) -> float:
     from symgeo.expectation.representation import evaluate
     spec, _, params, _ = _declaration(path)
     worst = 0.0
-    for k in range(2):
-        point = _point(spec, k)
-        ref = reference_fisher(path, point)
+    for point, ref in references(path):
         at = dict(zip(params, [sp.Float(v, 30) for v in point]))
         n = len(params)
         scale = max(abs(ref[i, i]) for i in range(n))
@@ -190,8 +233,83 @@ def fisher_error(path: Path, result: dict) -> float:
                 names = {str(p): sp.Symbol(str(p)) for p in params}  # a parameter may be called beta
                 value = evaluate(sp.sympify(result["fisher"][i][j], locals=names).xreplace(
                     {names[str(p)]: v for p, v in at.items()}), {}, 20)
-                worst = max(worst, float(abs(value - ref[i, j]) / scale))
+                error = float(abs(value - ref[i, j]) / scale)
+                worst = error if np.isnan(error) else max(worst, error)  # NaN is reported, not dropped
     return worst
+
+
+# -- geomstats, side by side ------------------------------------------------------------------------
+# geomstats divides by the pdf, so an infinite support gives NaN where the pdf underflows: a user
+# picks a finite window; the widest that gives a finite metric is taken (its own tests use (-10, 10))
+WINDOWS = (1e4, 1e3, 1e2, 50, 20)
+GEOMSTATS_SUPPORTS = {"reals": [(-w, w) for w in WINDOWS], "positive": [(0, w) for w in WINDOWS],
+                      "unit": [(0, 1)]}
+
+
+def _geomstats():
+    """geomstats' FisherRaoMetric (torch backend: autograd of the pdf, scipy quad_vec over the support),
+    or None where it is not installed. geomstats 2.8 imports numpy.trapz, which numpy 2 renamed."""
+    try:
+        os.environ.setdefault("GEOMSTATS_BACKEND", "pytorch")
+        if not hasattr(np, "trapz"):
+            np.trapz = np.trapezoid
+        from geomstats.information_geometry.fisher_rao_metric import FisherRaoMetric
+        return FisherRaoMetric
+    except Exception:  # noqa: BLE001 - not installed or not importable: the column says so
+        return None
+
+
+class _DeclaredManifold:
+    """The declared density as geomstats wants it: point -> (x -> pdf), in torch."""
+
+    def __init__(self, path: Path):
+        from numeric.codegen import generate
+        from symgeo.load import load_family
+        fam = load_family(str(path))
+        self.dim = fam.n
+        self._pdf = generate([*fam.variables, *fam.params], fam.density, "torch")
+
+    def point_to_pdf(self, point):
+        import torch
+
+        def pdf(x):
+            xs = torch.as_tensor(np.atleast_1d(x), dtype=torch.float64)
+            return self._pdf(xs, *[point[..., i] for i in range(self.dim)]).unsqueeze(-1)
+        return pdf
+
+
+def geomstats_fisher(path: Path):
+    """(median seconds per point, relative error against the reference) of geomstats' pdf-based Fisher
+    metric, or a reason it does not apply."""
+    metric_class = _geomstats()
+    if metric_class is None:
+        return "geomstats not installed"
+    spec = tomllib.loads(path.read_text())
+    support = spec.get("support")
+    if isinstance(support, dict) and "interval" in support and "variables" not in spec:
+        windows = [tuple(float(sp.sympify(b)) for b in support["interval"])]
+    elif isinstance(support, str) and support in GEOMSTATS_SUPPORTS:
+        windows = GEOMSTATS_SUPPORTS[support]
+    else:
+        return "n/a (discrete or several variables)"
+    import torch
+    try:
+        manifold = _DeclaredManifold(path)
+        times, worst = [], 0.0
+        for point, ref in references(path):
+            for window in windows:
+                start = time.perf_counter()
+                g = metric_class(manifold, window).metric_matrix(torch.tensor(point, dtype=torch.float64))
+                g = g.reshape(len(point), len(point)).numpy()
+                if np.all(np.isfinite(g)):
+                    break
+            times.append(time.perf_counter() - start)
+            ref = np.array(ref.tolist(), dtype=float)
+            error = float(np.max(np.abs(g - ref)) / np.max(np.abs(np.diag(ref))))
+            worst = error if np.isnan(error) else max(worst, error)
+        return float(np.median(times)), worst
+    except Exception as exc:  # noqa: BLE001 - geomstats failing on a family is a result, reported
+        return f"failed ({type(exc).__name__})"
 
 
 def unfinished(result: dict) -> str:
@@ -216,7 +334,8 @@ def main(argv=None) -> int:
     paths = sorted(FAMILIES.glob("*.toml"))
     if args.quick:
         paths = [p for p in paths if p.stem in QUICK]
-    print(f"{'family':24} {'params':>6} {'result':16} {'cold s':>7} {'cached s':>8} {'Fisher err':>10}  unfinished")
+    print(f"{'family':24} {'params':>6} {'result':16} {'cold s':>7} {'cached s':>8} {'Fisher err':>10}  "
+          f"{'geomstats s/pt':>14} {'its error':>9}  unfinished")
     rows = []
     for path in paths:
         with tempfile.TemporaryDirectory() as cache:
@@ -235,7 +354,9 @@ def main(argv=None) -> int:
             print(f"  reference failed for {path.stem}: {type(exc).__name__}: {exc}", flush=True)
             err = float("nan")
         rows.append((path.stem, n, kind(result), cold, cached, err, unfinished(result)))
-        print(f"{path.stem:24} {n:>6} {kind(result):16} {cold:7.1f} {cached:8.2f} {err:10.1e}  "
+        theirs = geomstats_fisher(path)
+        theirs = f"{theirs[0]:14.2f} {theirs[1]:9.1e}" if isinstance(theirs, tuple) else f"{theirs:>24}"
+        print(f"{path.stem:24} {n:>6} {kind(result):16} {cold:7.1f} {cached:8.2f} {err:10.1e}  {theirs}  "
               f"{unfinished(result)}", flush=True)
     derived = [r for r in rows if r[2] != "failed"]
     print(f"\n{len(derived)}/{len(rows)} derived; Fisher error ≤ 1e-8: "
