@@ -239,3 +239,23 @@ def test_a_fixed_shape_declared_as_a_symbol_derives():
     g = Geometry(fam, cache=False).fisher
     want = sp.diag((nu + 1) / (sigma ** 2 * (nu + 3)), 2 * nu / (sigma ** 2 * (nu + 3)))
     assert sp.simplify(g - want) == sp.zeros(2, 2)
+
+
+def test_zero_inflated_poisson_series_matches_direct_summation():
+    """sign(x) pieces: the series is kept as declared (its expansion cancels to 0/0 in floating point)
+    and equals a direct sum of the score products written here."""
+    fam = load_spec(FAMILIES / "zero_inflated_poisson.toml")
+    pi0, lam = fam.params
+    g = Geometry(fam, cache=False).fisher
+    p0, l0 = 0.3, 2.3
+
+    def prob(k):
+        return p0 * (k == 0) + (1 - p0) * np.exp(-l0) * l0 ** k / special.factorial(k)
+
+    def scores(k):
+        poisson = np.exp(-l0) * l0 ** k / special.factorial(k)
+        return np.array([((k == 0) - poisson) / prob(k), (1 - p0) * poisson * (k / l0 - 1) / prob(k)])
+    want = sum(np.outer(scores(k), scores(k)) * prob(k) for k in range(80))
+    point = {pi0: sp.Rational(3, 10), lam: sp.Rational(23, 10)}
+    got = np.array([[float(evaluate(g[i, j], point, 20)) for j in range(2)] for i in range(2)])
+    assert np.allclose(got, want, rtol=1e-12)

@@ -232,7 +232,10 @@ def _series(family: Family, exprs: list, timeout: float) -> Expectations:
                 closed += value
         if rest != 0:
             notes.append(f"E[{rest}] kept as a series (no closed form within {bound:g} s)")
-            closed += representation.series(rest, family.log_density, x, lo, hi)
+            # nothing summed: keep f as declared; its expansion cancels catastrophically term by term
+            # (the zero-inflated Poisson's ¼ − ½ sign(x) + ¼ sign(x)² + tiny is 0 in floating point)
+            kept = f if closed == 0 else rest
+            closed += representation.series(kept, family.log_density, x, lo, hi)
         values.append(closed)
     return Expectations(values, notes, "summation over the support")
 
@@ -248,7 +251,11 @@ def _sum_term(family, term, x, lo, hi, points, bound):
     if res is None or not is_closed_form(res):
         return None
     point = family.sample_point()
-    if not agrees(res.xreplace(point), numeric_expectation(family, term, point), CHECK_RTOL):
+    try:
+        reference = numeric_expectation(family, term, point)
+    except (ZeroDivisionError, ValueError, mpmath.libmp.NoConvergence):  # a term that cancels numerically
+        return None  # (the zero-inflated Poisson's sign(x) pieces): unchecked, so not used
+    if not agrees(res.xreplace(point), reference, CHECK_RTOL):
         return None
     return res
 

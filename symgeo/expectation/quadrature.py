@@ -137,8 +137,8 @@ def sum_density(f, logp, x, lo, hi, dps: int):
             return mpmath.fsum(term(k) for k in range(int(lo), top + 1))
         try:  # Euler–Maclaurin catches power-law tails that Richardson/Shanks misjudge
             return mpmath.nsum(term, [int(lo), top], method="r+s+e")
-        except (ValueError, ZeroDivisionError):
-            return mpmath.nsum(term, [int(lo), top])
+        except (ValueError, ZeroDivisionError):  # a term with no smooth extension between integers
+            return mpmath.nsum(term, [int(lo), top], method="r+s")  # (sign(x), x!): integers only
 
 
 def _kinks(expr, x, dps) -> set:
