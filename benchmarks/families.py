@@ -330,10 +330,13 @@ def kind(result: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    parser.add_argument("--only", action="append", metavar="NAME", help="only this family (repeatable)")
     args = parser.parse_args(argv)
     paths = sorted(FAMILIES.glob("*.toml"))
     if args.quick:
         paths = [p for p in paths if p.stem in QUICK]
+    if args.only:
+        paths = [p for p in paths if p.stem in args.only]
     print(f"{'family':24} {'params':>6} {'result':16} {'cold s':>7} {'cached s':>8} {'Fisher err':>10}  "
           f"{'geomstats s/pt':>14} {'its error':>9}  unfinished")
     rows = []

@@ -135,10 +135,34 @@ def sum_density(f, logp, x, lo, hi, dps: int):
         top = mpmath.inf if hi == sp.oo else int(hi)
         if top != mpmath.inf and top - int(lo) <= 20000:
             return mpmath.fsum(term(k) for k in range(int(lo), top + 1))
+        try:
+            total, start = _direct_sum(term, int(lo), dps)
+        except (ZeroDivisionError, ValueError):  # a term that cancels far out: extrapolate instead
+            total, start = mpmath.mpf(0), int(lo)
+        if start is None:
+            return total
         try:  # Euler–Maclaurin catches power-law tails that Richardson/Shanks misjudge
-            return mpmath.nsum(term, [int(lo), top], method="r+s+e")
+            return total + mpmath.nsum(term, [start, top], method="r+s+e")
         except (ValueError, ZeroDivisionError):  # a term with no smooth extension between integers
-            return mpmath.nsum(term, [int(lo), top], method="r+s")  # (sign(x), x!): integers only
+            return total + mpmath.nsum(term, [start, top], method="r+s")  # (sign(x), x!): integers only
+
+
+DIRECT_TERMS = 5000
+BLOCK = 250
+
+
+def _direct_sum(term, lo: int, dps: int):
+    """(Σ, None) when blocks of terms fall below 10^-(dps+2) of the total within DIRECT_TERMS
+    (a geometric tail: no extrapolation, which integrates gamma functions for Euler–Maclaurin and
+    took minutes for the negative binomial); else (the partial sum, where the tail starts)."""
+    total, k = mpmath.mpf(0), lo
+    while k - lo < DIRECT_TERMS:
+        block = mpmath.fsum(term(j) for j in range(k, k + BLOCK))
+        total += block
+        k += BLOCK
+        if abs(block) <= mpmath.mpf(10) ** -(dps + 2) * abs(total) and abs(term(k)) <= abs(term(k - BLOCK)):
+            return total, None
+    return total, k
 
 
 def _kinks(expr, x, dps) -> set:
