@@ -144,7 +144,7 @@ def _run_child(pending, outcome, deadline, memory_bytes, required, known, on_fai
                 given = stage_deadline - started
                 _fail(current, Failure("time", f"{_label(current)}: not finished within the budget "
                                        f"({given:.0f} s were given to it)", given), outcome, on_failure)
-                return pending[names.index(current) + 1:]
+                return _after(current, pending, names, required, outcome)
             if not recv.poll(min(left, PROGRESS_EVERY_S)):
                 if current is not None and stage_deadline - time.monotonic() > 1:
                     say(f"still computing {_label(current)} ({time.monotonic() - started:.0f} s)")
@@ -157,7 +157,7 @@ def _run_child(pending, outcome, deadline, memory_bytes, required, known, on_fai
                 _fail(current, Failure("memory", f"{_label(current)}: the computation's process died "
                                        f"(out of memory?{_bound_text(memory_bytes)})", memory_bytes or 0),
                       outcome, on_failure)
-                return pending[names.index(current) + 1:]
+                return _after(current, pending, names, required, outcome)
             kind, name = message[0], message[1]
             if kind == "start":
                 current, started = name, time.monotonic()
@@ -172,6 +172,16 @@ def _run_child(pending, outcome, deadline, memory_bytes, required, known, on_fai
         if proc.is_alive():
             proc.kill()
         proc.join()
+
+
+def _after(current, pending, names, required, outcome):
+    """The stages still to run after `current` failed: none when it was required (everything needs it)."""
+    rest = pending[names.index(current) + 1:]
+    if current not in required:
+        return rest
+    for name, _ in rest:
+        outcome.unfinished[name] = Failure("error", f"{_label(name)}: not started, {_label(current)} did not finish")
+    return []
 
 
 def _receive(message, outcome, known, memory_bytes, on_failure, say):

@@ -73,6 +73,11 @@ def test_a_stage_may_fork_its_own_time_bounded_work():
     assert outcome.values == {"fisher": 6}
 
 
+def test_a_required_stage_that_dies_ends_the_run():
+    outcome = run_stages([("fisher", _die), ("christoffel", lambda: 2)], budget=30, required=("fisher",))
+    assert outcome.values == {} and "fisher did not finish" in outcome.unfinished["christoffel"].reason
+
+
 def test_error_in_a_required_stage_is_raised_elsewhere_kept():
     with pytest.raises(StageError, match="cannot integrate"):
         run_stages([("fisher", _user_error), ("curvature", lambda: 1)], budget=30, required=("fisher",))
