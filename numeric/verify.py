@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from symgeo import Chart, Family, SymgeoError, catalog
-from symgeo import duality
+from symgeo import Chart, Family, SymgeoError, catalog, duality
 from symgeo.support import FinitePoints, Integers, Interval, Region
 
 from .codegen import generate

@@ -1,5 +1,7 @@
 """Families of several variables in spec files: supports with dependent ranges (0 < x < y, counts
 with x + y ≤ n), their normalisation checked across the domain, the geometry against quadrature."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -11,8 +13,6 @@ from symgeo import Geometry
 from symgeo.errors import SpecError, UnnormalizedDensityError
 from symgeo.spec import family_from_dict, load_spec
 from symgeo.support import Region
-
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -38,7 +38,7 @@ def test_mckay_fisher_matches_the_literature_and_scipy_quadrature():
             special.gamma(av) * special.gamma(bv))
     for i in range(3):
         for j in range(i, 3):
-            value, _ = integrate.dblquad(lambda x, y: scores(x, y)[i] * scores(x, y)[j] * density(x, y),
+            value, _ = integrate.dblquad(lambda x, y, i=i, j=j: scores(x, y)[i] * scores(x, y)[j] * density(x, y),
                                          0, np.inf, 0, lambda y: y, epsabs=1e-13, epsrel=1e-11)
             assert float(g[i, j].subs({a: av, b: bv, c: cv})) == pytest.approx(value, rel=1e-8)
 
@@ -46,7 +46,7 @@ def test_mckay_fisher_matches_the_literature_and_scipy_quadrature():
 def test_a_wrong_log_partition_is_refused():
     fam = load_spec(DATA / "mckay_wrong_partition.toml")
     with pytest.raises(UnnormalizedDensityError, match="does not integrate to 1"):
-        Geometry(fam, cache=False).fisher
+        _ = Geometry(fam, cache=False).fisher
 
 
 def test_a_log_partition_wrong_only_away_from_two_points_is_refused():
@@ -61,7 +61,7 @@ def test_a_log_partition_wrong_only_away_from_two_points_is_refused():
     fam = family_from_dict(decl)
     assert {fam.sample_point(k)[fam.params[0]] for k in range(2)} == {sp.Rational(13, 10), sp.Rational(7, 10)}
     with pytest.raises(UnnormalizedDensityError):
-        Geometry(fam, cache=False).fisher
+        _ = Geometry(fam, cache=False).fisher
 
 
 def test_verify_catches_a_wrong_log_partition_it_is_handed():
