@@ -101,11 +101,12 @@ class Generated:
     def with_error(self, *values):
         """(result, error estimate per entry) (numpy): each integral/series atom's estimate carried
         through the entry by re-evaluating it with that atom moved by its estimate."""
-        result = self(*values)
-        error = np.zeros_like(result)
         if not self._represented:
-            return result, error
-        atom_values = self._with_represented([np.asarray(v, dtype=float) for v in values])
+            result = self(*values)
+            return result, np.zeros_like(result)
+        atom_values = self._with_represented(_broadcast(values))  # once, for the result and the errors
+        result = self._call_numpy(atom_values)
+        error = np.zeros_like(result)
         base = len(values)
         for k, err in enumerate(self.last_errors):
             moved = list(atom_values)
@@ -122,10 +123,9 @@ class Generated:
                             f"got {len(values)}")
         if self.backend == "torch":
             return self._call_torch(values)
-        values = [np.asarray(v, dtype=float) for v in values]
         if self._represented:
-            values = [np.broadcast_to(v, np.broadcast_shapes(*(u.shape for u in values))) for v in values]
-        return self._call_numpy(self._with_represented(values))
+            return self._call_numpy(self._with_represented(_broadcast(values)))
+        return self._call_numpy([np.asarray(v, dtype=float) for v in values])
 
     def _call_numpy(self, values):
         batch = np.broadcast_shapes(*(v.shape for v in values)) if values else ()
@@ -167,6 +167,12 @@ class Generated:
     def on(self, points):
         """Evaluate at points given as one array whose last axis runs over the arguments."""
         return self(*[points[..., i] for i in range(len(self.args))])
+
+
+def _broadcast(values) -> list:
+    arrays = [np.asarray(v, dtype=float) for v in values]
+    batch = np.broadcast_shapes(*(v.shape for v in arrays))
+    return [np.broadcast_to(v, batch) for v in arrays]
 
 
 def _prepare(expr):

@@ -86,9 +86,17 @@ def _nested(integrand, bounds, level: int, values: dict, rtol: float):
         return _nested(integrand, bounds, level - 1, here, rtol)
     if discrete:
         return _sum(inner, lo, hi)
-    if len(integrand.zero) == 1:
-        return np.array([_quad(lambda t: inner(t)[0], lo, hi, rtol)])
-    return np.array([_quad(lambda t, k=k: inner(t)[k], lo, hi, rtol) for k in range(len(integrand.zero))])
+    if len(integrand.zero) > 1:  # one nested integral per entry, not every inner entry per outer node
+        return np.concatenate([_nested(_component(integrand, k), bounds, level, values, rtol)
+                               for k in range(len(integrand.zero))])
+    return np.array([_quad(lambda t: inner(t)[0], lo, hi, rtol)])
+
+
+def _component(integrand, k: int):
+    def value(*xs):
+        return integrand(*xs)[k:k + 1]
+    value.zero = integrand.zero[:1]
+    return value
 
 
 def _quad(fn, lo, hi, rtol):
