@@ -38,29 +38,68 @@ def _normalize(expr: sp.Expr) -> sp.Expr:
     expr = sp.sympify(expr)
     if expr.has(*_HYPERBOLIC):
         expr = expr.rewrite(sp.exp)
+    expr = expr.replace(_compound_argument, _canonical_arguments)
     return expr.replace(
         lambda e: isinstance(e, BesselBase) and e.order.is_Integer and abs(e.order) >= 2,
         lambda e: sp.expand_func(e))
 
 
-def _exp_parts(expr: sp.exp) -> list:
-    """exp(2a + b) -> [(exp(a), 2), (exp(b), 1)]: exponentials of sums are products of atoms."""
+def _compound_argument(e) -> bool:
+    return isinstance(e, sp.Function) and not isinstance(e, sp.exp) and any(a.is_Add or a.is_Mul for a in e.args)
+
+
+def _canonical_arguments(e):
+    """erf(√2(μ − 2)/(2σ)) and erf(√2μ/(2σ) − √2/σ) are one atom: arguments expanded, then
+    common factors taken out again (deterministic from the expanded form)."""
+    return e.func(*[sp.factor(sp.expand(a)) for a in e.args])
+
+
+def _exp_parts(expr) -> list:
+    """exp(3a/2 − b + 2) -> [(a, 3/2), (b, −1), (1, 2)]: monomials of the expanded exponent with
+    their rational coefficients (e is exp(1))."""
+    if expr == sp.E:
+        return [(sp.Integer(1), sp.Integer(1))]
     parts = []
     for term in sp.Add.make_args(sp.expand(expr.args[0])):
         coeff, rest = term.as_coeff_Mul()
-        if coeff.is_Integer and rest != 1:
-            parts.append((sp.exp(rest), int(coeff)))
+        if coeff.is_Rational:
+            parts.append((rest, coeff))
         else:
-            parts.append((sp.exp(term), 1))
+            parts.append((term, sp.Integer(1)))
     return parts
+
+
+class _ExpUnit(tuple):
+    """exp(monomial/q) while atoms are collected; merged per monomial afterwards."""
+
+    def __new__(cls, monomial, q):
+        return super().__new__(cls, (monomial, int(q)))
+
+
+def _atom_expr(atom):
+    return sp.exp(atom[0] / atom[1]) if isinstance(atom, _ExpUnit) else atom
+
+
+def _exp_generators(atoms) -> dict:
+    """{monomial m: (exp(m/L), L)}, L the lcm of the denominators seen for m (unevaluated: exp(log(x)/2)
+    must stay an exponential)."""
+    lcm: dict = {}
+    for a in atoms:
+        if isinstance(a, _ExpUnit):
+            lcm[a[0]] = sp.ilcm(lcm.get(a[0], 1), a[1])
+    return {m: (sp.exp(m / q, evaluate=False), q) for m, q in lcm.items()}
+
+
+def _is_exp(expr) -> bool:
+    return isinstance(expr, sp.exp) or expr == sp.E
 
 
 def _collect_atoms(expr: sp.Expr, out: set) -> None:
     if expr.is_Symbol or expr.is_Rational:
         return
-    if isinstance(expr, sp.exp) and (expr.args[0].is_Add or expr.args[0].as_coeff_Mul()[0] != 1):
-        for atom, _ in _exp_parts(expr):
-            out.add(atom)
+    if _is_exp(expr):  # one generator exp(m/L) per monomial m: L the lcm of its coefficients' denominators
+        for monomial, coeff in _exp_parts(expr):
+            out.add(_ExpUnit(monomial, coeff.q))
         return
     if expr.is_Add or expr.is_Mul:
         for a in expr.args:
@@ -98,11 +137,13 @@ class DiffField:
             new: set = set()
             for a in frontier:
                 for c in self.coords:
-                    _collect_atoms(_normalize(sp.diff(a, c)), new)
+                    _collect_atoms(_normalize(sp.diff(_atom_expr(a), c)), new)
             frontier = new - atoms
             atoms |= frontier
             if not frontier:
                 break
+        self._exp_unit = _exp_generators(atoms)
+        atoms = {a for a in atoms if not isinstance(a, _ExpUnit)} | {u for u, _ in self._exp_unit.values()}
         self.atoms = tuple(sorted(atoms, key=sp.default_sort_key))
         self._atom_symbols = tuple(sp.Dummy(f"a{i}") for i in range(len(self.atoms)))
         self._atom_of = dict(zip(self.atoms, self._atom_symbols))
@@ -147,10 +188,15 @@ class DiffField:
         if expr.is_Pow and expr.exp.is_Rational:
             base, whole, frac = _split_power(expr)
             return self._to_field(base) ** whole * self._atom(sp.Pow(base, frac, evaluate=False))
-        if isinstance(expr, sp.exp):
+        if _is_exp(expr):
             out = self.K.one
-            for atom, power in _exp_parts(expr):
-                out *= self._atom(atom) ** power
+            for monomial, coeff in _exp_parts(expr):
+                unit, L = self._exp_unit.get(monomial, (None, 1))
+                power = coeff * L
+                if unit is None or not power.is_Integer:
+                    raise KeyError(f"internal: exp({coeff * monomial}) is not a power of a generator "
+                                   f"of this field")
+                out *= self._atom(unit) ** int(power)
             return out
         return self._atom(_normalize(expr) if isinstance(expr, BesselBase) else expr)
 

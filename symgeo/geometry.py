@@ -26,7 +26,7 @@ from .fisher import FisherResult, expectation_params, fisher_by_expectation, fis
 from .geodesic import geodesic_equations
 from .recognize import recognize
 from .regularity import check_regular
-from .simplify import tidy, tidy_matrix
+from .simplify import tidy, tidy_matrix, tidy_reduced
 
 N_OBS = sp.Symbol("n_obs", positive=True, integer=True)
 ALPHA = sp.Symbol("alpha", real=True)  # the symbol to use for a symbolic α-connection
@@ -147,7 +147,7 @@ class Geometry:
     def inverse_fisher(self) -> sp.ImmutableMatrix:
         def compute():
             F = self._field
-            return sp.ImmutableMatrix([[tidy(F.to_expr(e)) for e in row] for row in self._ginv_f])
+            return sp.ImmutableMatrix([[tidy_reduced(F.to_expr(e)) for e in row] for row in self._ginv_f])
         return self._cached("inverse_fisher", compute)
 
     # -- field-level state (built only when something must be computed) -----------------------
@@ -221,7 +221,7 @@ class Geometry:
                 acc = F.K.zero
                 for a in range(len(theta)):
                     acc += F.d(deta[a][i], j) * dtheta[a][k] - F.d(dtheta[a][i], j) * deta[a][k]
-                values[(i, j, k)] = tidy(F.to_expr(acc))
+                values[(i, j, k)] = tidy_reduced(F.to_expr(acc))
         else:
             from .fisher import score
             sc = score(self.family)
@@ -267,7 +267,7 @@ class Geometry:
         def compute():
             if self.family.n == 1:
                 return sp.Integer(0)
-            return tidy(self._field.to_expr(scalar(self._field, self._ginv_f, self._ricci_f(0))))
+            return tidy_reduced(self._field.to_expr(scalar(self._field, self._ginv_f, self._ricci_f(0))))
         return self._cached("scalar_curvature", compute)
 
     @property
@@ -311,7 +311,7 @@ class Geometry:
     @property
     def jeffreys_prior(self) -> sp.Expr:
         """√det g, unnormalised."""
-        return self._cached("jeffreys", lambda: tidy(sp.sqrt(self._field.to_expr(
+        return self._cached("jeffreys", lambda: tidy_reduced(sp.sqrt(self._field.to_expr(
             self._field.det(self._g_f)))))
 
     # -- display ------------------------------------------------------------------------------

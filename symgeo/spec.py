@@ -40,7 +40,8 @@ MAX_PARAMS = 12
 
 FUNCTIONS = {
     "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan,
-    "atan": sp.atan, "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "gamma": sp.gamma,
+    "atan": sp.atan, "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "asinh": sp.asinh,
+    "acosh": sp.acosh, "atanh": sp.atanh, "gamma": sp.gamma,
     "loggamma": sp.loggamma, "lgamma": sp.loggamma, "digamma": sp.digamma, "polygamma": sp.polygamma,
     "beta": sp.beta, "binomial": sp.binomial, "factorial": sp.factorial, "erf": sp.erf,
     "erfc": sp.erfc, "besseli": sp.besseli, "besselj": sp.besselj, "abs": sp.Abs, "Abs": sp.Abs,

@@ -251,6 +251,7 @@ def _whitelisted_calls():
                 "besselj": (2, x)}
     calls = {name: fn(*two_args.get(name, (x,))) for name, fn in FUNCTIONS.items()}
     calls["besselj0"], calls["tan"], calls["sign"] = sp.besselj(0, x), sp.tan(x / 3), sp.sign(x - 1)
+    calls["acosh"], calls["atanh"] = sp.acosh(x + 1), sp.atanh(x / 3)
     return (x, a), calls
 
 

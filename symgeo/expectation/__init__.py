@@ -2,7 +2,8 @@
 integral or series representation (see dispatch for the order of methods).
 
 Modules, one mechanism each: reduction (x = x(z, ξ)), laws (carrying a law onto Gamma/Beta/Normal),
-identities (differentiated transforms), bounded (SymPy integrate/summation under a time bound,
+identities (differentiated transforms), transform (laws of a monotone transform of a standard
+normal), bounded (SymPy integrate/summation under a time bound,
 numeric identification of constants), quadrature (mpmath references), representation (Integral/Sum).
 """
 from .dispatch import DEFAULT_TIMEOUT, Expectations, expectations, total_mass

@@ -9,6 +9,7 @@ Discrete support: finite sums exactly; infinite ones by bounded `summation` (che
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import mpmath
@@ -34,10 +35,13 @@ from .identities import expect_standard
 from .laws import standardize
 from .quadrature import agrees, numeric_expectation, quad_law
 from .reduction import find_reduction, identity_reduction, reduced_log_density, separate
+from .transform import expect_normal, normal_transform
 
 DEFAULT_TIMEOUT = 30.0
 SERIES_TIMEOUT = 5.0  # per term: SymPy sums what it can quickly
 CHECK_RTOL = 1e-12
+SHAPE_TIMEOUT = 3.0  # per expectation with shape parameters: SymPy's integrate, what it does quickly
+SHAPE_BUDGET = 12.0  # all of one law's: the rest become integral representations at once
 
 
 @dataclass
@@ -89,7 +93,7 @@ def _continuous(family: Family, exprs: list, timeout: float) -> Expectations:
         fz = sp.expand(sp.expand_log(sp.sympify(f).xreplace({x: red.x_of_z}), force=True))
         split.append([separate(t, red.z, removable, family.name) for t in sp.Add.make_args(fz)])
     law = _Law(family, red, logq, shape, timeout)
-    shapes = sorted({h for terms in split for _, h in terms}, key=sp.default_sort_key)
+    shapes = sorted({h for terms in split for _, h in terms}, key=lambda h: (sp.count_ops(h), sp.default_sort_key(h)))
     constants = {h: law.expect(h) for h in shapes}
     values = [sp.Add(*[c * constants[h] for c, h in terms]) for terms in split]
     method = f"reduction x = {red.x_of_z}" if red.x_of_z != x else "integration over the support"
@@ -102,6 +106,8 @@ class _Law:
     def __init__(self, family, red, logq, shape, timeout):
         self.family, self.z, self.support, self.logq = family, red.z, red.z_support, logq
         self.shape, self.timeout, self.notes = shape, timeout, []
+        self._integrate_left = min(timeout, SHAPE_BUDGET)
+        self._normal = False
         self.points = [{p: v for p, v in family.sample_point(k).items() if p in shape} for k in range(2)]
         self._std = standardize(logq, self.z, self.support, self.points[0])
         if self._std is not None and self._std.steps:
@@ -113,6 +119,10 @@ class _Law:
         value = self._by_identity(h)
         if value is None and not self.shape:
             value = self._constant(h)
+        if value is None and self.shape:
+            value = self._by_transform(h)
+        if value is None and self.shape:
+            value = self._integrated(h)
         if value is None:
             value = representation.integral(h, self.logq, self.z, self.support.lo, self.support.hi)
         return value
@@ -125,7 +135,39 @@ class _Law:
             return None
         return value
 
+    def _by_transform(self, h):
+        if self._normal is False:  # not yet looked for
+            self._normal = normal_transform(self.logq, self.z, self.support, self.points)
+            if self._normal is not None:
+                self.notes.append(f"expectations under a normal transform: {self._normal.describe()}")
+        if self._normal is None:
+            return None
+        value = expect_normal(self._normal, h, SHAPE_TIMEOUT)
+        if value is None or not all(self._agrees(value, h, pt) for pt in self.points):
+            return None
+        return value
+
+    def _integrated(self, h):
+        """SymPy's integrate with the shape parameters free, briefly (the law's budget shared by its
+        expectations, simplest first), accepted only where it agrees with quadrature at the sample
+        points: Birnbaum–Saunders' E[1/z] (Bessel K of half order), skew-normal's Gaussian moments."""
+        seconds = min(SHAPE_TIMEOUT, self._integrate_left)
+        integrand = h * sp.exp(self.logq)
+        if seconds < 0.5 or _transcendental_denominator(integrand, self.z):
+            return None
+        start = time.monotonic()
+        value = bounded_integrate(integrand, self.z, self.support, seconds)
+        self._integrate_left -= time.monotonic() - start
+        if value is None or not all(self._agrees(value, h, pt) for pt in self.points):
+            return None
+        return value
+
     def _agrees(self, value, h, point) -> bool:
+        """value equals quadrature at the point, and is real there without complex intermediates:
+        SymPy's integrate may answer on another branch (sqrt((w − 1)⁻⁵) for 0 < w < 1), right in
+        complex arithmetic and NaN in a real backend."""
+        if not sp.N(value.xreplace(point), 30).is_extended_real:
+            return False
         try:
             reference = quad_law(h.xreplace(point), self.logq.xreplace(point), self.z, self.support, dps=30)
         except (ValueError, ZeroDivisionError, TypeError, mpmath.libmp.NoConvergence):
@@ -153,6 +195,12 @@ class _Law:
         self.notes.append(f"E[{h}] = {value}: identified numerically from 60-digit quadrature "
                           f"(residual {residual:.1e})")
         return value
+
+
+def _transcendental_denominator(integrand, z) -> bool:
+    """1/(1 + erf(αz))²: no antiderivative SymPy finds; not worth its time bound."""
+    den = sp.fraction(sp.cancel(sp.together(integrand)))[1]
+    return any(f.has(z) and not isinstance(f, sp.exp) for f in den.atoms(sp.Function))
 
 
 # -- several variables ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import sympy as sp
 
 from .quadrature import integrate_density, sum_density
 
+CANONICAL_OPS = 150
 KINDS = ("closed form", "integral representation", "series representation")
 
 
@@ -23,10 +24,19 @@ def integral(h, logq, z, lo, hi) -> sp.Integral:
         var = sp.Symbol(f"log_{z}", real=True)
         integrand = (h * sp.exp(logq)).xreplace({z: sp.exp(var)}) * sp.exp(var)
         if not _nested_exp(integrand, var):
-            return sp.Integral(integrand, (var, -sp.oo, sp.oo))
+            return _integral(integrand, var, -sp.oo, sp.oo)
     var = sp.Symbol(str(z), **_assumptions(z))
     integrand = (h * sp.exp(logq)).xreplace({z: var})
-    return sp.Integral(integrand, (var, lo, hi))
+    return _integral(integrand, var, lo, hi)
+
+
+def _integral(integrand, var, lo, hi):
+    """c · Integral(f) with f factored and c free of var: one integral written two ways (the
+    skew-normal's E[z² e^{-α²z²}/(1 + erf)²] from two entries) becomes one atom."""
+    if sp.count_ops(integrand) <= CANONICAL_OPS:
+        integrand = sp.factor(integrand)
+    coeff, body = integrand.as_independent(var, as_Add=False)
+    return coeff * sp.Integral(body, (var, lo, hi))
 
 
 def series(f, logp, x, lo, hi) -> sp.Sum:
