@@ -20,6 +20,7 @@ from sympy.functions.special.bessel import BesselBase
 from .ratfunc import RationalField
 
 FACTOR_TERMS = 400  # factoring is cosmetic; big numerators stay expanded
+FACTOR_DENOMINATOR_TERMS = 20000
 
 
 def _split_power(expr: sp.Pow):
@@ -213,9 +214,19 @@ class DiffField:
         if len(f.numer) + len(f.denom) <= FACTOR_TERMS:
             (c_num, num), (c_den, den) = self._factored(f.numer), self._factored(f.denom)
             expr = _keep_coeff(sp.Rational(c_num, c_den), num / den)
+        elif len(f.denom) <= FACTOR_DENOMINATOR_TERMS:  # typically a power of one small polynomial
+            c_den, den = self._factored(f.denom)
+            expr = self._poly_expr(f.numer) / (c_den * den)
         else:
             expr = self._poly_expr(f.numer) / self._poly_expr(f.denom)
         return expr.xreplace(self._back)
+
+    def factors(self, f) -> tuple:
+        """f = c · Π pᵢ^eᵢ: (c, [(pᵢ as a SymPy expression, eᵢ)]), eᵢ < 0 for the denominator's."""
+        (c_num, num), (c_den, den) = f.numer.factor(), f.denom.factor()
+        out = [(self._poly_expr(p).xreplace(self._back), int(e)) for p, e in num]
+        out += [(self._poly_expr(p).xreplace(self._back), -int(e)) for p, e in den]
+        return sp.Rational(int(c_num), int(c_den)), out
 
     def _factored(self, poly) -> tuple:
         content, factors = poly.factor()

@@ -116,7 +116,7 @@ def _size_option(name: str, n_params: int) -> int | None:
 
 _MINIMUM = {("categorical", "k"): 2, ("dirichlet", "k"): 2, ("multivariate_normal", "d"): 1,
             ("centered_normal", "d"): 1}
-_MAX_SIZE = {"categorical": 12, "dirichlet": 12, "multivariate_normal": 4, "centered_normal": 4}
+_MAX_SIZE = {"categorical": 12, "dirichlet": 12, "multivariate_normal": 5, "centered_normal": 5}
 
 
 def _fixed(name: str, value, assumptions: dict):

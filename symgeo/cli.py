@@ -76,12 +76,12 @@ _JSON = {
     "christoffel": lambda geo, _: {"christoffel": _strs(geo.christoffel().tolist())},
     "geodesic_equations": lambda geo, _: {"geodesic_equations": {str(k): str(v) for k, v in
                                                                  geo.geodesic_equations().items()}},
-    "jeffreys_prior": lambda geo, _: {"jeffreys_prior": str(geo.jeffreys_prior)},
+    "jeffreys_prior": lambda geo, _: {"jeffreys_prior": _str(geo.jeffreys_prior)},
     "exponential_family": lambda geo, _: {"exponential_family": _exponential_json(geo)},
     "skewness": lambda geo, _: {"skewness": _strs(geo.skewness.tolist())},
     "alpha_christoffel": lambda geo, alpha: {"alpha": str(alpha),
                                              "alpha_christoffel": _strs(geo.christoffel(alpha).tolist())},
-    "scalar_curvature": lambda geo, _: {"scalar_curvature": str(geo.scalar_curvature)},
+    "scalar_curvature": lambda geo, _: {"scalar_curvature": _str(geo.scalar_curvature)},
 }
 _JSON_KEYS = {"fisher": ("fisher", "fisher_route", "notes", "fisher_kinds"), "alpha_christoffel": ("alpha", "alpha_christoffel")}
 
@@ -102,7 +102,20 @@ def _exponential_json(geo: Geometry):
 def _strs(nested):
     if isinstance(nested, list):
         return [_strs(x) for x in nested]
-    return str(nested)
+    return _str(nested)
+
+
+BIG_SUM = 100  # terms: a sum this long is printed in SymPy's stored order, not sorted again
+
+
+def _str(expr) -> str:
+    """str, except that long expanded polynomials skip the printer's term sorting (half of the
+    multivariate normal's d = 4 skewness output time); the text still sympifies to the same value."""
+    near = [expr] + list(getattr(expr, "args", ()))
+    near += [b for a in near[1:] for b in getattr(a, "args", ())]
+    if any(isinstance(a, sp.Add) and len(a.args) > BIG_SUM for a in near):
+        return sp.sstr(expr, order="none")
+    return str(expr)
 
 
 # text: each stage is a list of lines

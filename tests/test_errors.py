@@ -107,3 +107,17 @@ def test_unknown_catalog_name_and_options():
         catalog.get("categorical:k=1")
     with pytest.raises(UnknownFamilyError, match="whole number"):
         catalog.get("categorical:k=abc")
+
+
+def test_a_poisson_regression_with_one_covariate_value_is_reported_non_identifiable():
+    """λ = exp(b0 + 2 b1): the series close (e^{x·c}/x! read as u^x/x!) and the message names the
+    direction (−2, 1), not a summation failure."""
+    from symgeo.spec import family_from_dict
+    spec = {"name": "poisson_regression", "variable": "y", "support": "naturals",
+            "density": "exp(-exp(b0 + 2*b1)) * exp(b0 + 2*b1)**y / factorial(y)",
+            "params": {"b0": "real", "b1": "real"}}
+    with pytest.raises(SingularFisherError, match=r"along \(-2, 1\)"):
+        Geometry(family_from_dict(spec)).fisher
+    spec.update(density="exp(-exp(b0)) * exp(b0)**y / factorial(y)", params={"b0": "real"})
+    g = Geometry(family_from_dict(spec)).fisher
+    assert sp.simplify(g[0, 0] - sp.exp(sp.Symbol("b0", real=True))) == 0

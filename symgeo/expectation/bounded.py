@@ -126,14 +126,32 @@ def summation_closed(expr, x, lo, hi, points):
     total = sp.Integer(0)
     for term in sp.Add.make_args(sp.expand(exp_log_to_power(expr))):
         plain = sp.simplify(sp.powsimp(term, force=True))
-        for candidate in (plain, plain.rewrite(sp.factorial), term):
+        as_power, bases = exp_linear_to_power(plain, x)
+        for candidate, back in ((plain, {}), (plain.rewrite(sp.factorial), {}), (as_power, bases), (term, {})):
             res = converged_branch(sp.summation(candidate, (x, lo, hi)), points)
             if res is not None and is_closed_form(res):
-                total += res
+                total += res.xreplace(back)
                 break
         else:
             return None
     return sp.simplify(total)
+
+
+def exp_linear_to_power(expr, x):
+    """exp(c·x + rest) -> u**x · exp(rest) with u = e^c a positive symbol: a Poisson regression's
+    e^{x(b₀ + 2b₁)}/x! is an exponential series SymPy sums only in this form. Returns the rewritten
+    expression and {u: e^c} to substitute back."""
+    bases: dict = {}
+
+    def split(e):
+        arg = sp.expand(e.args[0])
+        c = arg.coeff(x)
+        if c == 0 or c.has(x) or sp.expand(arg - c * x).has(x):
+            return e
+        u = bases.setdefault(c, sp.Dummy("u", positive=True))
+        return u ** x * sp.exp(arg - c * x)
+    out = expr.replace(lambda e: isinstance(e, sp.exp) and e.has(x), split)
+    return out, {u: sp.exp(c) for c, u in bases.items()}
 
 
 def exp_log_to_power(expr):

@@ -41,7 +41,7 @@ DEFAULT_TIMEOUT = 30.0
 SERIES_TIMEOUT = 5.0  # per term: SymPy sums what it can quickly
 CHECK_RTOL = 1e-12
 SHAPE_TIMEOUT = 3.0  # per expectation with shape parameters: SymPy's integrate, what it does quickly
-SHAPE_BUDGET = 12.0  # all of one law's: the rest become integral representations at once
+SHAPE_BUDGET = 8.0  # all of one law's: the rest become integral representations at once
 
 
 @dataclass
@@ -143,7 +143,7 @@ class _Law:
         if self._normal is None:
             return None
         value = expect_normal(self._normal, h, SHAPE_TIMEOUT)
-        if value is None or not all(self._agrees(value, h, pt) for pt in self.points):
+        if value is None or not _evaluable(value) or not all(self._agrees(value, h, pt) for pt in self.points):
             return None
         return value
 
@@ -158,7 +158,7 @@ class _Law:
         start = time.monotonic()
         value = bounded_integrate(integrand, self.z, self.support, seconds)
         self._integrate_left -= time.monotonic() - start
-        if value is None or not all(self._agrees(value, h, pt) for pt in self.points):
+        if value is None or not _evaluable(value) or not all(self._agrees(value, h, pt) for pt in self.points):
             return None
         return value
 
@@ -197,10 +197,23 @@ class _Law:
         return value
 
 
+def _evaluable(value) -> bool:
+    """Only functions a spec may use (the numeric backends print each for numpy and torch): a
+    Gompertz entry in Ei(−η) stays an integral representation until torch has Ei."""
+    from ..spec import FUNCTIONS
+    allowed = tuple({f if isinstance(f, type) else type(f(sp.Symbol("t"))) for f in FUNCTIONS.values()})
+    return all(isinstance(f, allowed) for f in value.atoms(sp.Function))
+
+
 def _transcendental_denominator(integrand, z) -> bool:
-    """1/(1 + erf(αz))²: no antiderivative SymPy finds; not worth its time bound."""
+    """1/(1 + erf(αz))² or 1/(w e^{2z} + 3 − 3w)²: no antiderivative SymPy finds, or one on a
+    complex branch (a mixture's); not worth the time bound. A power of e^{z} alone stays."""
     den = sp.fraction(sp.cancel(sp.together(integrand)))[1]
-    return any(f.has(z) and not isinstance(f, sp.exp) for f in den.atoms(sp.Function))
+    for factor in sp.Mul.make_args(den):
+        base = factor.as_base_exp()[0]
+        if base.is_Add and any(f.has(z) for f in base.atoms(sp.Function)):
+            return True
+    return False
 
 
 # -- several variables ----------------------------------------------------------------------------
