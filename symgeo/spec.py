@@ -22,6 +22,7 @@ import sympy as sp
 
 from .errors import SpecError
 from .family import Chart, ExponentialFamily, Family, Reduction
+from .functions import FUNCTIONS
 from .support import Integers, Interval, Region
 
 try:
@@ -38,15 +39,6 @@ MAX_DIGITS = 60
 MAX_RESULT_DIGITS = 2000
 MAX_PARAMS = 12
 
-FUNCTIONS = {
-    "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan,
-    "atan": sp.atan, "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "asinh": sp.asinh,
-    "acosh": sp.acosh, "atanh": sp.atanh, "gamma": sp.gamma,
-    "loggamma": sp.loggamma, "lgamma": sp.loggamma, "digamma": sp.digamma, "polygamma": sp.polygamma,
-    "beta": sp.beta, "binomial": sp.binomial, "factorial": sp.factorial, "erf": sp.erf,
-    "erfc": sp.erfc, "besseli": sp.besseli, "besselj": sp.besselj, "abs": sp.Abs, "Abs": sp.Abs,
-    "sign": sp.sign,
-}
 CONSTANTS = {"pi": sp.pi, "E": sp.E, "oo": sp.oo, "EulerGamma": sp.EulerGamma}
 _BINOPS = {ast.Add: sp.Add, ast.Sub: lambda a, b: a - b, ast.Mult: sp.Mul,
            ast.Div: lambda a, b: a / b, ast.Pow: None}

@@ -245,7 +245,7 @@ def test_blocks_nested_in_a_worker_run_inline():
 
 def _whitelisted_calls():
     """One call of every function a spec file may use, with arguments in its usual domain."""
-    from symgeo.spec import FUNCTIONS
+    from symgeo.functions import FUNCTIONS
     x, a = sp.symbols("x a", positive=True)
     two_args = {"polygamma": (2, x), "beta": (x, a), "binomial": (x + 3, a), "besseli": (2, x),
                 "besselj": (2, x)}

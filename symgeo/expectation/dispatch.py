@@ -17,6 +17,7 @@ import sympy as sp
 
 from ..errors import IntegrationError
 from ..family import Family
+from ..functions import evaluable
 from ..support import FinitePoints, Integers, Interval, Region
 from ..timebound import TimeBoundExceeded, call_with_timeout
 from . import representation
@@ -143,7 +144,7 @@ class _Law:
         if self._normal is None:
             return None
         value = expect_normal(self._normal, h, SHAPE_TIMEOUT)
-        if value is None or not _evaluable(value) or not all(self._agrees(value, h, pt) for pt in self.points):
+        if value is None or not evaluable(value) or not all(self._agrees(value, h, pt) for pt in self.points):
             return None
         return value
 
@@ -158,7 +159,7 @@ class _Law:
         start = time.monotonic()
         value = bounded_integrate(integrand, self.z, self.support, seconds)
         self._integrate_left -= time.monotonic() - start
-        if value is None or not _evaluable(value) or not all(self._agrees(value, h, pt) for pt in self.points):
+        if value is None or not evaluable(value) or not all(self._agrees(value, h, pt) for pt in self.points):
             return None
         return value
 
@@ -195,14 +196,6 @@ class _Law:
         self.notes.append(f"E[{h}] = {value}: identified numerically from 60-digit quadrature "
                           f"(residual {residual:.1e})")
         return value
-
-
-def _evaluable(value) -> bool:
-    """Only functions a spec may use (the numeric backends print each for numpy and torch): a
-    Gompertz entry in Ei(−η) stays an integral representation until torch has Ei."""
-    from ..spec import FUNCTIONS
-    allowed = tuple({f if isinstance(f, type) else type(f(sp.Symbol("t"))) for f in FUNCTIONS.values()})
-    return all(isinstance(f, allowed) for f in value.atoms(sp.Function))
 
 
 def _transcendental_denominator(integrand, z) -> bool:
