@@ -31,14 +31,11 @@ def alpha_first(F: DiffField, first: list, skew: list, alpha) -> list:
 def raise_index(ginv: list, first: list) -> list:
     """Γ^k_ij = g^{kl} Γ_ij,l."""
     n = len(ginv)
-    zero = first[0][0][0] * 0
+    K = first[0][0][0].K
     out = [[[None] * n for _ in range(n)] for _ in range(n)]
     for k in range(n):
         for i in range(n):
             for j in range(i, n):
-                acc = zero
-                for m in range(n):
-                    if ginv[k][m] and first[i][j][m]:
-                        acc += ginv[k][m] * first[i][j][m]
+                acc = K.sum(ginv[k][m] * first[i][j][m] for m in range(n) if ginv[k][m] and first[i][j][m])
                 out[k][i][j] = out[k][j][i] = acc
     return out

@@ -10,15 +10,15 @@ from .algebra import DiffField
 
 
 def _products(gamma, rho, mu, nu, sigma, n):
-    acc = gamma[0][0][0] * 0
+    terms = []
     for lam in range(n):
         a, b = gamma[rho][mu][lam], gamma[lam][nu][sigma]
         if a and b:
-            acc += a * b
+            terms.append(a * b)
         c, d = gamma[rho][nu][lam], gamma[lam][mu][sigma]
         if c and d:
-            acc -= c * d
-    return acc
+            terms.append(-(c * d))
+    return gamma[0][0][0].K.sum(terms)
 
 
 def riemann_up(F: DiffField, gamma: list) -> list:
@@ -45,11 +45,8 @@ def lower_first(g: list, up: list) -> list:
         for b in range(n):
             for c in range(n):
                 for d in range(n):
-                    acc = zero
-                    for lam in range(n):
-                        if g[a][lam] and up[lam][b][c][d]:
-                            acc += g[a][lam] * up[lam][b][c][d]
-                    out[a][b][c][d] = acc
+                    out[a][b][c][d] = zero.K.sum(g[a][lam] * up[lam][b][c][d] for lam in range(n)
+                                                 if g[a][lam] and up[lam][b][c][d])
     return out
 
 
@@ -70,9 +67,4 @@ def ricci(F: DiffField, gamma: list) -> list:
 
 def scalar(F: DiffField, ginv: list, ric: list):
     n = len(ginv)
-    acc = F.K.zero
-    for a in range(n):
-        for b in range(n):
-            if ginv[a][b] and ric[a][b]:
-                acc += ginv[a][b] * ric[a][b]
-    return acc
+    return F.K.sum(ginv[a][b] * ric[a][b] for a in range(n) for b in range(n) if ginv[a][b] and ric[a][b])

@@ -218,9 +218,8 @@ class Geometry:
             deta = [[F.d(e, i) for i in range(n)] for e in eta]
             values = {}
             for i, j, k in triples:
-                acc = F.K.zero
-                for a in range(len(theta)):
-                    acc += F.d(deta[a][i], j) * dtheta[a][k] - F.d(dtheta[a][i], j) * deta[a][k]
+                acc = F.K.sum(term for a in range(len(theta))
+                              for term in (F.d(deta[a][i], j) * dtheta[a][k], -(F.d(dtheta[a][i], j) * deta[a][k])))
                 values[(i, j, k)] = tidy_reduced(F.to_expr(acc))
         else:
             from .fisher import score

@@ -40,6 +40,25 @@ class RationalField:
         q = Fraction(int(value.p), int(value.q)) if hasattr(value, "p") else Fraction(value)
         return RationalFunction(self, self.ctx.constant(q.numerator), self.ctx.constant(q.denominator))
 
+    def sum(self, terms) -> RationalFunction:
+        """Σ terms with one reduction per distinct denominator, not one per addition: a contraction's
+        terms mostly share a denominator (a power of det Σ for the multivariate normal), and the gcd
+        after each addition was most of its cost."""
+        groups: list = []  # [denominator, numerator accumulated over it]
+        for t in terms:
+            if not t:
+                continue
+            for group in groups:
+                if group[0] == t.denom:
+                    group[1] += t.numer
+                    break
+            else:
+                groups.append([t.denom, t.numer])
+        out = self.zero
+        for denom, numer in groups:
+            out += _reduced(self, numer, denom)
+        return out
+
     def from_terms(self, terms) -> RationalFunction:
         """A polynomial from {exponent tuple: integer coefficient}."""
         return RationalFunction(self, self.ctx.from_dict(dict(terms)), self._one_poly)

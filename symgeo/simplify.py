@@ -84,9 +84,18 @@ def tidy_reduced(expr) -> sp.Expr:
     are simplified further (SymPy's cancel of a large one repeats that work in pure Python; on the
     truncated normal's curvature it was 28 of 30 s)."""
     expr = sp.sympify(expr)
-    if expr.has(sp.polygamma, sp.Integral, sp.Sum) or sp.count_ops(expr) <= SMALL_OPS:
+    if expr.has(sp.polygamma, sp.Integral, sp.Sum) or _at_most_nodes(expr, SMALL_OPS):
         return tidy(expr)
     return expr
+
+
+def _at_most_nodes(expr, limit: int) -> bool:
+    """Whether expr has at most `limit` nodes, stopping early (count_ops of a large expression
+    costs as much as printing it)."""
+    for count, _ in enumerate(sp.preorder_traversal(expr)):
+        if count >= limit:
+            return False
+    return True
 
 
 def tidy_matrix(matrix) -> sp.ImmutableMatrix:

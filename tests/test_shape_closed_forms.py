@@ -174,3 +174,66 @@ def test_closed_forms_outside_the_numeric_backends_stay_integrals():
     integral representation that both backends evaluate."""
     geo = Geometry(load_family(str(FAMILIES / "gompertz.toml")))
     assert not geo.fisher.has(sp.Ei, sp.expint, sp.uppergamma, sp.hyper)
+
+
+# -- curvature of an integral-represented family -----------------------------------------------------
+def _gompertz():
+    geo = Geometry(load_family(str(FAMILIES / "gompertz.toml")))
+    assert geo.fisher.has(sp.Integral) and geo.scalar_curvature.has(sp.Integral)
+    return geo
+
+
+def _brioschi_by_differences(metric, u, v, h=mpmath.mpf("1e-6")):
+    """2K from Brioschi's formula, every derivative a central difference of the numeric metric."""
+    def at(du, dv):
+        return metric(u + du * h, v + dv * h)
+    m = {(a, b): at(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)}
+    E, F, G = (lambda a, b: m[a, b][0]), (lambda a, b: m[a, b][1]), (lambda a, b: m[a, b][2])
+
+    def d1(f, axis):
+        return (f(*axis) - f(-axis[0], -axis[1])) / (2 * h)
+
+    def d2(f, axis):
+        return (f(*axis) - 2 * f(0, 0) + f(-axis[0], -axis[1])) / h ** 2
+
+    def duv(f):
+        return (f(1, 1) - f(1, -1) - f(-1, 1) + f(-1, -1)) / (4 * h ** 2)
+    U, V = (1, 0), (0, 1)
+    e, f, g = E(0, 0), F(0, 0), G(0, 0)
+    m1 = mpmath.matrix([[-d2(E, V) / 2 + duv(F) - d2(G, U) / 2, d1(E, U) / 2, d1(F, U) - d1(E, V) / 2],
+                        [d1(F, V) - d1(G, U) / 2, e, f], [d1(G, V) / 2, f, g]])
+    m2 = mpmath.matrix([[0, d1(E, V) / 2, d1(G, U) / 2], [d1(E, V) / 2, e, f], [d1(G, U) / 2, f, g]])
+    return 2 * (mpmath.det(m1) - mpmath.det(m2)) / (e * g - f * f) ** 2
+
+
+def test_curvature_of_an_integral_representation_matches_differences_of_the_numeric_metric():
+    """Gompertz: R differentiated under the integral sign (symbolically) against Brioschi's formula on
+    finite differences of the metric evaluated by quadrature."""
+    geo = _gompertz()
+    eta, b = geo.params
+    g = geo.fisher
+
+    def metric(u, v):
+        point = {eta: sp.Float(mpmath.nstr(u, 30), 30), b: sp.Float(mpmath.nstr(v, 30), 30)}
+        return [evaluate(g[0, 0], point, 30), evaluate(g[0, 1], point, 30), evaluate(g[1, 1], point, 30)]
+    with mpmath.workdps(30):
+        for u, v in (("0.7", "1.3"), ("1.9", "0.6")):
+            want = _brioschi_by_differences(metric, mpmath.mpf(u), mpmath.mpf(v))
+            got = evaluate(geo.scalar_curvature, {eta: sp.Rational(u), b: sp.Rational(v)}, 30)
+            assert float(got) == pytest.approx(float(want), rel=1e-9)
+
+
+def test_curvature_of_an_integral_representation_is_chart_invariant():
+    """The same Gompertz law declared with the scale s = 1/b: R(η, s) = R(η, 1/s)."""
+    from symgeo.spec import family_from_dict
+    geo = _gompertz()
+    eta, b = geo.params
+    other = Geometry(family_from_dict({
+        "name": "gompertz_scale", "variable": "x", "support": "positive",
+        "density": "eta/s*exp(eta + x/s - eta*exp(x/s))", "params": {"eta": "positive", "s": "positive"}}))
+    assert other.scalar_curvature.has(sp.Integral)
+    eta2, s = other.params
+    for u, v in (("7/10", "13/10"), ("19/10", "3/5")):
+        here = evaluate(geo.scalar_curvature, {eta: sp.Rational(u), b: sp.Rational(v)}, 25)
+        there = evaluate(other.scalar_curvature, {eta2: sp.Rational(u), s: 1 / sp.Rational(v)}, 25)
+        assert float(there) == pytest.approx(float(here), rel=1e-10)
