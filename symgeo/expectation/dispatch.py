@@ -110,6 +110,8 @@ class _Law:
         self._integrate_left = min(timeout, SHAPE_BUDGET)
         self._normal = False
         self.points = [{p: v for p, v in family.sample_point(k).items() if p in shape} for k in range(2)]
+        # SymPy's own answers may hold on one side of a branch only: checked on both signs of a shape
+        self.wide_points = [{p: v for p, v in family.sample_point(k).items() if p in shape} for k in range(4)]
         self._std = standardize(logq, self.z, self.support, self.points[0])
         if self._std is not None and self._std.steps:
             self.notes.append(f"expectations by identity: {self.z} ↦ {self._std.describe()}")
@@ -144,7 +146,7 @@ class _Law:
         if self._normal is None:
             return None
         value = expect_normal(self._normal, h, SHAPE_TIMEOUT)
-        if value is None or not evaluable(value) or not all(self._agrees(value, h, pt) for pt in self.points):
+        if value is None or not evaluable(value) or not all(self._agrees(value, h, pt) for pt in self.wide_points):
             return None
         return value
 
@@ -159,7 +161,7 @@ class _Law:
         start = time.monotonic()
         value = bounded_integrate(integrand, self.z, self.support, seconds)
         self._integrate_left -= time.monotonic() - start
-        if value is None or not evaluable(value) or not all(self._agrees(value, h, pt) for pt in self.points):
+        if value is None or not evaluable(value) or not all(self._agrees(value, h, pt) for pt in self.wide_points):
             return None
         return value
 
