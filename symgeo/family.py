@@ -14,7 +14,7 @@ import sympy as sp
 from .errors import DomainError, SymgeoError
 from .support import Interval, Support
 
-SCHEMA = "symgeo-3"  # bump when a derivation or the form of its results changes: caches are rebuilt
+SCHEMA = "symgeo-4"  # bump when a derivation or the form of its results changes: caches are rebuilt
 
 
 def default_domain(symbol: sp.Symbol) -> sp.Interval:

@@ -237,3 +237,25 @@ def test_curvature_of_an_integral_representation_is_chart_invariant():
         here = evaluate(geo.scalar_curvature, {eta: sp.Rational(u), b: sp.Rational(v)}, 25)
         there = evaluate(other.scalar_curvature, {eta2: sp.Rational(u), s: 1 / sp.Rational(v)}, 25)
         assert float(there) == pytest.approx(float(here), rel=1e-10)
+
+
+def test_expectations_are_remembered_by_law_and_integrand(tmp_path, monkeypatch):
+    """A second process asking for E[h] under the same law reads it back (the skewness stage asks for
+    most of what the Fisher stage computed); a corrupt entry is recomputed, not trusted."""
+    import symgeo.expectation.dispatch as dispatch
+    monkeypatch.setenv("SYMGEO_CACHE_DIR", str(tmp_path))
+    fam = load_family(str(FAMILIES / "skew_normal.toml"))
+    mu, sigma, al = fam.params
+    h = (fam.variables[0] - mu) ** 2 / sigma ** 2
+    first = dispatch.expectations(fam, [h]).values[0]
+    entries = list(tmp_path.rglob("expect_*.pkl"))
+    assert entries
+
+    def refuse(self, h):
+        raise AssertionError("recomputed")
+    monkeypatch.setattr(dispatch._Law, "_compute", refuse)
+    assert sp.simplify(dispatch.expectations(fam, [h]).values[0] - first) == 0
+    for entry in entries:
+        entry.write_bytes(b"0" * 64 + b"\n" + b"not a pickle")
+    with pytest.raises(AssertionError, match="recomputed"):
+        dispatch.expectations(fam, [h])
