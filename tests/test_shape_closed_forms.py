@@ -259,3 +259,14 @@ def test_expectations_are_remembered_by_law_and_integrand(tmp_path, monkeypatch)
         entry.write_bytes(b"0" * 64 + b"\n" + b"not a pickle")
     with pytest.raises(AssertionError, match="recomputed"):
         dispatch.expectations(fam, [h])
+
+
+def test_a_representation_for_want_of_time_is_not_remembered(tmp_path, monkeypatch):
+    import symgeo.expectation.dispatch as dispatch
+    monkeypatch.setenv("SYMGEO_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(dispatch, "SHAPE_BUDGET", 0.0)
+    fam = load_family(str(FAMILIES / "skew_normal.toml"))
+    mu, sigma, _ = fam.params
+    value = dispatch.expectations(fam, [(fam.variables[0] - mu) ** 3 / sigma ** 3]).values[0]
+    assert value.has(sp.Integral)
+    assert not list(tmp_path.rglob("expect_*.pkl"))

@@ -110,7 +110,7 @@ class _Law:
         self.family, self.z, self.support, self.logq = family, red.z, red.z_support, logq
         self.shape, self.timeout, self.notes = shape, timeout, []
         self._integrate_left = min(timeout, SHAPE_BUDGET)
-        self._normal = False
+        self._normal, self._cut_short = False, False
         self.points = [{p: v for p, v in family.sample_point(k).items() if p in shape} for k in range(2)]
         self.wide_points = _both_signs(self.points, [{p: v for p, v in family.sample_point(k).items()
                                                       if p in shape} for k in range(2, 6)])
@@ -129,9 +129,9 @@ class _Law:
             if isinstance(stored, tuple) and len(stored) == 2 and isinstance(stored[0], sp.Basic):
                 self.notes.extend(n for n in stored[1] if n not in self.notes)
                 return stored[0]
-        before = len(self.notes)
+        before, self._cut_short = len(self.notes), False
         value = self._compute(h)
-        if cache.enabled():
+        if cache.enabled() and not self._cut_short:  # a representation for want of time is not remembered
             cache.DiskCache().put(key, name, (value, self.notes[before:]))
         return value
 
@@ -178,7 +178,10 @@ class _Law:
         points: Birnbaum–Saunders' E[1/z] (Bessel K of half order), skew-normal's Gaussian moments."""
         seconds = min(SHAPE_TIMEOUT, self._integrate_left)
         integrand = h * sp.exp(self.logq)
-        if seconds < 0.5 or _transcendental_denominator(integrand, self.z):
+        if _transcendental_denominator(integrand, self.z):
+            return None
+        if seconds < 0.5:
+            self._cut_short = True
             return None
         start = time.monotonic()
         value = bounded_integrate(integrand, self.z, self.support, seconds)
