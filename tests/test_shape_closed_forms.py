@@ -183,7 +183,10 @@ def _gompertz():
     return geo
 
 
-def _brioschi_by_differences(metric, u, v, h=mpmath.mpf("1e-6")):
+STEP = mpmath.mpf("1e-6")
+
+
+def _brioschi_by_differences(metric, u, v, h=STEP):
     """2K from Brioschi's formula, every derivative a central difference of the numeric metric."""
     def at(du, dv):
         return metric(u + du * h, v + dv * h)
@@ -242,10 +245,10 @@ def test_curvature_of_an_integral_representation_is_chart_invariant():
 def test_expectations_are_remembered_by_law_and_integrand(tmp_path, monkeypatch):
     """A second process asking for E[h] under the same law reads it back (the skewness stage asks for
     most of what the Fisher stage computed); a corrupt entry is recomputed, not trusted."""
-    import symgeo.expectation.dispatch as dispatch
+    from symgeo.expectation import dispatch
     monkeypatch.setenv("SYMGEO_CACHE_DIR", str(tmp_path))
     fam = load_family(str(FAMILIES / "skew_normal.toml"))
-    mu, sigma, al = fam.params
+    mu, sigma, _ = fam.params
     h = (fam.variables[0] - mu) ** 2 / sigma ** 2
     first = dispatch.expectations(fam, [h]).values[0]
     entries = list(tmp_path.rglob("expect_*.pkl"))
@@ -262,7 +265,7 @@ def test_expectations_are_remembered_by_law_and_integrand(tmp_path, monkeypatch)
 
 
 def test_a_representation_for_want_of_time_is_not_remembered(tmp_path, monkeypatch):
-    import symgeo.expectation.dispatch as dispatch
+    from symgeo.expectation import dispatch
     monkeypatch.setenv("SYMGEO_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(dispatch, "SHAPE_BUDGET", 0.0)
     fam = load_family(str(FAMILIES / "skew_normal.toml"))
