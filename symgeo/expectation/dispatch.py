@@ -111,6 +111,8 @@ class _Law:
         self.shape, self.timeout, self.notes = shape, timeout, []
         self._integrate_left = min(timeout, SHAPE_BUDGET)
         self._normal, self._cut_short = False, False
+        law = f"{SCHEMA}|{sp.srepr(logq)}|{self.support}|{sp.srepr(self.z)}"
+        self._law_key = "law_" + hashlib.sha256(law.encode()).hexdigest()[:24]
         self.points = [{p: v for p, v in family.sample_point(k).items() if p in shape} for k in range(2)]
         self.wide_points = _both_signs(self.points, [{p: v for p, v in family.sample_point(k).items()
                                                       if p in shape} for k in range(2, 6)])
@@ -136,9 +138,7 @@ class _Law:
         return value
 
     def _memo_key(self, h) -> tuple:
-        law = f"{SCHEMA}|{sp.srepr(self.logq)}|{self.support}|{sp.srepr(self.z)}"
-        return ("law_" + hashlib.sha256(law.encode()).hexdigest()[:24],
-                "expect_" + hashlib.sha256(sp.srepr(h).encode()).hexdigest()[:24])
+        return self._law_key, "expect_" + hashlib.sha256(sp.srepr(h).encode()).hexdigest()[:24]
 
     def _compute(self, h):
         value = self._by_identity(h)

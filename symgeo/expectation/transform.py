@@ -79,7 +79,7 @@ def _find(logq, z, support: Interval, samples: list):
         return None
     g_squared = sp.factor(-2 * (quadratic - quadratic.xreplace({z: critical})))
     g = sp.powdenest(sp.sqrt(g_squared), force=True).replace(lambda e: isinstance(e, sp.Abs), lambda e: e.args[0])
-    if _value(sp.diff(g, z), samples[0], z, _inside(support)) < 0:
+    if _value_at(sp.diff(g, z), samples[0], {z: _inside(support)[1]}) < 0:
         g = -g
     if not _matches(logq, g, z, support, samples):
         return None
@@ -119,8 +119,8 @@ def _inside(support: Interval) -> list:
     return [float(lo + (hi - lo) * f) for f in (0.1, 0.35, 0.6, 0.9)]
 
 
-def _value(expr, sample, var, points) -> float:
-    return float(sp.N(expr.xreplace(sample).xreplace({var: points[1]})))
+def _value_at(expr, sample, point) -> float:
+    return float(sp.N(expr.xreplace(sample).xreplace(point)))
 
 
 def _matches(logq, g, z, support, samples) -> bool:
