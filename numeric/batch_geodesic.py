@@ -27,6 +27,8 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import MatrixRankWarning, spsolve
 
+from symgeo.errors import InvalidArgumentError
+
 from .batch_ode import integrate_rows
 from .compiled import CompiledFamily
 from .geodesic import FAR, GeodesicError, _Unbounded, closed_form, distance
@@ -45,7 +47,7 @@ class BatchGeodesics:
 
     def __init__(self, compiled: CompiledFamily, rtol: float = RTOL, atol: float = ATOL):
         if compiled.backend != "numpy":
-            raise ValueError("batched shooting integrates in numpy: compile with backend='numpy'")
+            raise InvalidArgumentError("batched shooting integrates in numpy: compile with backend='numpy'")
         self.compiled, self.n = compiled, compiled.n
         self.rtol, self.atol = rtol, atol
         self._rhs = compiled.geodesic_rhs().generated
@@ -226,7 +228,7 @@ def distances(compiled: CompiledFamily, x0, x1, tol: float = 1e-10, rtol: float 
     tolerance; `tol` the endpoint residual, relative to 1 + |x1|, that counts as converged."""
     x0, x1 = np.atleast_2d(np.asarray(x0, dtype=float)), np.atleast_2d(np.asarray(x1, dtype=float))
     if x0.shape != x1.shape or x0.shape[1] != compiled.n:
-        raise ValueError(f"x0 and x1 must both be (B, {compiled.n}) arrays of {compiled.family.name} "
+        raise InvalidArgumentError(f"x0 and x1 must both be (B, {compiled.n}) arrays of {compiled.family.name} "
                          f"parameters ({', '.join(map(str, compiled.params))}); got {x0.shape} and {x1.shape}")
     compiled.check(*x0.T)
     compiled.check(*x1.T)

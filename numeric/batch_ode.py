@@ -17,6 +17,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy.integrate import DOP853
 
+from symgeo.errors import InvalidArgumentError
+
 A, B, C, E3, E5 = DOP853.A, DOP853.B, DOP853.C, DOP853.E3, DOP853.E5
 STAGES = DOP853.n_stages
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
@@ -36,7 +38,7 @@ def integrate_rows(f: Callable, z0, t_end: float = 1.0, rtol: float = 1e-12, ato
     z = np.array(z0, dtype=float)
     rows = len(z)
     if rows % group:
-        raise ValueError(f"{rows} rows do not split into groups of {group}")
+        raise InvalidArgumentError(f"{rows} rows do not split into groups of {group}")
     t, h = np.zeros(rows), np.full(rows, 0.01 * t_end)
     ok, running = np.ones(rows, dtype=bool), np.ones(rows, dtype=bool)
     steps = np.zeros(rows, dtype=int)

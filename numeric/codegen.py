@@ -21,6 +21,8 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
+from symgeo.errors import InvalidArgumentError
+
 from .blocks import BLOCK, run_blocks
 
 BACKENDS = ("numpy", "torch")
@@ -64,13 +66,15 @@ class Generated:
 
     def __init__(self, args, exprs, backend: str = "numpy"):
         if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+            raise InvalidArgumentError(f"backend must be one of {BACKENDS}, not {backend!r}")
         self.args = tuple(args)
         self.exprs = exprs
         self.backend = backend
         self.shape, entries = _shape_and_entries(exprs)
         entries, self._represented = self._represented_atoms(entries)
         entries = [_prepare(e) for e in entries]
+        # a guarded removable singularity (symgeo.removable) computes its unused branch too: quiet
+        self._quiet = any(e.has(sp.Piecewise) for e in entries)
         self.entries = len(entries)
         self.fn: Callable = _lambdify(self.args + tuple(s for s, _ in self._represented), entries, backend)
         self.last_errors: tuple = ()
@@ -128,6 +132,12 @@ class Generated:
         return self._call_numpy([np.asarray(v, dtype=float) for v in values])
 
     def _call_numpy(self, values):
+        if self._quiet:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                return self._fill_numpy(values)
+        return self._fill_numpy(values)
+
+    def _fill_numpy(self, values):
         batch = np.broadcast_shapes(*(v.shape for v in values)) if values else ()
         size = math.prod(batch)
         out = np.empty((self.entries, size))  # entry-major: each entry is one contiguous write

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 
+from symgeo.errors import InvalidArgumentError
 from symgeo.load import load_family, parse_point
 
 from .compiled import CompiledFamily
@@ -119,7 +120,7 @@ def cmd_report(args) -> int:
     if args.claims:
         text = claims_report(_claim_entries())
     elif not args.family:
-        raise ValueError("report: give a FAMILY (catalog name or spec file), or --claims")
+        raise InvalidArgumentError("report: give a FAMILY (catalog name or spec file), or --claims")
     else:
         compiled = _compiled(args)
         figures = []
@@ -132,11 +133,11 @@ def cmd_report(args) -> int:
     print(out)
     if args.pdf:
         if shutil.which("pdflatex") is None:
-            raise ValueError("--pdf needs pdflatex (Debian: apt-get install texlive-latex-base)")
+            raise InvalidArgumentError("--pdf needs pdflatex (Debian: apt-get install texlive-latex-base)")
         run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", out.name],
                              cwd=out.parent, capture_output=True, text=True, timeout=300, check=False)
         if run.returncode != 0:
-            raise ValueError(f"pdflatex failed; see {out.with_suffix('.log')}")
+            raise InvalidArgumentError(f"pdflatex failed; see {out.with_suffix('.log')}")
         print(out.with_suffix(".pdf"))
     return 0
 
@@ -147,7 +148,7 @@ def _claim_entries():
     from pathlib import Path
     folder = Path(__file__).resolve().parent.parent / "derivations" / "claims"
     if not folder.is_dir():
-        raise ValueError(f"no claim scripts at {folder} (they live in the source tree's derivations/claims)")
+        raise InvalidArgumentError(f"no claim scripts at {folder} (they live in the source tree's derivations/claims)")
     entries = []
     for script in sorted(folder.glob("[a-z]*.py")):
         run = subprocess.run([sys.executable, script.name], cwd=folder, capture_output=True, text=True,

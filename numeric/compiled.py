@@ -16,9 +16,12 @@ import numpy as np
 import sympy as sp
 
 from symgeo import DomainError, Family, Geometry, SymgeoError
-from symgeo.divergence import kl as symbolic_kl, pair_symbols
+from symgeo.divergence import kl as symbolic_kl
+from symgeo.divergence import pair_symbols
+from symgeo.errors import InvalidArgumentError
 from symgeo.geodesic import velocity_symbols
 from symgeo.geometry import N_OBS
+from symgeo.removable import guarded, removable_patches
 
 from .codegen import BACKENDS, Generated, generate
 
@@ -107,7 +110,7 @@ class CompiledFamily:
     def __init__(self, geometry: Geometry, backend: str = "numpy", fixed: dict | None = None,
                  check: bool = True):
         if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+            raise InvalidArgumentError(f"backend must be one of {BACKENDS}, not {backend!r}")
         self.geometry = geometry
         self.family = geometry.family
         self.params = self.family.params
@@ -138,7 +141,19 @@ class CompiledFamily:
         if free:
             raise SymgeoError(f"{self.family.name}: the expression depends on {sorted(map(str, free))}; "
                               f"give their values (e.g. fixed={{'{sorted(map(str, free))[0]}': ...}})")
-        return Checked(generate(args, exprs, self.backend), self._check, slots)
+        return Checked(generate(args, self._guard_removable(args, exprs, slots), self.backend), self._check, slots)
+
+    def _guard_removable(self, args, exprs, slots):
+        """Each entry with its removable singularities inside the domain (0/0 at a = 0) evaluated
+        by its Taylor polynomial near them (symgeo.removable)."""
+        domains, values = {}, {}
+        sample = self.family.sample_point(0)
+        for slot in slots:
+            for i, p in enumerate(self.params):
+                if slot + i < len(args):
+                    domains[args[slot + i]] = self.family.domains[p]
+                    values[args[slot + i]] = sample[p]
+        return _map_entries(exprs, lambda e: guarded(e, removable_patches(e, domains, values)))
 
     def check(self, *values) -> None:
         """Raise DomainError unless the parameter values lie in the domain."""
@@ -262,6 +277,14 @@ class CompiledFamily:
         a, b = pair_symbols(self.geometry)
         expr = symbolic_kl(self.geometry, a, b)
         return self.function(tuple(a.values()) + tuple(b.values()), expr, slots=(0, self.n))
+
+
+def _map_entries(exprs, fn):
+    if isinstance(exprs, (sp.MatrixBase, sp.NDimArray)):
+        return exprs.applyfunc(fn)
+    if isinstance(exprs, (list, tuple)):
+        return type(exprs)(_map_entries(e, fn) for e in exprs)
+    return fn(sp.sympify(exprs))
 
 
 def _as_list(exprs):

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgeo import Geometry, SymgeoError
-from symgeo import duality
+from symgeo import Geometry, SymgeoError, duality
 
 from .codegen import as_array, numpy_function
 

@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
+from symgeo.errors import InvalidArgumentError, NumericalError
+
 from .exponential import DegenerateMoments, maps_for
+from .validate import count, nonnegative
 
 MONOTONE_SLACK = 1e-9  # relative decrease of log L tolerated as round-off
 SOFTEN = 0.01  # weight of the uniform part of the k-means++ starting responsibilities
@@ -67,12 +70,15 @@ def fit_mixture(family, x, n_components: int, *, init="kmeans++", weights=None, 
     maps = maps or maps_for(family, reg_covar=reg_covar)
     x = np.asarray(x, dtype=float)
     if len(x) < n_components or n_components < 1:
-        raise ValueError(f"need 1 <= n_components <= number of points, got {n_components} for {len(x)} points")
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be positive, not {max_iter}")
+        raise InvalidArgumentError(f"need 1 <= n_components <= number of points, got {n_components} for {len(x)} points")
+    count("max_iter", max_iter)
+    nonnegative("tol", tol)
+    if not np.all(np.isfinite(x)):
+        raise InvalidArgumentError(f"{maps.name}: the data contain NaN or infinite values")
     stats, log_base = maps.statistics(x), maps.log_base(x)
     if not np.all(np.isfinite(stats)):
-        raise ValueError(f"{maps.name}: some data points lie outside the support (T(x) is not finite)")
+        raise InvalidArgumentError(f"{maps.name}: some data points lie outside the support (T(x) is not finite)")
+    _require_spread(maps, x)
     rng = np.random.default_rng(seed)
     log_w, theta = _initial(maps, x, stats, n_components, init, weights, rng)
     history, log_resp, resp, previous = [], None, None, None
@@ -81,9 +87,12 @@ def fit_mixture(family, x, n_components: int, *, init="kmeans++", weights=None, 
         joint = _log_joint(maps, stats, log_base, log_w, theta)
         log_norm = _logsumexp_rows(joint)
         loglik = float(log_norm.sum())
+        if not np.isfinite(loglik):
+            raise NumericalError(f"{maps.name} mixture: the log-likelihood is {loglik} at iteration {iteration}")
         history.append(_free_energy(loglik, joint, log_resp, resp))
         log_resp = joint - log_norm[:, None]                                 # E-step: e-projection
         resp = np.exp(log_resp)
+        _require_no_collapse(maps, x, resp)
         log_w, theta = _m_step(maps, stats, resp, theta, rng)                # M-step: m-projection
         if previous is not None and abs(loglik - previous) < tol * len(x):
             converged = True
@@ -98,6 +107,36 @@ def fit_mixture(family, x, n_components: int, *, init="kmeans++", weights=None, 
                       stacklevel=2)
     return MixtureFit(maps.name, maps.param_names, np.exp(log_w), maps.params(theta), theta, loglik,
                       iteration, converged, monotone, history, maps)
+
+
+def _require_spread(maps, x) -> None:
+    """A family with more sufficient statistics than variables (gamma: log x and x) has no maximum-
+    likelihood fit to data that are all one point: its moments lie on the boundary (k → ∞)."""
+    if maps.m > maps.n_variables and np.all(np.ptp(x.reshape(len(x), -1), axis=0) == 0):
+        raise InvalidArgumentError(f"{maps.name}: all data points are equal; no {maps.name} distribution fits "
+                                   f"them (the maximum-likelihood estimate does not exist)")
+
+
+COLLAPSE_RTOL = 1e-12  # a component's variance this small beside the data's is a point mass
+
+
+def _require_no_collapse(maps, x, resp) -> None:
+    """A component of such a family that has shrunk onto one value has an unbounded likelihood
+    (k → ∞): refused with advice, not reported as a fit with k = 10¹³ (a Gaussian is kept from it
+    by reg_covar instead)."""
+    if maps.m <= maps.n_variables or hasattr(maps, "reg_covar"):
+        return
+    points = x.reshape(len(x), -1)
+    counts = resp.sum(axis=0)
+    mean = (resp.T @ points) / counts[:, None]
+    spread = (resp.T @ points ** 2) / counts[:, None] - mean ** 2
+    scale = points.var(axis=0)
+    collapsed = np.flatnonzero(np.all(spread <= COLLAPSE_RTOL * scale, axis=1) & (counts > 1.5))
+    if collapsed.size:
+        k = int(collapsed[0])
+        raise NumericalError(f"{maps.name} mixture: component {k} has collapsed onto the single value "
+                             f"{mean[k].tolist()} ({counts[k]:.0f} points), where the likelihood is unbounded; "
+                             f"use fewer components or data without repeated values")
 
 
 def _log_joint(maps, stats, log_base, log_w, theta) -> np.ndarray:
@@ -157,7 +196,7 @@ def _project(maps, eta, counts, stats, theta):
                                            theta[k:k + 1])[0]
                 break
             except DegenerateMoments:
-                if pseudo > counts.sum():
+                if not np.isfinite(pseudo) or pseudo > counts.sum():
                     raise
                 pseudo = max(2 * pseudo, 1e-6 * counts.sum())
         if pseudo:
@@ -176,15 +215,17 @@ def _initial(maps, x, stats, k, init, weights, rng):
         elif init == "random":
             resp = rng.dirichlet(np.ones(k), size=len(x))
         else:
-            raise ValueError(f"init must be 'kmeans++', 'random' or a (K, n) array of parameters, not {init!r}")
+            raise InvalidArgumentError(f"init must be 'kmeans++', 'random' or a (K, n) array of parameters, not {init!r}")
         return _m_step(maps, stats, resp, np.zeros((k, maps.m)), rng)
     params = np.atleast_2d(np.asarray(init, dtype=float))
     if params.shape != (k, len(maps.param_names)):
-        raise ValueError(f"init must have shape ({k}, {len(maps.param_names)}) for {maps.param_names}, "
+        raise InvalidArgumentError(f"init must have shape ({k}, {len(maps.param_names)}) for {maps.param_names}, "
                          f"not {params.shape}")
+    if not np.all(np.isfinite(params)):
+        raise InvalidArgumentError(f"init must be finite parameters, not {params.tolist()}")
     w = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, dtype=float)
-    if w.shape != (k,) or np.any(w <= 0):
-        raise ValueError(f"weights must be {k} positive numbers")
+    if w.shape != (k,) or not np.all(np.isfinite(w)) or not np.all(w > 0):
+        raise InvalidArgumentError(f"weights must be {k} positive finite numbers, not {w.tolist()}")
     return np.log(w / w.sum()), maps.natural(params)
 
 

@@ -19,6 +19,7 @@ import sympy as sp
 
 from symgeo import DomainError, Geometry, SymgeoError, duality
 from symgeo.duality import InversionUnavailable
+from symgeo.errors import InvalidArgumentError
 from symgeo.support import Box, FinitePoints, Integers, Simplex
 
 from .codegen import as_array, numpy_function
@@ -131,9 +132,9 @@ class GaussianMaps:
 
     def __init__(self, d: int, reg_covar: float = 1e-6):
         if d < 1:
-            raise ValueError(f"dimension must be at least 1, not {d}")
+            raise InvalidArgumentError(f"dimension must be at least 1, not {d}")
         if reg_covar < 0:
-            raise ValueError(f"reg_covar must be non-negative, not {reg_covar}")
+            raise InvalidArgumentError(f"reg_covar must be non-negative, not {reg_covar}")
         self.d = d
         self.reg_covar = reg_covar
         self.name = f"multivariate_normal:d={d}"
@@ -220,7 +221,7 @@ def _require_support(family, x) -> None:
     inside = _in_support(family.support, np.asarray(x, dtype=float).reshape(len(x), -1))
     if not np.all(inside):
         bad = np.asarray(x)[np.flatnonzero(~inside)[0]]
-        raise ValueError(f"{family.name}: data point {bad.tolist()} lies outside the support "
+        raise InvalidArgumentError(f"{family.name}: data point {bad.tolist()} lies outside the support "
                          f"{family.support.describe()}")
 
 
@@ -255,7 +256,7 @@ def _matrix(x, d: int) -> np.ndarray:
     if x.ndim == 1 and d == 1:
         x = x[:, None]
     if x.ndim != 2 or x.shape[1] != d:
-        raise ValueError(f"data must have shape (N, {d}), not {x.shape}")
+        raise InvalidArgumentError(f"data must have shape (N, {d}), not {x.shape}")
     return x
 
 

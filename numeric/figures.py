@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from symgeo.errors import InvalidArgumentError
+
 from .compiled import compile as compile_family
 
 FIGURES: dict = {}
@@ -216,8 +218,9 @@ def em_projections(out: Path, seed: int = 0) -> Path:
 @figure("kfac_training", "K-FAC vs SGD+momentum vs Adam: training loss on digits per step")
 def kfac_training(out: Path, seed: int = 0) -> Path:
     import torch
-    from torch import nn
     from sklearn.datasets import load_digits
+    from torch import nn
+
     from .kfac import KFAC, per_example_nll
     plt = _pyplot()
     data = load_digits()
@@ -257,6 +260,7 @@ def kfac_training(out: Path, seed: int = 0) -> Path:
 @figure("trpo_cartpole", "TRPO on CartPole-v1: episode returns and KL per update (δ = 0.01)")
 def trpo_cartpole(out: Path, seed: int = 0) -> Path:
     import torch
+
     from .trpo import TrainConfig, train
     plt = _pyplot()
     torch.set_num_threads(1)
@@ -290,7 +294,7 @@ def make_figures(out="figures", only=None, seed: int = 0, progress: bool = True)
     names = list(FIGURES) if not only else list(only)
     unknown = [n for n in names if n not in FIGURES]
     if unknown:
-        raise ValueError(f"unknown figure(s) {unknown}; known: {', '.join(FIGURES)}")
+        raise InvalidArgumentError(f"unknown figure(s) {unknown}; known: {', '.join(FIGURES)}")
     out = Path(out)
     written = []
     for i, name in enumerate(names, 1):
@@ -305,7 +309,7 @@ def make_figures(out="figures", only=None, seed: int = 0, progress: bool = True)
 def family_plane(compiled, path: Path, n_geodesics: int = 6) -> Path:
     """A family's own figure: Fisher unit balls over its parameter plane and geodesics from a sample point
     (two parameters); the metric g(ξ) (one parameter)."""
-    from .geodesic import Geodesics, GeodesicError
+    from .geodesic import GeodesicError, Geodesics
     plt = _pyplot()
     fam = compiled.family
     center = np.array([float(v) for v in (fam.sample_point()[p] for p in fam.params)])
@@ -319,7 +323,7 @@ def family_plane(compiled, path: Path, n_geodesics: int = 6) -> Path:
         ax.set_title(f"{fam.name}: Fisher information")
         return _save(fig, path)
     if compiled.n != 2:
-        raise ValueError("family figures are drawn for one or two parameters")
+        raise InvalidArgumentError("family figures are drawn for one or two parameters")
     scale = 0.12 * min(hi - lo for lo, hi in boxes)
     for x in np.linspace(*boxes[0], 6):
         for y in np.linspace(*boxes[1], 5):

@@ -21,6 +21,7 @@ from scipy.integrate import quad, solve_bvp, solve_ivp
 
 from symgeo import SymgeoError
 from symgeo.distance import closed_form_distance
+from symgeo.errors import InvalidArgumentError, NumericalError
 
 from .compiled import CompiledFamily
 
@@ -65,7 +66,7 @@ class Geodesics:
 
     def __init__(self, compiled: CompiledFamily, alpha=0, rtol: float = RTOL, atol: float = ATOL):
         if compiled.backend != "numpy":
-            raise ValueError("Geodesics integrates with scipy: compile the family with backend='numpy' "
+            raise InvalidArgumentError("Geodesics integrates with scipy: compile the family with backend='numpy' "
                              "(exp_map_torch integrates batches in torch)")
         self.compiled = compiled
         self.n = compiled.n
@@ -238,7 +239,7 @@ class Geodesics:
     def _point(self, x) -> np.ndarray:
         x = np.asarray(x, dtype=float).reshape(-1)
         if x.shape != (self.n,):
-            raise ValueError(f"a point of {self.compiled.family.name} has {self.n} coordinates "
+            raise InvalidArgumentError(f"a point of {self.compiled.family.name} has {self.n} coordinates "
                              f"({', '.join(map(str, self.compiled.params))}), got {x.shape[0]}")
         self.compiled.check(*x)
         return x
@@ -294,16 +295,23 @@ def distance(compiled: CompiledFamily, x0, x1, method: str = "auto", **shooting)
     if method in ("auto", "closed"):
         form = closed_form(compiled)
         if form is not None:
-            return Distance(float(form(*x0, *x1)), f"closed form ({form.source})")
+            value = float(form(*x0, *x1))
+            if np.isfinite(value):
+                return Distance(value, f"closed form ({form.source})")
+            if method == "closed":
+                raise NumericalError(f"the closed-form distance of {compiled.family.name} is {value} between "
+                                     f"{x0.tolist()} and {x1.tolist()} in floating point; use --method auto")
         if method == "closed":
             raise SymgeoError(f"no closed-form Fisher–Rao distance is known for {compiled.family.name}")
     if method == "quadrature" or (method == "auto" and compiled.n == 1):
         return _quadrature(compiled, x0, x1)
     if method not in ("auto", "shooting"):
-        raise ValueError(f"unknown method {method!r}: auto, closed, quadrature or shooting")
+        raise InvalidArgumentError(f"unknown method {method!r}: auto, closed, quadrature or shooting")
     shot = geo.log(x0, x1, **shooting)
     g = compiled.fisher(*x0)
     value = float(np.sqrt(shot.velocity @ g @ shot.velocity))
+    if not np.isfinite(value):
+        raise NumericalError(f"the shooting distance between {x0.tolist()} and {x1.tolist()} is {value}")
     return Distance(value, "shooting", shot.residual, shot.iterations, shot.velocity)
 
 
@@ -321,9 +329,11 @@ def closed_form(compiled: CompiledFamily):
 
 def _quadrature(compiled: CompiledFamily, x0, x1) -> Distance:
     if compiled.n != 1:
-        raise ValueError("quadrature of √g gives the distance of one-parameter families only")
+        raise InvalidArgumentError("quadrature of √g gives the distance of one-parameter families only")
     fisher = compiled.fisher.generated
     value, error = quad(lambda t: np.sqrt(fisher(t)[0, 0]), x0[0], x1[0], epsabs=0, epsrel=1e-13, limit=200)
+    if not (np.isfinite(value) and np.isfinite(error)) or error > 1e-6 * max(abs(value), 1e-300):
+        raise NumericalError(f"quadrature of √g between {x0[0]} and {x1[0]} gives {value} ± {error}")
     return Distance(abs(value), "quadrature of √g", residual=float(error))
 
 
@@ -332,7 +342,7 @@ def exp_map_torch(compiled: CompiledFamily, x0, v0, steps: int = 64, t: float = 
 
     Runs on the inputs' device and is differentiable; for reference accuracy use Geodesics.exp."""
     if compiled.backend != "torch":
-        raise ValueError("exp_map_torch needs a family compiled with backend='torch'")
+        raise InvalidArgumentError("exp_map_torch needs a family compiled with backend='torch'")
     import torch
     rhs = compiled.geodesic_rhs().generated
     n = compiled.n

@@ -32,6 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from symgeo.errors import InvalidArgumentError
+
+from .validate import count, in_unit, nonnegative, positive
+
 LOSSES = ("cross_entropy", "mse", "bce")
 FISHERS = ("true", "empirical", "ggn")
 INVERSES = ("eigen", "cholesky", "ekfac")
@@ -273,7 +277,7 @@ class KFAC(torch.optim.Optimizer):
         for name, value, allowed in (("loss", loss, LOSSES), ("fisher", fisher, FISHERS),
                                      ("inverse", inverse, INVERSES)):
             if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
+                raise InvalidArgumentError(f"{name} must be one of {allowed}, not {value!r}")
         self.layers = _kfac_layers(model, tuple(skip))
         defaults = dict(lr=lr, damping=damping, momentum=momentum, weight_decay=weight_decay, ema_decay=ema_decay,
                         kl_clip=kl_clip)
@@ -284,11 +288,11 @@ class KFAC(torch.optim.Optimizer):
         self.generator = None if seed is None else torch.Generator().manual_seed(seed)
         self.distributed = _distributed_default() if distributed is None else distributed
         if self.distributed and not _distributed_default():
-            raise ValueError("distributed=True needs an initialised torch.distributed process group")
+            raise InvalidArgumentError("distributed=True needs an initialised torch.distributed process group")
         self._average_gradients = self.distributed and not isinstance(
             model, nn.parallel.DistributedDataParallel)
         if adapt_damping is not None and not (isinstance(adapt_damping, int) and adapt_damping >= 1):
-            raise ValueError(f"adapt_damping must be a positive step interval or None, not {adapt_damping}")
+            raise InvalidArgumentError(f"adapt_damping must be a positive step interval or None, not {adapt_damping}")
         self.adapt_damping = adapt_damping
         self._captured: dict = {}
         self._batch = None
@@ -315,7 +319,7 @@ class KFAC(torch.optim.Optimizer):
     def backward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean loss of the batch; computes its gradients and (every factor_interval steps) the factors."""
         nll = per_example_nll(self.loss, outputs, targets)
-        if self.steps % self.factor_interval == 0 and self._captured:
+        if self.steps % self.factor_interval == 0 and self._captured and _finite(nll.detach()):
             self._update_factors(outputs, targets)
         loss = nll.mean()
         loss.backward()
@@ -337,6 +341,10 @@ class KFAC(torch.optim.Optimizer):
             fisher_targets = sample_targets(self.loss, outputs, self.generator) if self.fisher == "true" else targets
             total = per_example_nll(self.loss, outputs, fisher_targets).sum()
             per_layer = torch.autograd.grad(total, layer_outputs, retain_graph=True)
+        if not all(_finite(g) and _finite(self._captured[m][0]) for m, g in zip(modules, per_layer)):
+            warnings.warn("K-FAC: non-finite activations or output gradients in this batch; the Kronecker "
+                          "factors keep their previous values", RuntimeWarning, stacklevel=3)
+            return
         decay = self.param_groups[0]["ema_decay"]
         reduce = _all_reduce_mean if self.distributed else None
         for module, grad in zip(modules, per_layer):
@@ -357,6 +365,11 @@ class KFAC(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is not None:
                     _all_reduce_mean(p.grad)
+        if not all(_finite(p.grad) for p in group["params"] if p.grad is not None):
+            warnings.warn("K-FAC: a non-finite gradient (NaN or inf in the batch or its targets); the step is "
+                          "skipped and the weights and the optimizer's state are left as they were",
+                          RuntimeWarning, stacklevel=2)
+            return loss
         self._refresh_inverses(meta.get("steps", 0) % self.inverse_interval == 0, damping)
         updates = self._preconditioned(group)
         scale = self._kl_scale(updates, lr, group["kl_clip"])
@@ -482,11 +495,15 @@ def _kfac_layers(model: nn.Module, skip: tuple) -> list:
         elif not (skip and isinstance(module, skip)):
             refused.append(f"{name} ({type(module).__name__})")
     if refused:
-        raise ValueError(f"K-FAC supports nn.Linear and nn.Conv2d; unsupported modules with parameters: "
+        raise InvalidArgumentError(f"K-FAC supports nn.Linear and nn.Conv2d; unsupported modules with parameters: "
                          f"{', '.join(refused)}. Pass their types in skip=(...) to update them with plain SGD.")
     if not layers:
-        raise ValueError("the model has no nn.Linear or nn.Conv2d layer to precondition")
+        raise InvalidArgumentError("the model has no nn.Linear or nn.Conv2d layer to precondition")
     return layers
+
+
+def _finite(tensor) -> bool:
+    return bool(torch.isfinite(tensor).all())
 
 
 def _validate(**values) -> None:
@@ -494,15 +511,13 @@ def _validate(**values) -> None:
         if value is None and name == "kl_clip":
             continue
         if name in ("factor_interval", "inverse_interval"):
-            ok = isinstance(value, int) and value >= 1
+            count(name, value)
         elif name in ("momentum", "ema_decay"):
-            ok = 0 <= value < 1
+            in_unit(name, value)
         elif name in ("lr", "kl_clip"):
-            ok = value > 0
+            positive(name, value)
         else:
-            ok = value >= 0
-        if not ok:
-            raise ValueError(f"invalid {name}: {value}")
+            nonnegative(name, value)
 
 
 # -- the naive baseline ---------------------------------------------------------------------------------

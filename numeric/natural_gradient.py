@@ -28,9 +28,11 @@ import numpy as np
 import sympy as sp
 
 from symgeo import DomainError, SymgeoError
+from symgeo.errors import InvalidArgumentError, NumericalError
 
 from .codegen import as_array
 from .compiled import CompiledFamily
+from .validate import count, nonnegative, positive
 
 METHODS = ("natural", "gradient", "adam")
 MAX_HALVINGS = 60  # a step halved this often without an acceptable point ends the run
@@ -112,7 +114,7 @@ class Quadrature:
     def log_legendre(cls, lo: float, hi: float, n: int = 400) -> Quadrature:
         """Gauss–Legendre in log x on [lo, hi] ⊂ (0, ∞): for positive supports spanning decades."""
         if not 0 < lo < hi:
-            raise ValueError(f"log_legendre needs 0 < lo < hi, got {lo}, {hi}")
+            raise InvalidArgumentError(f"log_legendre needs 0 < lo < hi, got {lo}, {hi}")
         rule = cls.legendre(np.log(lo), np.log(hi), n)
         x = np.exp(rule.nodes)
         return cls(x, rule.weights * x)
@@ -125,7 +127,7 @@ def kl_objective(q: CompiledFamily, log_target: Callable, quadrature: Quadrature
     integrate q to 1 (q narrower than the nodes resolve, or mass outside), KL(q ‖ p) is +inf, so that
     `minimize` halves the step instead of trusting a quadrature artefact."""
     if direction not in ("exclusive", "inclusive"):
-        raise ValueError(f"direction must be 'exclusive' (KL(q‖p)) or 'inclusive' (KL(p‖q)), not {direction!r}")
+        raise InvalidArgumentError(f"direction must be 'exclusive' (KL(q‖p)) or 'inclusive' (KL(p‖q)), not {direction!r}")
     if len(q.family.variables) != 1:
         raise SymgeoError("kl_objective integrates over one variable; use a Monte Carlo objective in more")
     x, w = quadrature.nodes, quadrature.weights
@@ -208,21 +210,32 @@ def minimize(objective: Objective, family, start, *, method: str = "natural",
     ‖Δξ‖∞ falls below `tol`·max(1, ‖ξ‖∞). A step that finds no acceptable point in 60 halvings ends the run
     (converged only if it backtracks, has no target, and so stands at a stationary point)."""
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
-    if not lr > 0 or damping < 0:
-        raise ValueError(f"need lr > 0 and damping >= 0, got lr={lr}, damping={damping}")
+        raise InvalidArgumentError(f"method must be one of {METHODS}, not {method!r}")
+    positive("lr", lr)
+    nonnegative("damping", damping)
+    nonnegative("tol", tol)
+    nonnegative("gap", gap)
+    count("max_iter", max_iter)
     xi = np.asarray(start, dtype=float).copy()
+    if not np.all(np.isfinite(xi)):
+        raise InvalidArgumentError(f"start must be finite, not {xi.tolist()}")
     family.check(*xi)
     value = objective.value(xi)
+    if not np.isfinite(value):
+        raise NumericalError(f"the objective is {value} at the start {xi.tolist()}: no descent can begin "
+                             f"(are the data inside the family's support?)")
     fit = Fit(method, xi, value, 0, False, [xi.copy()], [value])
     direction = _direction(method, family, damping, betas, eps)
     monotone = method != "adam" if backtrack is None else backtrack
     for iteration in range(1, max_iter + 1):
-        step = lr * direction(xi, objective.gradient(xi), iteration)
+        grad = objective.gradient(xi)
+        if not np.all(np.isfinite(grad)):
+            raise NumericalError(f"the gradient is not finite at {xi.tolist()} (iteration {iteration}): {grad.tolist()}")
+        step = lr * direction(xi, grad, iteration)
         xi, value, halvings = _safe_step(objective, family, xi, step, value, monotone)
         fit.halvings += halvings
         if halvings == MAX_HALVINGS:  # no acceptable point along the step: with backtracking and no target,
-            fit.converged = monotone and target is None  # a stationary point up to round-off
+            fit.converged = monotone and target is None and np.isfinite(value)  # a stationary point
             break
         fit.path.append(xi.copy())
         fit.values.append(value)
@@ -272,7 +285,7 @@ def _columns(family: CompiledFamily, data: np.ndarray):
     if n_variables == 1:
         return (data.reshape(len(data)),)
     if data.ndim != 2 or data.shape[1] != n_variables:
-        raise ValueError(f"data must have shape (N, {n_variables}), not {data.shape}")
+        raise InvalidArgumentError(f"data must have shape (N, {n_variables}), not {data.shape}")
     return tuple(data.T)
 
 

@@ -13,12 +13,17 @@ keeps torch.optim's `step(closure)` signature.
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch.func import functional_call, jacfwd, jacrev, jvp, vjp
+
+from symgeo.errors import InvalidArgumentError
 
 from .cg import CGInfo, conjugate_gradient
 from .compiled import CompiledFamily
 from .compiled import compile as compile_family
+from .validate import count, nonnegative, positive
 
 SOLVERS = ("auto", "cg", "exact")
 EXACT_LIMIT = 4096  # "auto" forms G (P × P) up to this many weights, else runs conjugate gradient
@@ -32,21 +37,19 @@ class NaturalGradient(torch.optim.Optimizer):
 
     def __init__(self, model: torch.nn.Module, family, lr: float = 1.0, damping: float = 1e-3, link=None,
                  solver: str = "auto", cg_iters: int = 50, cg_tol: float = 1e-8):
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, not {lr}")
-        if not damping >= 0:
-            raise ValueError(f"damping must be non-negative, not {damping}")
+        positive("lr", lr)
+        nonnegative("damping", damping)
         if solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, not {solver!r}")
-        if cg_iters < 1 or not cg_tol > 0:
-            raise ValueError(f"need cg_iters >= 1 and cg_tol > 0, got {cg_iters}, {cg_tol}")
+            raise InvalidArgumentError(f"solver must be one of {SOLVERS}, not {solver!r}")
+        count("cg_iters", cg_iters)
+        positive("cg_tol", cg_tol)
         self.family = family if isinstance(family, CompiledFamily) else compile_family(family, "torch")
         if self.family.backend != "torch":
-            raise ValueError("NaturalGradient needs a torch-backend family (numeric.compile(..., backend='torch'))")
+            raise InvalidArgumentError("NaturalGradient needs a torch-backend family (numeric.compile(..., backend='torch'))")
         defaults = dict(lr=lr, damping=damping, solver=solver, cg_iters=cg_iters, cg_tol=cg_tol)
         super().__init__([p for p in model.parameters() if p.requires_grad], defaults)
         if len(self.param_groups) != 1:
-            raise ValueError("NaturalGradient supports one parameter group")
+            raise InvalidArgumentError("NaturalGradient supports one parameter group")
         self.model = model
         self.link = link or (lambda out: out)
         self._inputs = None
@@ -61,7 +64,7 @@ class NaturalGradient(torch.optim.Optimizer):
         """closure() must zero the gradients, run the model on the batch, compute the mean NLL and call
         backward; it returns the loss."""
         if closure is None:
-            raise ValueError("NaturalGradient.step needs a closure that evaluates the loss (and its gradient)")
+            raise InvalidArgumentError("NaturalGradient.step needs a closure that evaluates the loss (and its gradient)")
         with torch.enable_grad():
             loss = closure()
         if self._inputs is None:
@@ -69,9 +72,17 @@ class NaturalGradient(torch.optim.Optimizer):
         group = self.param_groups[0]
         params = group["params"]
         grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
+        if not all(bool(torch.isfinite(g).all()) for g in grads):
+            warnings.warn("NaturalGradient: a non-finite gradient (NaN or inf in the batch or its targets); the "
+                          "step is skipped and the weights are left as they were", RuntimeWarning, stacklevel=2)
+            return loss.detach() if torch.is_tensor(loss) else loss
         direction, self.last_cg = natural_step(self.model, self.family, self.link, self._inputs, params,
                                                grads, group["damping"], group["solver"], group["cg_iters"],
                                                group["cg_tol"])
+        if not all(bool(torch.isfinite(d).all()) for d in direction):
+            warnings.warn("NaturalGradient: the Fisher solve gave a non-finite direction (the output family's "
+                          "parameters left its domain?); the step is skipped", RuntimeWarning, stacklevel=2)
+            return loss.detach() if torch.is_tensor(loss) else loss
         for p, d in zip(params, direction):
             p.sub_(group["lr"] * d)
         return loss.detach() if torch.is_tensor(loss) else loss

@@ -25,8 +25,11 @@ import torch
 from torch import nn
 from torch.func import functional_call, jvp, vjp
 
+from symgeo.errors import InvalidArgumentError
+
 from .cg import conjugate_gradient
 from .compiled import compile as compile_family
+from .validate import count, in_unit, nonnegative, positive
 
 FVP_ROUTES = ("exact", "double_backprop")
 
@@ -234,7 +237,7 @@ def set_flat_params(module: nn.Module, flat: torch.Tensor) -> None:
 def fisher_vector_product(policy: Policy, obs: torch.Tensor, damping: float = 0.0, route: str = "exact"):
     """v ↦ (F + damping·I) v at the current weights, F the mean Fisher of π(· | s) over `obs`."""
     if route not in FVP_ROUTES:
-        raise ValueError(f"route must be one of {FVP_ROUTES}, not {route!r}")
+        raise InvalidArgumentError(f"route must be one of {FVP_ROUTES}, not {route!r}")
     weights = flat_params(policy)
 
     def params_of(w):
@@ -296,6 +299,13 @@ class TRPOConfig:
     cg_damping: float = 0.1
     backtrack_ratio: float = 0.8
     backtrack_iters: int = 10
+
+    def __post_init__(self):
+        positive("max_kl", self.max_kl)
+        count("cg_iters", self.cg_iters)
+        nonnegative("cg_damping", self.cg_damping)
+        in_unit("backtrack_ratio", self.backtrack_ratio, low_closed=False)
+        count("backtrack_iters", self.backtrack_iters)
     fvp: str = "exact"
 
 
@@ -340,6 +350,12 @@ class PPOConfig:
     epochs: int = 10
     minibatch: int = 64
     lr: float = 3e-4
+
+    def __post_init__(self):
+        in_unit("clip", self.clip, low_closed=False)
+        count("epochs", self.epochs)
+        count("minibatch", self.minibatch)
+        positive("lr", self.lr)
 
 
 def ppo_step(policy: Policy, optimizer, obs, actions, advantages, config: PPOConfig, generator) -> dict:
@@ -396,6 +412,19 @@ class TrainConfig:
     trpo: TRPOConfig = field(default_factory=TRPOConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
+    def __post_init__(self):
+        if self.algorithm not in ("trpo", "ppo"):
+            raise InvalidArgumentError(f"algorithm must be 'trpo' or 'ppo', not {self.algorithm!r}")
+        count("n_envs", self.n_envs)
+        count("n_steps", self.n_steps)
+        in_unit("gamma", self.gamma, high_closed=True)
+        in_unit("gae_lambda", self.gae_lambda, high_closed=True)
+        positive("value_lr", self.value_lr)
+        count("value_epochs", self.value_epochs)
+        count("value_minibatch", self.value_minibatch)
+        for width in self.hidden:
+            count("hidden layer width", width)
+
 
 @dataclass
 class TrainLog:
@@ -432,7 +461,7 @@ def make_policy(env, config: TrainConfig) -> Policy:
     elif isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
         actions = DiagonalNormalActions(space.shape[0])
     else:
-        raise ValueError(f"unsupported action space {space}: Discrete and 1-D Box are supported")
+        raise InvalidArgumentError(f"unsupported action space {space}: Discrete and 1-D Box are supported")
     return Policy(obs_dim, actions, config.hidden, config.state_dependent_std)
 
 
@@ -442,8 +471,10 @@ def train(env_id, total_steps: int, config: TrainConfig | None = None, seed: int
     `stop(log)` may end training early (e.g. once a return threshold is reached)."""
     import gymnasium as gym
     config = config or TrainConfig()
-    if config.algorithm not in ("trpo", "ppo"):
-        raise ValueError(f"algorithm must be 'trpo' or 'ppo', not {config.algorithm!r}")
+    config.__post_init__()  # fields may have been changed after construction
+    config.trpo.__post_init__()
+    config.ppo.__post_init__()
+    count("total_steps", total_steps)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     make = env_id if callable(env_id) else (lambda: gym.make(env_id))

@@ -33,6 +33,7 @@ import numpy as np
 import sympy as sp
 
 from symgeo import DomainError, SymgeoError, duality
+from symgeo.errors import InvalidArgumentError
 
 from .codegen import as_array, numpy_function
 from .exponential import maps_for
@@ -79,7 +80,7 @@ class GaussianVI:
     def __init__(self, x, y, likelihood="bernoulli", prior_precision=1.0, nodes: int = 64):
         self.x = np.asarray(x, dtype=float)
         if self.x.ndim != 2 or len(self.x) != len(np.asarray(y).reshape(-1)):
-            raise ValueError(f"x must be (N, d) with one row per observation; got {self.x.shape} and "
+            raise InvalidArgumentError(f"x must be (N, d) with one row per observation; got {self.x.shape} and "
                              f"{np.asarray(y).shape}")
         self.n, self.d = self.x.shape
         self.likelihood = likelihood if isinstance(likelihood, CanonicalLikelihood) else \
@@ -88,12 +89,12 @@ class GaussianVI:
         prior = np.asarray(prior_precision, dtype=float)
         self.prior = prior * np.eye(self.d) if prior.ndim == 0 else prior
         if self.prior.shape != (self.d, self.d):
-            raise ValueError(f"prior_precision must be a number or a ({self.d}, {self.d}) matrix, "
+            raise InvalidArgumentError(f"prior_precision must be a number or a ({self.d}, {self.d}) matrix, "
                              f"not shape {prior.shape}")
         try:
             self._prior_logdet = 2 * np.sum(np.log(np.diag(np.linalg.cholesky(self.prior))))
         except np.linalg.LinAlgError:
-            raise ValueError("prior_precision must be a positive number or a positive definite matrix") from None
+            raise InvalidArgumentError("prior_precision must be a positive number or a positive definite matrix") from None
         z, w = np.polynomial.hermite.hermgauss(nodes)
         self._z, self._w = np.sqrt(2) * z, w / np.sqrt(np.pi)
         self._iu = np.triu_indices(self.d)
@@ -140,7 +141,7 @@ class GaussianVI:
             with np.errstate(all="ignore"):  # a wild step's exp(log-diagonal) overflows: the loss is +inf
                 factor = self._factor(xi[self.d:])
                 return xi[:self.d].copy(), factor @ factor.T
-        raise ValueError(f"chart must be one of {CHARTS}, not {chart!r}")
+        raise InvalidArgumentError(f"chart must be one of {CHARTS}, not {chart!r}")
 
     def point(self, m, cov, chart: str = "natural") -> np.ndarray:
         """ξ of N(m, Σ) in `chart`."""
@@ -152,7 +153,7 @@ class GaussianVI:
             factor = np.linalg.cholesky(cov)
             factor[np.diag_indices(self.d)] = np.log(np.diag(factor))
             return np.concatenate([m, factor[self._il]])
-        raise ValueError(f"chart must be one of {CHARTS}, not {chart!r}")
+        raise InvalidArgumentError(f"chart must be one of {CHARTS}, not {chart!r}")
 
     def _symmetric(self, upper) -> np.ndarray:
         s = np.zeros((self.d, self.d))
@@ -168,7 +169,7 @@ class GaussianVI:
     def objective(self, chart: str = "natural") -> Objective:
         """The negative ELBO and its gradient in `chart` ('natural' or 'cholesky')."""
         if chart not in CHARTS:
-            raise ValueError(f"chart must be one of {CHARTS}, not {chart!r}")
+            raise InvalidArgumentError(f"chart must be one of {CHARTS}, not {chart!r}")
 
         def evaluate(xi):
             m, cov = self.mean_cov(xi, chart)

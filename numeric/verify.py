@@ -17,6 +17,7 @@ import numpy as np
 import sympy as sp
 
 from symgeo import Chart, Family, SymgeoError, catalog, duality
+from symgeo.errors import InvalidArgumentError
 from symgeo.support import FinitePoints, Integers, Interval, Region
 
 from .codegen import generate
@@ -65,7 +66,7 @@ class Report:
 def verify(family, *, samples: int = 100_000, seed: int = 0) -> Report:
     """Run every applicable check; `family` is a catalog name, spec path, Family or Geometry."""
     if not (isinstance(samples, int) and samples >= MIN_SAMPLES):
-        raise ValueError(f"--samples must be an integer of at least {MIN_SAMPLES}, not {samples!r}")
+        raise InvalidArgumentError(f"--samples must be an integer of at least {MIN_SAMPLES}, not {samples!r}")
     from .compiled import compile as compile_family
     compiled = family if isinstance(family, CompiledFamily) else compile_family(family)
     fam = compiled.family
@@ -298,7 +299,7 @@ def _inverse_cdf_table(log_mass, coarse: int = 4001, fine: int = 200_001):
     y = np.linspace(-FAR, FAR, coarse)
     lm = log_mass(y)
     if not np.isfinite(lm).any():
-        raise ValueError("the density is zero or not finite everywhere at this point")
+        raise InvalidArgumentError("the density is zero or not finite everywhere at this point")
     weight = np.exp(lm - lm.max())
     cdf = np.cumsum(weight)
     cdf /= cdf[-1]

@@ -4,8 +4,17 @@ Declare a family (a density, or an exponential family θ, T(x), A(θ), h(x)) and
 Fisher metric, connections, curvature and geodesic equations exactly with SymPy.
 """
 from . import catalog
-from .errors import (DomainError, IntegrationError, NonRegularFamilyError, SingularFisherError,
-                     SpecError, SymgeoError, UnknownFamilyError, UnnormalizedDensityError)
+from .errors import (
+                     DomainError,
+                     IntegrationError,
+                     InvalidArgumentError,
+                     NonRegularFamilyError,
+                     SingularFisherError,
+                     SpecError,
+                     SymgeoError,
+                     UnknownFamilyError,
+                     UnnormalizedDensityError,
+)
 from .family import Chart, ExponentialFamily, Family, Reduction
 from .geometry import Geometry
 from .recognize import recognize
@@ -15,7 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Box", "Chart", "DomainError", "ExponentialFamily", "Family", "FinitePoints", "Geometry",
-    "Integers", "IntegrationError", "Interval", "NonRegularFamilyError", "Reduction",
+    "Integers", "IntegrationError", "Interval", "InvalidArgumentError", "NonRegularFamilyError", "Reduction",
     "SingularFisherError", "Simplex", "SpecError", "SymgeoError", "UnknownFamilyError",
     "UnnormalizedDensityError", "catalog", "recognize",
 ]

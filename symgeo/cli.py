@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 import sympy as sp
 
@@ -15,6 +16,7 @@ from .geometry import Geometry
 from .load import load_family, parse_point, rational
 
 EXIT_BAD_INPUT = 2
+MAX_SAMPLES = 10_000_000  # Monte Carlo draws for verify: a few GB at most
 
 
 class _Parser(argparse.ArgumentParser):
@@ -181,19 +183,18 @@ _LATEX = {
 }
 
 
-def _alpha(text):
+def _alpha(text, geo: Geometry):
     if text is None:
         return None
     if text.strip() == "alpha":
-        from .geometry import ALPHA
-        return ALPHA
+        return geo.alpha_symbol
     return rational(text, "--alpha")
 
 
 def cmd_derive(args) -> int:
     from .staged import Failure, run_stages
     geo = _geometry(args)
-    alpha = _alpha(args.alpha)
+    alpha = _alpha(args.alpha, geo)
     stages = _stages(geo, alpha, args.format)
     known = {name: geo.stored(f"failure_{name}") for name, _ in stages}
     known = {k: v for k, v in known.items() if isinstance(v, Failure)}
@@ -257,21 +258,43 @@ def cmd_list(args) -> int:
 
 def cmd_kl(args) -> int:
     from . import divergence
+    from .evaluate import value_at
     geo = _geometry(args)
     p1, p2 = parse_point(args.from_, geo.family), parse_point(args.to, geo.family)
     a, b = divergence.pair_symbols(geo)
     formula = divergence.kl(geo, a, b)
-    value = formula.xreplace({a[k]: v for k, v in p1.items()}).xreplace({b[k]: v for k, v in p2.items()})
-    number = float(sp.N(value, 30))
+    point = {**{a[k]: v for k, v in p1.items()}, **{b[k]: v for k, v in p2.items()}}
+    number = value_at(formula, point)
+    exact = _exact_value(formula, point)
     if args.json:
         print(json.dumps({"family": geo.family.name, "from": {str(k): str(v) for k, v in p1.items()},
                           "to": {str(k): str(v) for k, v in p2.items()}, "kl": number,
-                          "exact": str(sp.simplify(value)), "formula": str(formula)}))
+                          "exact": exact, "formula": str(formula)}))
     else:
         print(f"KL(p1 || p2) = {formula}")
-        print(f"exact: {sp.simplify(value)}")
+        if exact is not None:
+            print(f"exact: {exact}")
         print(repr(number))
     return 0
+
+
+EXACT_SECONDS = 2.0
+EXACT_CHARS = 400
+
+
+def _exact_value(formula, point) -> str | None:
+    """The exact value as text when SymPy simplifies it briefly to something short; else None
+    (digamma at 10**5 is an exact harmonic number: the float is the answer then)."""
+    from .timebound import TimeBoundExceeded, call_with_timeout
+    try:
+        text = call_with_timeout(_simplified_text, (formula, point), EXACT_SECONDS)
+    except (TimeBoundExceeded, RuntimeError):
+        return None
+    return text if len(text) <= EXACT_CHARS else None
+
+
+def _simplified_text(formula, point) -> str:
+    return str(sp.simplify(formula.xreplace(point)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,8 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("geodesic", help="the geodesic between two members, as a table (and a plot)")
     _two_points(p)
-    p.add_argument("--points", type=int, default=21, help="number of points along the path (default 21)")
-    p.add_argument("--plot", metavar="FILE", help="draw the path in the parameter plane (PNG, PDF, SVG)")
+    p.add_argument("--points", type=_count("--points", 2, 100_000), default=21,
+                   help="number of points along the path (default 21)")
+    p.add_argument("--plot", metavar="FILE", type=_output_file("--plot"), help="draw the path in the parameter plane (PNG, PDF, SVG)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_numeric("cmd_geodesic"))
 
@@ -321,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "exits 1 if a check fails")
     p.add_argument("family", help="catalog name or a .toml spec file")
     p.add_argument("--chart", help="verify in this named chart")
-    p.add_argument("--samples", type=int, default=100_000, help="Monte Carlo sample size (default 100000)")
+    p.add_argument("--samples", type=_count("--samples", 1000, MAX_SAMPLES), default=100_000, help="Monte Carlo sample size (default 100000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     _common(p)
@@ -329,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="a LaTeX (and PDF) document of a family's derivation, or of the claims")
     p.add_argument("family", nargs="?", help="catalog name or a .toml spec file")
-    p.add_argument("-o", "--output", required=True, help="the .tex file to write")
+    p.add_argument("-o", "--output", required=True, type=_output_file("--output"), help="the .tex file to write")
     p.add_argument("--chart", help="derive in this named chart")
     p.add_argument("--pdf", action="store_true", help="also compile it with pdflatex")
     p.add_argument("--claims", action="store_true", help="the seed article's claims instead of a family")
@@ -338,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_numeric("cmd_report"))
 
     p = sub.add_parser("figures", help="regenerate the project's figures (seeded PNGs)")
-    p.add_argument("--out", default="figures", help="output folder (default figures/)")
+    p.add_argument("--out", default="figures", type=_output_folder("--out"), help="output folder (default figures/)")
     p.add_argument("--only", action="append", metavar="NAME", help="only this figure (repeatable)")
     p.add_argument("--list", action="store_true", help="list the figures and exit")
     p.add_argument("--seed", type=int, default=0)
@@ -354,6 +378,18 @@ def _two_points(p) -> None:
     _common(p)
 
 
+def _count(option: str, low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{option} must be an integer from {low} to {high}, not {text!r}")
+        return value
+    return parse
+
+
 def _positive(option: str):
     def parse(text: str) -> float:
         try:
@@ -366,6 +402,33 @@ def _positive(option: str):
     return parse
 
 
+def _output_file(option: str):
+    """An argparse type: a file path that can be written (checked before any computation)."""
+    def parse(text: str) -> str:
+        _writable_place(Path(text), option, folder=False)
+        return text
+    return parse
+
+
+def _output_folder(option: str):
+    def parse(text: str) -> str:
+        _writable_place(Path(text), option, folder=True)
+        return text
+    return parse
+
+
+def _writable_place(path: Path, option: str, folder: bool) -> None:
+    if path.exists() and path.is_dir() != folder:
+        kind = "a folder" if path.is_dir() else "not a folder"
+        raise argparse.ArgumentTypeError(f"{option} {path}: {kind}")
+    existing = path if path.exists() else path.parent
+    while not existing.exists():  # missing folders are created; the nearest existing one must take them
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK) or \
+            (path.exists() and not os.access(path, os.W_OK)):
+        raise argparse.ArgumentTypeError(f"{option} {path}: cannot write there")
+
+
 def _numeric(name: str):
     """A numeric subcommand, imported only when it runs (symgeo never imports numeric at import time)."""
     def run(args) -> int:
@@ -375,7 +438,7 @@ def _numeric(name: str):
 
 
 def _common(p) -> None:
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+    p.add_argument("--timeout", type=_positive("--timeout"), default=DEFAULT_TIMEOUT,
                    help=f"seconds per symbolic integral or sum (default {DEFAULT_TIMEOUT:g})")
     p.add_argument("--no-cache", action="store_true", help="ignore the on-disk cache")
 
@@ -384,12 +447,16 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SymgeoError, ValueError) as exc:  # DomainError is both; numeric input errors are ValueErrors
+    except SymgeoError as exc:  # bad input, said in one line; any other exception is a bug
         print(f"symgeo: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # output piped into head: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a file or folder the command was given cannot be used
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"symgeo: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("symgeo: interrupted", file=sys.stderr)
         return 130

@@ -68,8 +68,36 @@ def _one_parameter(geo: Geometry):
         return None
     if antiderivative is None:
         return None
-    expr = sp.Abs(sp.factor_terms(sp.simplify(antiderivative.subs(p, b) - antiderivative.subs(p, a))))
+    # both points lie on one side of any singularity of g, so log a − log b = log(a/b): real also
+    # where the chart is negative (θ < 0), where the separate logarithms are complex
+    difference = sp.logcombine(antiderivative.subs(p, b) - antiderivative.subs(p, a), force=True)
+    expr = sp.Abs(sp.factor_terms(sp.simplify(difference)))
+    if not _matches_quadrature(geo, expr, speed, a, b):
+        return None
     return ClosedForm(expr, (a,), (b,), "∫√g dξ in closed form")
+
+
+def _matches_quadrature(geo: Geometry, expr, speed, a, b) -> bool:
+    """The closed form equals ∫√g between sample points of the domain (mpmath, 30 digits)."""
+    import mpmath
+
+    from .errors import NumericalError
+    from .evaluate import value_at
+    (p,) = geo.params
+    samples = [geo.family.sample_point(k)[p] for k in range(4)]
+    for lo, hi in ((samples[0], samples[1]), (samples[2], samples[3])):
+        if lo == hi:
+            continue
+        try:
+            closed = value_at(expr, {a: lo, b: hi})
+        except NumericalError:
+            return False
+        integrand = sp.lambdify(p, speed, "mpmath")
+        with mpmath.workdps(30):
+            direct = abs(mpmath.quad(lambda t: mpmath.re(integrand(t)), [mpmath.mpf(sp.N(lo, 40)), mpmath.mpf(sp.N(hi, 40))]))
+        if abs(closed - float(direct)) > 1e-9 * max(1.0, float(direct)):
+            return False
+    return True
 
 
 def _antiderivative(speed, p):

@@ -15,13 +15,17 @@ import sympy as sp
 from .errors import SymgeoError
 from .family import ExponentialFamily
 from .geometry import Geometry
+from .names import fresh_many, names_of
 
 
 def pair_symbols(geo: Geometry) -> tuple[dict, dict]:
     """Two symbolic points {ξ: ξ1} and {ξ: ξ2} with the parameters' assumptions."""
-    def copy(suffix):
-        return {p: sp.Symbol(f"{p}_{suffix}", **p.assumptions0) for p in geo.params}
-    return copy("1"), copy("2")
+    taken = names_of(geo.family)
+    first, second = {}, {}
+    for p in geo.params:  # mu_1 and mu_2, renamed apart from a parameter that is called mu_1
+        first[p], second[p] = fresh_many([f"{p}_1", f"{p}_2"], taken, **p.assumptions0)
+        taken |= {first[p].name, second[p].name}
+    return first, second
 
 
 def _ef(geo: Geometry) -> ExponentialFamily:

@@ -11,7 +11,7 @@ import sympy as sp
 
 from .errors import SymgeoError
 from .family import Chart, ExponentialFamily
-from .geometry import ALPHA, Geometry
+from .geometry import Geometry
 from .timebound import TimeBoundExceeded, call_with_timeout
 
 SOLVE_TIMEOUT = 20.0
@@ -155,9 +155,10 @@ def dual_flatness(geo: Geometry) -> dict:
             "m_flat_in_expectation": all(m == zero for m in affine_defect(geo, -1, geo.expectation_params))}
 
 
-def duality_defect(geo: Geometry, alpha=ALPHA) -> sp.ImmutableDenseNDimArray:
+def duality_defect(geo: Geometry, alpha=None) -> sp.ImmutableDenseNDimArray:
     """∂_k g_ij − Γ^(α)_ki,j − Γ^(−α)_kj,i as [k][i][j]: identically zero (Γ^(α), Γ^(−α) dual)."""
     n, g = geo.family.n, geo.fisher
+    alpha = geo.alpha_symbol if alpha is None else alpha
     plus, minus = geo.christoffel_first(alpha), geo.christoffel_first(-alpha)
     out = [[[sp.simplify(sp.diff(g[i, j], geo.params[k]) - plus[k, i, j] - minus[k, j, i])
              for j in range(n)] for i in range(n)] for k in range(n)]

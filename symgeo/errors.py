@@ -17,7 +17,12 @@ class SingularFisherError(SymgeoError):
     """The Fisher matrix is singular: some parameter direction is not identifiable."""
 
 
-class DomainError(SymgeoError, ValueError):
+class InvalidArgumentError(SymgeoError, ValueError):
+    """A caller's argument is unusable: a command-line option, a malformed number, a bad setting of
+    a numeric routine. A ValueError as well, the convention of numpy and scikit-learn callers."""
+
+
+class DomainError(InvalidArgumentError):
     """A parameter value lies outside the family's parameter domain."""
 
 
@@ -31,3 +36,7 @@ class SpecError(SymgeoError):
 
 class UnknownFamilyError(SymgeoError, LookupError):
     """No catalog family has this name."""
+
+
+class NumericalError(SymgeoError):
+    """A numeric answer came out non-finite, complex or unstable: it is refused, not printed."""

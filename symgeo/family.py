@@ -6,6 +6,7 @@ curvature, duality) is derived by :class:`symgeo.Geometry`.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -14,7 +15,7 @@ import sympy as sp
 from .errors import DomainError, SymgeoError
 from .support import Interval, Support
 
-SCHEMA = "symgeo-4"  # bump when a derivation or the form of its results changes: caches are rebuilt
+SCHEMA = "symgeo-5"  # bump when a derivation or the form of its results changes: caches are rebuilt
 
 
 def default_domain(symbol: sp.Symbol) -> sp.Interval:
@@ -167,7 +168,18 @@ class Family:
                 for pt in points]
 
     def _constraints_in(self, sub: dict) -> tuple:
-        return tuple(c.xreplace(sub) for c in self.constraints)
+        """The constraints in the new chart, and the old parameters' domains as conditions on the new
+        ones where the new domains do not already imply them (σ = √(η₂ − η₁²) > 0 needs η₂ > η₁²)."""
+        out = [c.xreplace(sub) for c in self.constraints]
+        for old, expr in sub.items():
+            for cond in _domain_conditions(expr, self.domains[old]):
+                if cond is not sp.true and cond not in out:
+                    out.append(cond)
+        return tuple(out)
+
+    def satisfies(self, point: dict) -> bool:
+        """Whether the point meets the joint constraints (a condition that is not real is not met)."""
+        return all(_holds(c, point) for c in self.constraints)
 
     # -- domain -------------------------------------------------------------------------------
     def check_point(self, values: Mapping) -> dict:
@@ -183,13 +195,13 @@ class Family:
         missing = [str(p) for p in self.params if p not in point]
         if missing:
             raise DomainError(f"{self.name}: missing parameter(s) {', '.join(missing)}")
-        exact = {sym: sp.nsimplify(val) for sym, val in point.items()}
+        exact = {sym: _exact(sym, val, self.name) for sym, val in point.items()}
         for sym, val in exact.items():
             if not bool(self.domains[sym].contains(val)):
                 raise DomainError(f"{self.name}: {sym} = {val} is outside its domain {self.domains[sym]}")
-        for cond in self.constraints:
-            if not bool(cond.xreplace(exact)):
-                raise DomainError(f"{self.name}: the point {values} violates {cond}")
+        bad = [c for c in self.constraints if not _holds(c, exact)]
+        if bad:
+            raise DomainError(f"{self.name}: the point {_show(values)} violates {bad[0]}")
         return point
 
     def sample_point(self, k: int = 0) -> dict:
@@ -202,6 +214,44 @@ class Family:
     def __repr__(self) -> str:
         kind = "ExponentialFamily" if self.is_exponential else "Family"
         return f"{kind}({self.name!r}, params={self.params}, chart={self.chart!r})"
+
+
+def _show(values: Mapping) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in values.items())
+
+
+def _domain_conditions(expr: sp.Expr, domain) -> list:
+    """expr ∈ domain as relationals (√u > 0 written u > 0), each True when it always holds."""
+    if not isinstance(domain, sp.Interval):
+        return []
+    conds = []
+    low, high = domain.inf, domain.sup
+    if low.is_finite and not sp.simplify(expr - low).is_positive:
+        base = expr.base if (expr.is_Pow and expr.exp == sp.Rational(1, 2) and low == 0) else expr
+        conds.append(sp.Gt(base, low) if domain.left_open else sp.Ge(base, low))
+    if high.is_finite and not sp.simplify(high - expr).is_positive:
+        conds.append(sp.Lt(expr, high) if domain.right_open else sp.Le(expr, high))
+    return conds
+
+
+def _holds(cond, point: dict) -> bool:
+    try:
+        return bool(cond.xreplace(point))
+    except TypeError:  # I > 0: the point maps outside the old chart's real domain
+        return False
+
+
+def _exact(sym, value, family: str) -> sp.Expr:
+    """A point's value as an exact SymPy number (a float exactly as stored: 1e-300 stays > 0)."""
+    if isinstance(value, sp.Basic):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DomainError(f"{family}: {sym} = {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise DomainError(f"{family}: {sym} = {value!r} is not a finite number")
+    return sp.Integer(int(value)) if isinstance(value, int) else sp.Rational(number)
 
 
 class ExponentialFamily(Family):

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import sympy as sp
 
+from .names import fresh_many
+
 
 def velocity_symbols(params) -> tuple:
-    return tuple(sp.Symbol(f"v_{p}", real=True) for p in params)
+    """v_<param> for each parameter, renamed apart from the parameters (a parameter v_mu beside mu)."""
+    return fresh_many([f"v_{p}" for p in params], {str(p) for p in params}, real=True)
 
 
 def geodesic_equations(params, gamma) -> dict:

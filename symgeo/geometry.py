@@ -17,13 +17,14 @@ import sympy as sp
 from . import cache as disk
 from .algebra import DiffField
 from .connection import alpha_first, christoffel_first, raise_index
-from .curvature import lower_first, riemann_up, ricci, scalar
-from .errors import SingularFisherError, SymgeoError
+from .curvature import lower_first, ricci, riemann_up, scalar
+from .errors import InvalidArgumentError, SingularFisherError, SymgeoError
 from .expectation import DEFAULT_TIMEOUT, expectations, is_represented
 from .expectation.representation import evaluate
 from .family import ExponentialFamily, Family
 from .fisher import FisherResult, expectation_params, fisher_by_expectation, fisher_exponential
 from .geodesic import geodesic_equations
+from .names import fresh, names_of
 from .recognize import recognize
 from .regularity import check_regular
 from .simplify import tidy, tidy_matrix, tidy_reduced
@@ -71,18 +72,21 @@ class Geometry:
         so a time-bounded failure is not paid again."""
         def attempt():
             try:
-                return ("ok", compute())
+                return ("ok", compute(), None)
             except remember as exc:
-                return ("error", exc)
-        status, value = self._cached(name, attempt)
+                return ("error", exc, self._timeout)
+        status, value, bound = self._cached(name, attempt)
+        if status == "error" and bound is not None and bound < self._timeout:
+            self._memo.pop(name)  # failed under a shorter time bound than this one: try again
+            status, value, bound = self._cached(name, attempt, fresh=True)
         if status == "error":
             raise value
         return value
 
-    def _cached(self, name: str, compute):
+    def _cached(self, name: str, compute, fresh: bool = False):
         if name in self._memo:
             return self._memo[name]
-        value = self.stored(name)
+        value = None if fresh else self.stored(name)
         if value is None:
             value = compute()
             self.store(name, value)
@@ -91,7 +95,7 @@ class Geometry:
 
     @property
     def _disk_key(self) -> str:
-        return f"{self.family.key}-{self._route or 'auto'}"
+        return f"{self.family.key}-{self._route or 'auto'}" + ("" if self._check else "-unchecked")
 
     def stored(self, name: str):
         """What the disk cache holds for this geometry under `name`, or None."""
@@ -150,11 +154,26 @@ class Geometry:
             return sp.ImmutableMatrix([[tidy_reduced(F.to_expr(e)) for e in row] for row in self._ginv_f])
         return self._cached("inverse_fisher", compute)
 
+    @property
+    def alpha_symbol(self) -> sp.Symbol:
+        """The symbol for a symbolic α (ALPHA, renamed when the family has a parameter 'alpha')."""
+        return fresh("alpha", names_of(self.family), real=True)
+
+    def _alpha(self, alpha):
+        """α as given, checked: a number, or alpha_symbol; never one of the family's parameters."""
+        alpha = sp.sympify(alpha)
+        if alpha.is_number:
+            return alpha
+        if alpha.free_symbols - {self.alpha_symbol}:
+            raise InvalidArgumentError(f"α must be a number or geo.alpha_symbol ({self.alpha_symbol}), not "
+                                       f"{alpha}: the family's own parameters are not α")
+        return alpha
+
     # -- field-level state (built only when something must be computed) -----------------------
     @property
     def _field(self) -> DiffField:
         if "field" not in self._memo:
-            exprs = list(self.fisher) + [ALPHA]
+            exprs = list(self.fisher) + [self.alpha_symbol]
             ef = self.exponential_family
             if ef is not None:
                 exprs += list(ef.natural_of_params) + list(self.expectation_params)
@@ -236,14 +255,17 @@ class Geometry:
     # -- connections and curvature ------------------------------------------------------------
     def christoffel_first(self, alpha=0) -> sp.ImmutableDenseNDimArray:
         """Γ^(α)_ij,k as [i][j][k]; α = 0 is Levi-Civita: ½(∂_i g_jk + ∂_j g_ik − ∂_k g_ij)."""
+        alpha = self._alpha(alpha)
         return self._cached(f"christoffel_first_{alpha}", lambda: self._array(self._first_f(alpha)))
 
     def christoffel(self, alpha=0) -> sp.ImmutableDenseNDimArray:
         """Γ^(α)k_ij = g^{kl} Γ^(α)_ij,l as [k][i][j]."""
+        alpha = self._alpha(alpha)
         return self._cached(f"christoffel_{alpha}", lambda: self._array(self._second_f(alpha)))
 
     def riemann(self, alpha=0) -> sp.ImmutableDenseNDimArray:
         """R_abcd = g_aλ R^λ_bcd as [a][b][c][d] (the sphere's R_θφθφ = sin²θ)."""
+        alpha = self._alpha(alpha)
         def compute():
             up = riemann_up(self._field, self._second_f(alpha))
             return self._array(lower_first(self._g_f, up))
@@ -257,6 +279,7 @@ class Geometry:
 
     def ricci(self, alpha=0) -> sp.ImmutableMatrix:
         """Ric_σν = R^ρ_σρν."""
+        alpha = self._alpha(alpha)
         return self._cached(f"ricci_{alpha}",
                             lambda: sp.ImmutableMatrix(_map_nested(self._ricci_f(alpha), self._field.to_expr)))
 
@@ -289,6 +312,7 @@ class Geometry:
 
     def geodesic_equations(self, alpha=0) -> dict:
         """{ξ^k: ξ̈^k = −Γ^(α)k_ij ξ̇^i ξ̇^j}, velocities named v_<param>."""
+        alpha = self._alpha(alpha)
         return self._cached(f"geodesic_{alpha}",
                             lambda: geodesic_equations(self.params, self.christoffel(alpha)))
 
@@ -347,7 +371,11 @@ def _map_nested(nested, fn):
 def _value_at(expr, point):
     if is_represented(expr):  # quadrature to 20 digits: enough to see a singular matrix
         return mpmath.mpf(evaluate(expr, point, 20))
-    return mpmath.mpf(sp.N(expr.xreplace(point), 40))
+    at = expr.xreplace(point)
+    if at.has(sp.zoo, sp.nan):  # a removable singularity at the sample point: the value beside it
+        from .evaluate import value_at
+        return mpmath.mpf(value_at(expr, point))
+    return mpmath.mpf(sp.N(at, 40))
 
 
 def _check_nonsingular(family: Family, g: sp.ImmutableMatrix) -> None:

@@ -14,7 +14,7 @@ from sympy.printing.latex import LatexPrinter
 from . import duality
 from .divergence import alpha_divergence, kl, pair_symbols
 from .errors import SymgeoError
-from .geometry import ALPHA, Geometry
+from .geometry import Geometry
 
 PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
 \usepackage[utf8]{inputenc}
@@ -180,7 +180,7 @@ def _divergences(geo: Geometry) -> str:
     a, b = pair_symbols(geo)
     out = ["\\section{Divergences}\n", _eq(r"\mathrm{KL}(p_{1} \,\|\, p_{2})", kl(geo, a, b))]
     try:
-        out.append(_eq(r"D_{\alpha}(p_{1} \,\|\, p_{2})", alpha_divergence(geo, a, b, ALPHA)))
+        out.append(_eq(r"D_{\alpha}(p_{1} \,\|\, p_{2})", alpha_divergence(geo, a, b, geo.alpha_symbol)))
     except SymgeoError as exc:
         out.append(f"$\\alpha$-divergence: {_text(str(exc))}\n\n")
     return "".join(out)

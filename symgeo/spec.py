@@ -22,6 +22,7 @@ import sympy as sp
 
 from .errors import SpecError
 from .family import Chart, ExponentialFamily, Family, Reduction
+from .files import UnsafeFileError, read_bounded
 from .functions import FUNCTIONS
 from .support import Integers, Interval, Region
 
@@ -38,6 +39,7 @@ MAX_EXPONENT = 100
 MAX_DIGITS = 60
 MAX_RESULT_DIGITS = 2000
 MAX_PARAMS = 12
+MAX_CONSTANT_ARGUMENT = 1000
 
 CONSTANTS = {"pi": sp.pi, "E": sp.E, "oo": sp.oo, "EulerGamma": sp.EulerGamma}
 _BINOPS = {ast.Add: sp.Add, ast.Sub: lambda a, b: a - b, ast.Mult: sp.Mul,
@@ -103,11 +105,25 @@ def _build(node, names: dict, where: str, depth: int):
         if node.keywords:
             raise SpecError(f"{where}: keyword arguments are not allowed")
         args = [_build(a, names, where, d) for a in node.args]
+        _check_constant_arguments(node.func.id, args, where)
         try:
             return FUNCTIONS[node.func.id](*args)
         except (TypeError, ValueError) as exc:
             raise SpecError(f"{where}: {node.func.id}{tuple(args)}: {exc}") from None
     raise SpecError(f"{where}: syntax {type(node).__name__} is not allowed in expressions")
+
+
+def _check_constant_arguments(name: str, args: list, where: str) -> None:
+    """SymPy evaluates a function of numbers exactly when it is built (gamma(10**10) is a
+    ten-billion-digit integer, polygamma(10**9, 1) needs 10**9!): refuse large constant arguments."""
+    for arg in args:
+        if arg.free_symbols or not arg.is_number:
+            continue
+        size = abs(sp.N(arg, 15))
+        if not size.is_finite or size > MAX_CONSTANT_ARGUMENT:
+            raise SpecError(f"{where}: {name}({', '.join(map(str, args))}) has a constant argument above "
+                            f"{MAX_CONSTANT_ARGUMENT} in magnitude, which SymPy would evaluate exactly; "
+                            f"declare it under [fixed] as 'positive' (kept symbolic) or use a smaller value")
 
 
 def _number(value, where: str):
@@ -146,15 +162,18 @@ def _log10_size(r: sp.Rational) -> float:
 def load_spec(path: str | Path) -> Family:
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_FILE_BYTES)
+    except UnsafeFileError as exc:
+        raise SpecError(f"{exc}: a spec must be a regular TOML file of at most {MAX_FILE_BYTES} bytes") \
+            from None
     except OSError as exc:
         raise SpecError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise SpecError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SpecError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise SpecError(f"{path}: TOML nested too deeply") from None
     return family_from_dict(data, str(path))
 
 

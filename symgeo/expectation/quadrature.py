@@ -99,8 +99,9 @@ def integrate_density(h, logq, z, lo, hi, dps: int, breaks=()) -> mpmath.mpf:
 
         a = None if lo == -sp.oo else mpmath.mpf(sp.N(lo, dps + 5))
         b = None if hi == sp.oo else mpmath.mpf(sp.N(hi, dps + 5))
-        inner = sorted(mpmath.mpf(c) for c in breaks
-                       if (a is None or c > a) and (b is None or c < b))
+        peak = _peak(fl, a, b)
+        inner = sorted({mpmath.mpf(c) for c in list(breaks) + ([] if peak is None else [peak])
+                        if (a is None or c > a) and (b is None or c < b)})
         if a is None and b is None:
             inner = inner or [mpmath.mpf(0)]
         pts = ([] if a is None else [a]) + inner + ([] if b is None else [b])
@@ -110,6 +111,33 @@ def integrate_density(h, logq, z, lo, hi, dps: int, breaks=()) -> mpmath.mpf:
         if b is None:
             total += beyond(pts[-1], 1)
         return total
+
+
+def _peak(log_q, a, b):
+    """Roughly where q is largest, when that is inside the support (the best of a grid spanning it
+    over many scales): a break there keeps tanh-sinh from stepping over a narrow peak far from the
+    origin. A maximum at the grid's edge (q growing into an end, 1/(x log²x) at 0) gives no break."""
+    scales = [mpmath.mpf(10) ** (k / mpmath.mpf(4)) for k in range(-12, 25)]
+    if a is not None and b is not None:
+        grid = [a + (b - a) * k / 64 for k in range(1, 64)]
+    elif a is not None:
+        grid = [a + s for s in scales]
+    elif b is not None:
+        grid = [b - s for s in reversed(scales)]
+    else:
+        grid = [-s for s in reversed(scales)] + [mpmath.mpf(0)] + scales
+    values = []
+    for t in grid:
+        try:
+            value = mpmath.re(log_q(t))
+        except (ArithmeticError, ValueError, TypeError):
+            value = None
+        values.append(value if value is not None and mpmath.isfinite(value) else None)
+    finite = [k for k, v in enumerate(values) if v is not None]
+    if not finite:
+        return None
+    best = max(finite, key=lambda k: values[k])
+    return grid[best] if 0 < best < len(grid) - 1 else None
 
 
 def numeric_expectation(family, f, point: dict, dps: int = 30):
@@ -160,7 +188,9 @@ def _direct_sum(term, lo: int, dps: int):
         block = mpmath.fsum(term(j) for j in range(k, k + BLOCK))
         total += block
         k += BLOCK
-        if abs(block) <= mpmath.mpf(10) ** -(dps + 2) * abs(total) and abs(term(k)) <= abs(term(k - BLOCK)):
+        # (a first block of negligible terms, before the mass of a large mean, is not the end)
+        if total != 0 and abs(block) <= mpmath.mpf(10) ** -(dps + 2) * abs(total) and \
+                abs(term(k)) <= abs(term(k - BLOCK)):
             return total, None
     return total, k
 
