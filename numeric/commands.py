@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from symgeo.errors import InvalidArgumentError
+from symgeo.errors import InvalidArgumentError, NumericalError
 from symgeo.load import load_family, parse_point
 
 from .compiled import CompiledFamily
@@ -49,6 +49,9 @@ def cmd_geodesic(args) -> int:
     times = np.linspace(0.0, 1.0, args.points)
     path = geo.path(a, shot.velocity, times)
     length = float(np.sqrt(shot.velocity @ compiled.fisher(*a) @ shot.velocity))
+    if not (np.isfinite(length) and np.all(np.isfinite(path))):
+        raise NumericalError(f"the geodesic from {a.tolist()} to {b.tolist()} is not finite along the way "
+                             f"(length {length})")
     names = [str(p) for p in compiled.params]
     if args.plot:
         _plot(compiled, geo.path(a, shot.velocity, np.linspace(0.0, 1.0, 401)), names, args.plot)

@@ -25,7 +25,7 @@ from scipy.special import logsumexp
 from symgeo.errors import InvalidArgumentError, NumericalError
 
 from .exponential import DegenerateMoments, maps_for
-from .validate import count, nonnegative
+from .validate import count, finite
 
 MONOTONE_SLACK = 1e-9  # relative decrease of log L tolerated as round-off
 SOFTEN = 0.01  # weight of the uniform part of the k-means++ starting responsibilities
@@ -72,7 +72,7 @@ def fit_mixture(family, x, n_components: int, *, init="kmeans++", weights=None, 
     if len(x) < n_components or n_components < 1:
         raise InvalidArgumentError(f"need 1 <= n_components <= number of points, got {n_components} for {len(x)} points")
     count("max_iter", max_iter)
-    nonnegative("tol", tol)
+    finite("tol", tol)  # (a negative tol runs all max_iter iterations)
     if not np.all(np.isfinite(x)):
         raise InvalidArgumentError(f"{maps.name}: the data contain NaN or infinite values")
     stats, log_base = maps.statistics(x), maps.log_base(x)
@@ -92,8 +92,7 @@ def fit_mixture(family, x, n_components: int, *, init="kmeans++", weights=None, 
         history.append(_free_energy(loglik, joint, log_resp, resp))
         log_resp = joint - log_norm[:, None]                                 # E-step: e-projection
         resp = np.exp(log_resp)
-        _require_no_collapse(maps, x, resp)
-        log_w, theta = _m_step(maps, stats, resp, theta, rng)                # M-step: m-projection
+        log_w, theta = _m_step(maps, stats, resp, theta, rng, _collapsed(maps, x, resp))  # M-step: m-projection
         if previous is not None and abs(loglik - previous) < tol * len(x):
             converged = True
             break
@@ -117,26 +116,22 @@ def _require_spread(maps, x) -> None:
                                    f"them (the maximum-likelihood estimate does not exist)")
 
 
+COLLAPSED_PSEUDO = 0.01  # pseudo-observations of the pooled moments given a collapsed component, per point
 COLLAPSE_RTOL = 1e-12  # a component's variance this small beside the data's is a point mass
 
 
-def _require_no_collapse(maps, x, resp) -> None:
-    """A component of such a family that has shrunk onto one value has an unbounded likelihood
-    (k → ∞): refused with advice, not reported as a fit with k = 10¹³ (a Gaussian is kept from it
-    by reg_covar instead)."""
+def _collapsed(maps, x, resp) -> np.ndarray:
+    """Components of a family with more statistics than variables (gamma: log x and x) that have
+    shrunk onto one value: their m-projection exists only in the limit (k → ∞, printed as 10¹³), so
+    they are treated as degenerate (a Gaussian is kept from it by reg_covar instead)."""
+    k = resp.shape[1]
     if maps.m <= maps.n_variables or hasattr(maps, "reg_covar"):
-        return
+        return np.zeros(k, dtype=bool)
     points = x.reshape(len(x), -1)
-    counts = resp.sum(axis=0)
+    counts = np.maximum(resp.sum(axis=0), np.finfo(float).tiny)
     mean = (resp.T @ points) / counts[:, None]
-    spread = (resp.T @ points ** 2) / counts[:, None] - mean ** 2
-    scale = points.var(axis=0)
-    collapsed = np.flatnonzero(np.all(spread <= COLLAPSE_RTOL * scale, axis=1) & (counts > 1.5))
-    if collapsed.size:
-        k = int(collapsed[0])
-        raise NumericalError(f"{maps.name} mixture: component {k} has collapsed onto the single value "
-                             f"{mean[k].tolist()} ({counts[k]:.0f} points), where the likelihood is unbounded; "
-                             f"use fewer components or data without repeated values")
+    spread = (resp.T @ (points - points.mean(axis=0)) ** 2) / counts[:, None] - (mean - points.mean(axis=0)) ** 2
+    return np.all(spread <= COLLAPSE_RTOL * points.var(axis=0), axis=1) & (counts > 1.5)
 
 
 def _log_joint(maps, stats, log_base, log_w, theta) -> np.ndarray:
@@ -156,14 +151,14 @@ def _free_energy(loglik: float, joint, log_resp, resp) -> dict:
     return {"log_likelihood": loglik, "elbo": elbo, "kl_gap": loglik - elbo}
 
 
-def _m_step(maps, stats, resp, theta, rng):
+def _m_step(maps, stats, resp, theta, rng, collapsed=None):
     counts = resp.sum(axis=0)
     empty = counts < 10 * np.finfo(float).eps * len(stats)
     if np.any(empty):
         resp = _reseed(resp, np.flatnonzero(empty), rng)
         counts = resp.sum(axis=0)
     eta = (resp.T @ stats) / counts[:, None]
-    theta = _project(maps, eta, counts, stats, theta)
+    theta = _project(maps, eta, counts, stats, theta, collapsed)
     return np.log(counts / counts.sum()), theta
 
 
@@ -180,16 +175,19 @@ def _reseed(resp, empty, rng):
     return resp
 
 
-def _project(maps, eta, counts, stats, theta):
-    """θ(η) per component; a degenerate η is pulled toward the pooled moments (a conjugate-prior pseudo-count)."""
-    try:
-        return maps.m_projection(eta, theta)
-    except DegenerateMoments:
-        pass
+def _project(maps, eta, counts, stats, theta, collapsed=None):
+    """θ(η) per component; a degenerate η (or a collapsed component's) is pulled toward the pooled
+    moments (a conjugate-prior pseudo-count)."""
+    collapsed = np.zeros(len(eta), dtype=bool) if collapsed is None else collapsed
+    if not collapsed.any():
+        try:
+            return maps.m_projection(eta, theta)
+        except DegenerateMoments:
+            pass
     pooled = stats.mean(axis=0)
     out = np.empty_like(theta)
     for k in range(len(eta)):
-        pseudo = 0.0
+        pseudo = COLLAPSED_PSEUDO * counts[k] if collapsed[k] else 0.0
         while True:
             try:
                 out[k] = maps.m_projection(((counts[k] * eta[k] + pseudo * pooled) / (counts[k] + pseudo))[None],

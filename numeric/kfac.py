@@ -502,8 +502,11 @@ def _kfac_layers(model: nn.Module, skip: tuple) -> list:
     return layers
 
 
-def _finite(tensor) -> bool:
-    return bool(torch.isfinite(tensor).all())
+def _finite(value) -> bool:
+    """Every entry finite, for a tensor or a (nested) sequence of tensors."""
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    return not torch.is_tensor(value) or bool(torch.isfinite(value).all())
 
 
 def _validate(**values) -> None:

@@ -221,7 +221,7 @@ def minimize(objective: Objective, family, start, *, method: str = "natural",
         raise InvalidArgumentError(f"start must be finite, not {xi.tolist()}")
     family.check(*xi)
     value = objective.value(xi)
-    if not np.isfinite(value):
+    if np.isnan(value) or value == -np.inf:  # (+inf may still be descended from)
         raise NumericalError(f"the objective is {value} at the start {xi.tolist()}: no descent can begin "
                              f"(are the data inside the family's support?)")
     fit = Fit(method, xi, value, 0, False, [xi.copy()], [value])
@@ -245,6 +245,7 @@ def minimize(objective: Objective, family, start, *, method: str = "natural",
             fit.converged = True
             break
     fit.params, fit.value, fit.iterations = xi, value, iteration
+    fit.converged = fit.converged and bool(np.isfinite(value))  # never on a non-finite loss
     return fit
 
 

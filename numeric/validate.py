@@ -20,6 +20,13 @@ def _real(name: str, value) -> float:
     return float(value)
 
 
+def finite(name: str, value) -> float:
+    x = _real(name, value)
+    if not math.isfinite(x):
+        raise InvalidArgumentError(f"{name} must be a finite number, not {value!r}")
+    return x
+
+
 def positive(name: str, value) -> float:
     x = _real(name, value)
     if not (math.isfinite(x) and x > 0):

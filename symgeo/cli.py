@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -315,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"within it is printed, the rest named, exit {EXIT_PARTIAL}")
     p.add_argument("--memory", type=_positive("--memory"), default=DEFAULT_MEMORY_GIB,
                    help=f"GiB of memory for the derivation (default {DEFAULT_MEMORY_GIB:g})")
-    _common(p)
+    _common(p, limits=False)
     p.set_defaults(func=cmd_derive)
 
     p = sub.add_parser("kl", help="KL divergence between two members (closed form, evaluated)")
@@ -366,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", metavar="NAME", help="only this figure (repeatable)")
     p.add_argument("--list", action="store_true", help="list the figures and exit")
     p.add_argument("--seed", type=int, default=0)
+    _limits(p, seconds=3600.0)
     p.set_defaults(func=_numeric("cmd_figures"))
     return parser
 
@@ -437,16 +439,50 @@ def _numeric(name: str):
     return run
 
 
-def _common(p) -> None:
+def _common(p, limits: bool = True) -> None:
     p.add_argument("--timeout", type=_positive("--timeout"), default=DEFAULT_TIMEOUT,
                    help=f"seconds per symbolic integral or sum (default {DEFAULT_TIMEOUT:g})")
     p.add_argument("--no-cache", action="store_true", help="ignore the on-disk cache")
+    if limits:
+        _limits(p)
 
 
-def main(argv=None) -> int:
+DEFAULT_TIME_LIMIT = 900.0
+
+
+def _limits(p, seconds: float = DEFAULT_TIME_LIMIT) -> None:
+    p.add_argument("--time-limit", type=_positive("--time-limit"), default=seconds,
+                   help=f"CPU seconds for the whole command (default {seconds:g})")
+    p.add_argument("--memory", type=_positive("--memory"), default=DEFAULT_MEMORY_GIB,
+                   help=f"GiB of memory for the command (default {DEFAULT_MEMORY_GIB:g})")
+
+
+def _bounds(args) -> tuple:
+    """(CPU seconds, bytes) for the whole command: derive's budget plus time to print its result."""
+    seconds = args.budget + DERIVE_MARGIN if hasattr(args, "budget") else getattr(args, "time_limit", None)
+    memory = getattr(args, "memory", None)
+    return seconds, None if memory is None else int(memory * 2 ** 30)
+
+
+DERIVE_MARGIN = 120.0
+
+
+def entry() -> int:
+    """The console script: main() with its time and memory bounds on the process."""
+    sys.exit(main(bounded=True))
+
+
+def main(argv=None, *, bounded: bool = False) -> int:
+    """Run one command; `bounded` puts the process under the command's CPU-time and memory limits
+    (the console script does; a caller in its own process decides for itself)."""
+    from .limits import bounded as limits
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with limits(*_bounds(args)) if bounded else contextlib.nullcontext():
+            return args.func(args)
+    except MemoryError:
+        print(f"symgeo: out of memory (the limit is {getattr(args, 'memory', '?')} GiB: --memory)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except SymgeoError as exc:  # bad input, said in one line; any other exception is a bug
         print(f"symgeo: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -381,6 +381,14 @@ def _special_in(expr, x, allow_factorial=False) -> bool:
 
 
 # -- normalization --------------------------------------------------------------------------------
+def _finite_mass(family: Family, point: dict) -> bool:
+    try:
+        mass = numeric_expectation(family, 1, point, dps=15)
+    except (ValueError, ZeroDivisionError, TypeError, ArithmeticError, mpmath.libmp.NoConvergence):
+        return False
+    return bool(mpmath.isfinite(mass)) and abs(mass) < 1e100
+
+
 def total_mass(family: Family, timeout: float = DEFAULT_TIMEOUT) -> sp.Expr:
     """∫ p dx (or Σ p) in closed form, for a density that may not be normalized."""
     (x,) = family.variables
@@ -397,10 +405,15 @@ def total_mass(family: Family, timeout: float = DEFAULT_TIMEOUT) -> sp.Expr:
     except (TimeBoundExceeded, RuntimeError) as exc:
         raise IntegrationError(f"{family.name}: the {what} of the density over the support did not "
                                f"finish ({exc}); declare the normalized density") from None
-    if res is None:
+    point = family.sample_point()
+    if res is None or res.has(sp.oo, sp.zoo, sp.nan):
+        if not _finite_mass(family, point):
+            total = "sum" if what == "sum" else "integral"
+            raise IntegrationError(f"{family.name}: the density has no finite {total} over the support "
+                                   f"{family.support.describe()} at {point}: it cannot be normalized "
+                                   f"(narrow the support or the parameters' domain)")
         raise IntegrationError(f"{family.name}: SymPy cannot {what} the density in closed form; "
                                f"declare the normalized density")
-    point = family.sample_point()
     if not agrees(res.xreplace(point), numeric_expectation(family, 1, point), CHECK_RTOL):
         raise IntegrationError(f"{family.name}: SymPy's normalizer disagrees with quadrature at {point}")
     return res

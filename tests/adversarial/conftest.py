@@ -32,7 +32,10 @@ def cli(capsys):
 
     def run(*args, seconds: float = 120):
         with _within(seconds):
-            code = main(list(args))
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse refuses an option this way (status 2)
+                code = exc.code
         out = capsys.readouterr()
         return code, out.out, out.err
     return run

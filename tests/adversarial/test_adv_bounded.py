@@ -121,3 +121,46 @@ def test_deep_and_long_specs_are_refused_in_one_line(tmp_path, cli):
     for path in (deep, long, nested):
         code, _, err = cli("derive", str(path))
         assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+
+
+# -- fuzzed spec files: a Family or a SpecError, never another exception, never a hang ------------------
+_ATOMS = st.sampled_from(["x", "mu", "s", "2", "0", "-1", "1/2", "pi", "E", "oo", "10**400", "1e308", "nan",
+                          "__import__", "open", "x.real", "[1]", "lambda: 1", "'a'"])
+_FUNCTIONS = st.sampled_from(sorted(FUNCTIONS) + ["eval", "exec", "getattr"])
+
+
+@st.composite
+def _expressions(draw, depth=0):
+    if depth > 3 or draw(st.booleans()):
+        return draw(_ATOMS)
+    kind = draw(st.sampled_from(["binary", "call", "unary", "power"]))
+    left, right = draw(_expressions(depth + 1)), draw(_expressions(depth + 1))
+    if kind == "binary":
+        return f"({left} {draw(st.sampled_from(['+', '-', '*', '/', '%', '//', '@', '<']))} {right})"
+    if kind == "call":
+        return f"{draw(_FUNCTIONS)}({left}{', ' + right if draw(st.booleans()) else ''})"
+    if kind == "power":
+        return f"({left})**({right})"
+    return f"-({left})"
+
+
+_KINDS = st.sampled_from(["real", "positive", "negative", "unit", "integer", "", 3, {"interval": [0, 1]},
+                          {"interval": ["oo", 0]}, {"interval": [1]}, ["real"]])
+_SUPPORTS = st.sampled_from(["reals", "positive", "unit", "naturals", "nowhere", 5, {"interval": [0, "mu"]},
+                             {"integers": [0, 10]}, {"interval": [1, 0]}])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(expression=_expressions(), key=st.sampled_from(["density", "log_density", "bogus"]),
+       kinds=st.lists(_KINDS, min_size=0, max_size=3), support=_SUPPORTS,
+       names=st.lists(st.sampled_from(["mu", "s", "x", "alpha", "v_mu", "__class__", "2a", "oo"]),
+                      min_size=0, max_size=3, unique=True))
+def test_fuzzed_specs_give_a_family_or_a_spec_error(expression, key, kinds, support, names, within):
+    from symgeo.spec import family_from_dict
+    spec = {"name": "fuzz", "variable": "x", "support": support, key: expression,
+            "params": dict(zip(names, kinds))}
+    with within(20):
+        try:
+            family_from_dict(spec)
+        except SpecError:
+            pass
