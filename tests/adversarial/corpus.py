@@ -204,7 +204,7 @@ def run_case(case, tmp: Path) -> tuple:
         return klass, label, _cache_case(label, tmp, env)
     command = [sys.executable, "-c", argv[1]] if argv[0] == "python" else [sys.executable, "-m", "symgeo"] + argv
     try:
-        run = subprocess.run(command, capture_output=True, text=True, timeout=WALL, env=env, stdin=subprocess.DEVNULL)
+        run = subprocess.run(command, capture_output=True, text=True, timeout=WALL, env=env, stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
         return klass, label, "BAD: hang"
     return klass, label, _judge(run, expected)
@@ -215,7 +215,7 @@ def _judge(run, expected) -> str:
     if "Traceback" in run.stderr or "internal error" in run.stderr:
         return "BAD: traceback"
     if run.returncode == 0:
-        numbers = re.findall(r"(?<![\w.])-?(?:nan|inf)\b", run.stdout, flags=re.I)
+        numbers = re.findall(r"(?<![\w.])-?(?:nan|inf)\b", run.stdout, flags=re.IGNORECASE)
         if numbers:
             return "BAD: NaN with exit 0"
         if expected is not None:
@@ -238,7 +238,7 @@ def _cache_case(label: str, tmp: Path, env: dict) -> str:
 
     def symgeo(*args):
         return subprocess.run([sys.executable, "-m", "symgeo", *args], capture_output=True, text=True,
-                              timeout=WALL, env=env, stdin=subprocess.DEVNULL)
+                              timeout=WALL, env=env, stdin=subprocess.DEVNULL, check=False)
     truth = symgeo("distance", "inverse_gamma", "--from", "a=2,b=1", "--to", "a=3,b=2", "--json")
     if label == "unchecked result":
         return _unchecked(env)
@@ -296,7 +296,7 @@ def _unchecked(env) -> str:
             "f = family_from_dict({'name': 'shifted', 'variable': 'x', 'support': {'interval': ['m', 'oo']}, "
             "'density': 'exp(-(x - m))', 'params': {'m': 'real'}}); Geometry(f, check=False).fisher; "
             "import sys\ntry:\n    Geometry(f).fisher\n    sys.exit(1)\nexcept Exception as e:\n    print(type(e).__name__)")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=WALL, env=env)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=WALL, env=env, check=False)
     return "refused" if run.stdout.strip() == "NonRegularFamilyError" else f"BAD: {run.stdout} {run.stderr[-200:]}"
 
 

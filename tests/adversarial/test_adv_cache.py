@@ -121,9 +121,9 @@ NON_REGULAR = {"name": "shifted_exponential", "variable": "x", "support": {"inte
 def test_an_unchecked_result_is_not_served_to_a_checked_run(tmp_path):
     cache = DiskCache(tmp_path)
     family = family_from_dict(NON_REGULAR)
-    Geometry(family, cache=cache, check=False).fisher  # computed on request, without the checks
+    _ = Geometry(family, cache=cache, check=False).fisher  # computed on request, without the checks
     with pytest.raises(NonRegularFamilyError):
-        Geometry(family, cache=cache).fisher
+        _ = Geometry(family, cache=cache).fisher
 
 
 def test_a_failure_under_a_short_bound_is_retried_under_a_longer_one(tmp_path):

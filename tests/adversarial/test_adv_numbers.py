@@ -72,7 +72,7 @@ def test_christoffel_near_the_removable_point_matches_finite_differences(linear,
 def test_a_density_negative_somewhere_in_its_domain_is_refused():
     spec = dict(LINEAR, params={"a": "real"})
     with pytest.raises(UnnormalizedDensityError, match="negative at"):
-        Geometry(family_from_dict(spec)).fisher
+        _ = Geometry(family_from_dict(spec)).fisher
 
 
 def test_a_density_normalised_only_at_the_sample_points_is_refused():
@@ -80,7 +80,7 @@ def test_a_density_normalised_only_at_the_sample_points_is_refused():
     spec = {"name": "sneaky", "variable": "x", "support": "reals",
             "density": "(1 + (mu**2 - 9/100)/4)*exp(-(x - mu)**2/2)/sqrt(2*pi)", "params": {"mu": "real"}}
     with pytest.raises(UnnormalizedDensityError, match="does not integrate to 1"):
-        Geometry(family_from_dict(spec)).fisher
+        _ = Geometry(family_from_dict(spec)).fisher
 
 
 def test_an_exponential_family_with_a_wrong_log_partition_is_refused():
@@ -91,7 +91,7 @@ def test_an_exponential_family_with_a_wrong_log_partition_is_refused():
                                    "log_partition_of_params": "mu**2/2 + log(sqrt(2*pi)) + (mu**2 - 9/100)/10",
                                    "log_base_measure": "-x**2/2"}}
     with pytest.raises(UnnormalizedDensityError, match="does not integrate to 1"):
-        Geometry(family_from_dict(spec)).fisher
+        _ = Geometry(family_from_dict(spec)).fisher
 
 
 def test_verify_refuses_too_few_samples(cli):

@@ -1,7 +1,6 @@
 """Class 4: every public numeric entry point validates its inputs, never loops on a NaN, never
 reports convergence on a non-finite value, and a non-finite batch leaves an optimizer as it was."""
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from hypothesis import strategies as st
 import numeric
 from numeric import validate
 from numeric.em import fit_mixture
-from numeric.natural_gradient import mle_objective, minimize
+from numeric.natural_gradient import minimize, mle_objective
 from symgeo.errors import InvalidArgumentError, NumericalError
 
 BAD_NUMBERS = [float("nan"), float("inf"), -float("inf")]
