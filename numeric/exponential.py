@@ -62,7 +62,7 @@ class ExponentialMaps:
 
     def statistics(self, x) -> np.ndarray:
         """T(x) as (N, m); ValueError for points outside the support."""
-        _require_support(self.family, x)
+        require_support(self.family, x)
         return _rows(self._stats(*_columns(x, self.n_variables)), len(x), self.m)
 
     def log_base(self, x) -> np.ndarray:
@@ -217,7 +217,8 @@ def maps_for(family, fixed: dict | None = None, reg_covar: float = 1e-6):
     return ExponentialMaps(family if isinstance(family, Geometry) else Geometry(family))
 
 
-def _require_support(family, x) -> None:
+def require_support(family, x) -> None:
+    """InvalidArgumentError naming the first data point outside the family's support."""
     inside = _in_support(family.support, np.asarray(x, dtype=float).reshape(len(x), -1))
     if not np.all(inside):
         bad = np.asarray(x)[np.flatnonzero(~inside)[0]]

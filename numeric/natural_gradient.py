@@ -32,6 +32,7 @@ from symgeo.errors import InvalidArgumentError, NumericalError
 
 from .codegen import as_array
 from .compiled import CompiledFamily
+from .exponential import require_support
 from .validate import count, nonnegative, positive
 
 METHODS = ("natural", "gradient", "adam")
@@ -60,6 +61,9 @@ class Objective:
 def mle_objective(family: CompiledFamily, data) -> Objective:
     """Mean negative log-likelihood of `data` ((N,) or (N, n_variables)) under `family`."""
     data = np.asarray(data, dtype=float)
+    if not np.all(np.isfinite(data)):
+        raise InvalidArgumentError(f"{family.family.name}: the data contain NaN or infinite values")
+    require_support(family.family, data)
     columns = _columns(family, data)
     if family.geometry.exponential_family is not None:
         return _exponential_mle(family, columns)

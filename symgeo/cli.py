@@ -11,7 +11,7 @@ from pathlib import Path
 import sympy as sp
 
 from . import catalog
-from .errors import SymgeoError
+from .errors import InvalidArgumentError, SymgeoError
 from .expectation import DEFAULT_TIMEOUT
 from .geometry import Geometry
 from .load import load_family, parse_point, rational
@@ -265,6 +265,10 @@ def cmd_kl(args) -> int:
     a, b = divergence.pair_symbols(geo)
     formula = divergence.kl(geo, a, b)
     point = {**{a[k]: v for k, v in p1.items()}, **{b[k]: v for k, v in p2.items()}}
+    unset = sorted(map(str, formula.free_symbols - set(point)))
+    if unset:
+        raise InvalidArgumentError(f"{geo.family.name}: give a value to its fixed symbol(s) {', '.join(unset)}, "
+                                   f"e.g. '{geo.family.name}:{unset[0]}=3'")
     number = value_at(formula, point)
     exact = _exact_value(formula, point)
     if args.json:
@@ -482,6 +486,13 @@ def main(argv=None, *, bounded: bool = False) -> int:
             return args.func(args)
     except MemoryError:
         print(f"symgeo: out of memory (the limit is {getattr(args, 'memory', '?')} GiB: --memory)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ImportError as exc:
+        if not bounded or "map" not in str(exc):
+            raise
+        # a shared library that cannot be mapped under the address-space limit
+        print(f"symgeo: out of memory loading {exc.name or 'a module'} (the limit is "
+              f"{getattr(args, 'memory', '?')} GiB: --memory)", file=sys.stderr)
         return EXIT_BAD_INPUT
     except SymgeoError as exc:  # bad input, said in one line; any other exception is a bug
         print(f"symgeo: {exc}", file=sys.stderr)

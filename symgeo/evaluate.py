@@ -45,7 +45,7 @@ def value_at(expr: sp.Expr, point: dict, digits: int = DIGITS) -> float:
         if _agree(previous, current, digits // 2):
             return _checked(expr, point, current)
         previous = current
-    raise NumericalError(f"{expr} at {_show(point)}: no stable value up to {MAX_DIGITS} digits "
+    raise NumericalError(f"{_name(expr)} at {_show(point)}: no stable value up to {MAX_DIGITS} digits "
                          f"(last {mpmath.nstr(previous, 8)})")
 
 
@@ -58,12 +58,12 @@ def _agree(low, high, digits: int) -> bool:
 def _checked(expr, point, value) -> float:
     real = mpmath.re(value)
     if not mpmath.isfinite(real) or not mpmath.isfinite(mpmath.im(value)):
-        raise NumericalError(f"{expr} is not finite at {_show(point)}")
+        raise NumericalError(f"{_name(expr)} is not finite at {_show(point)}")
     if abs(mpmath.im(value)) > AGREEMENT * max(1, abs(real)):
-        raise NumericalError(f"{expr} is not real at {_show(point)} (value {mpmath.nstr(value, 8)})")
+        raise NumericalError(f"{_name(expr)} is not real at {_show(point)} (value {mpmath.nstr(value, 8)})")
     result = float(real)
     if not mpmath.isfinite(result):
-        raise NumericalError(f"{expr} at {_show(point)} is {mpmath.nstr(real, 8)}, beyond floating point")
+        raise NumericalError(f"{_name(expr)} at {_show(point)} is {mpmath.nstr(real, 8)}, beyond floating point")
     return result
 
 
@@ -82,4 +82,14 @@ def _mpf(value):
 
 
 def _show(point: dict) -> str:
-    return ", ".join(f"{k} = {v}" for k, v in point.items())
+    return ", ".join(f"{k} = {_short(v)}" for k, v in point.items())
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text if len(text) <= 24 else mpmath.nstr(_mpf(value) if isinstance(value, sp.Basic) else value, 8)
+
+
+def _name(expr) -> str:
+    text = str(expr)
+    return text if len(text) <= 80 else "the formula"

@@ -110,16 +110,21 @@ class Geometry:
     def exponential_family(self) -> ExponentialFamily | None:
         """The family as an exponential family (declared or recognised), else None."""
         if "ef" not in self._memo:
+            self._require_regular()  # the divergences read A(θ) without the Fisher metric: check here too
             self._memo["ef"] = recognize(self.family)
         return self._memo["ef"]
+
+    def _require_regular(self) -> None:
+        """The regularity checks (support, sign, normalisation), once; a pass is remembered on disk."""
+        if self._check:
+            self._cached("regular", lambda: check_regular(self.family) or True)
 
     # -- metric -------------------------------------------------------------------------------
     def _fisher_result(self) -> FisherResult:
         return self._cached("fisher", self._derive_fisher)
 
     def _derive_fisher(self) -> FisherResult:
-        if self._check:
-            check_regular(self.family)
+        self._require_regular()
         ef = self.exponential_family
         route = self._route or ("exponential" if ef is not None else "score")
         if route == "exponential":

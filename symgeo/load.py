@@ -20,6 +20,8 @@ from .family import Family
 
 def load_family(spec: str, chart: str | None = None) -> Family:
     """A catalog name (with options) or a path to a TOML spec file."""
+    if Path(spec).is_dir():
+        raise InvalidArgumentError(f"{spec} is a folder: give a catalog name or a .toml spec file")
     if spec.endswith(".toml") or Path(spec).is_file():
         from .spec import load_spec
         family = load_spec(spec)

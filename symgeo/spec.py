@@ -122,7 +122,8 @@ def _check_constant_arguments(name: str, args: list, where: str) -> None:
         size = abs(sp.N(arg, 15))
         if not size.is_finite or size > MAX_CONSTANT_ARGUMENT:
             raise SpecError(f"{where}: {name}({', '.join(map(str, args))}) has a constant argument above "
-                            f"{MAX_CONSTANT_ARGUMENT} in magnitude, which SymPy would evaluate exactly; "
+                            f"{MAX_CONSTANT_ARGUMENT} in magnitude (SymPy may evaluate such a constant exactly, "
+                            f"digit by digit); "
                             f"declare it under [fixed] as 'positive' (kept symbolic) or use a smaller value")
 
 

@@ -201,13 +201,17 @@ def run_case(case, tmp: Path) -> tuple:
     klass, label, argv, expected = case
     env = {**os.environ, "SYMGEO_CACHE_DIR": str(tmp / "cache" / re.sub(r"\W", "_", label))}
     if argv[0] == "cache":
-        return klass, label, _cache_case(label, tmp, env)
+        try:
+            return klass, label, _cache_case(label, tmp, env)
+        except Exception as exc:  # noqa: BLE001 - the census counts a broken case, it does not stop
+            return klass, label, f"BAD: the case itself failed ({type(exc).__name__}: {exc})"
     command = [sys.executable, "-c", argv[1]] if argv[0] == "python" else [sys.executable, "-m", "symgeo"] + argv
     try:
         run = subprocess.run(command, capture_output=True, text=True, timeout=WALL, env=env, stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
         return klass, label, "BAD: hang"
-    return klass, label, _judge(run, expected)
+    verdict = _judge(run, expected)
+    return klass, label, verdict if verdict != "refused" else f"refused: {run.stderr.strip()[-150:]}"
 
 
 def _judge(run, expected) -> str:
@@ -248,7 +252,7 @@ def _cache_case(label: str, tmp: Path, env: dict) -> str:
     if label == "copied entries":
         beta = [k for k in keys.values() if any(e.parent == k for e in entries)]
         for source in beta:
-            for other in beta:
+            for other in (o for o in beta if o != source):
                 for entry in source.glob("*.pkl"):
                     shutil.copy(entry, other / entry.name)
     elif label == "planted pickle":
@@ -304,6 +308,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", help="run one class (its leading digit)")
+    parser.add_argument("--verbose", action="store_true", help="print every input's outcome")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -317,6 +322,9 @@ def main() -> int:
     for klass in classes:
         row = [counts[(klass, o)] for o in ("answer", "refused", "BAD")]
         print(f"| {klass} | {sum(row)} | " + " | ".join(map(str, row)) + " |")
+    if args.verbose:
+        for klass, label, outcome in results:
+            print(f"  {klass}: {label}: {outcome}")
     bad = [(k, label, o) for k, label, o in results if o.startswith("BAD")]
     for klass, label, outcome in bad:
         print(f"  {klass}: {label}: {outcome}")

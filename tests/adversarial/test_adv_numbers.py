@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symgeo import Geometry
+from symgeo.divergence import kl, pair_symbols
 from symgeo.errors import UnnormalizedDensityError
 from symgeo.spec import family_from_dict
 
@@ -81,6 +82,8 @@ def test_a_density_normalised_only_at_the_sample_points_is_refused():
             "density": "(1 + (mu**2 - 9/100)/4)*exp(-(x - mu)**2/2)/sqrt(2*pi)", "params": {"mu": "real"}}
     with pytest.raises(UnnormalizedDensityError, match="does not integrate to 1"):
         _ = Geometry(family_from_dict(spec)).fisher
+    with pytest.raises(UnnormalizedDensityError, match="does not integrate to 1"):  # the divergences too
+        kl(Geometry(family_from_dict(spec)), *pair_symbols(Geometry(family_from_dict(spec))))
 
 
 def test_an_exponential_family_with_a_wrong_log_partition_is_refused():
