@@ -49,7 +49,7 @@ class MixtureFit:
 
     def log_joint(self, x) -> np.ndarray:
         """log π_k + log p(x_n | θ_k), shape (N, K)."""
-        return _log_joint(self.maps, self.maps.statistics(x), self.maps.log_base(x), np.log(self.weights),
+        return log_joint(self.maps, self.maps.statistics(x), self.maps.log_base(x), np.log(self.weights),
                           self.natural)
 
     def responsibilities(self, x) -> np.ndarray:
@@ -78,13 +78,13 @@ def fit_mixture(family, x, n_components: int, *, init="kmeans++", weights=None, 
     stats, log_base = maps.statistics(x), maps.log_base(x)
     if not np.all(np.isfinite(stats)):
         raise InvalidArgumentError(f"{maps.name}: some data points lie outside the support (T(x) is not finite)")
-    _require_spread(maps, x)
+    require_spread(maps, x)
     rng = np.random.default_rng(seed)
-    log_w, theta = _initial(maps, x, stats, n_components, init, weights, rng)
+    log_w, theta = initial(maps, x, stats, n_components, init, weights, rng)
     history, log_resp, resp, previous = [], None, None, None
     converged = False
     for iteration in range(1, max_iter + 1):
-        joint = _log_joint(maps, stats, log_base, log_w, theta)
+        joint = log_joint(maps, stats, log_base, log_w, theta)
         log_norm = _logsumexp_rows(joint)
         loglik = float(log_norm.sum())
         if not np.isfinite(loglik):
@@ -97,7 +97,7 @@ def fit_mixture(family, x, n_components: int, *, init="kmeans++", weights=None, 
             converged = True
             break
         previous = loglik
-    joint = _log_joint(maps, stats, log_base, log_w, theta)
+    joint = log_joint(maps, stats, log_base, log_w, theta)
     loglik = float(_logsumexp_rows(joint).sum())
     history.append(_free_energy(loglik, joint, log_resp, resp))
     monotone = _is_monotone([h["log_likelihood"] for h in history])
@@ -108,7 +108,7 @@ def fit_mixture(family, x, n_components: int, *, init="kmeans++", weights=None, 
                       iteration, converged, monotone, history, maps)
 
 
-def _require_spread(maps, x) -> None:
+def require_spread(maps, x) -> None:
     """A family with more sufficient statistics than variables (gamma: log x and x) has no maximum-
     likelihood fit to data that are all one point: its moments lie on the boundary (k → ∞)."""
     if maps.m > maps.n_variables and np.all(np.ptp(x.reshape(len(x), -1), axis=0) == 0):
@@ -134,7 +134,7 @@ def _collapsed(maps, x, resp) -> np.ndarray:
     return np.all(spread <= COLLAPSE_RTOL * points.var(axis=0), axis=1) & (counts > 1.5)
 
 
-def _log_joint(maps, stats, log_base, log_w, theta) -> np.ndarray:
+def log_joint(maps, stats, log_base, log_w, theta) -> np.ndarray:
     return stats @ theta.T + (log_w - maps.log_partition(theta)) + log_base[:, None]
 
 
@@ -158,7 +158,7 @@ def _m_step(maps, stats, resp, theta, rng, collapsed=None):
         resp = _reseed(resp, np.flatnonzero(empty), rng)
         counts = resp.sum(axis=0)
     eta = (resp.T @ stats) / counts[:, None]
-    theta = _project(maps, eta, counts, stats, theta, collapsed)
+    theta = project(maps, eta, counts, stats.mean(axis=0), theta, collapsed)
     return np.log(counts / counts.sum()), theta
 
 
@@ -175,7 +175,7 @@ def _reseed(resp, empty, rng):
     return resp
 
 
-def _project(maps, eta, counts, stats, theta, collapsed=None):
+def project(maps, eta, counts, pooled, theta, collapsed=None):
     """θ(η) per component; a degenerate η (or a collapsed component's) is pulled toward the pooled
     moments (a conjugate-prior pseudo-count)."""
     collapsed = np.zeros(len(eta), dtype=bool) if collapsed is None else collapsed
@@ -184,7 +184,6 @@ def _project(maps, eta, counts, stats, theta, collapsed=None):
             return maps.m_projection(eta, theta)
         except DegenerateMoments:
             pass
-    pooled = stats.mean(axis=0)
     out = np.empty_like(theta)
     for k in range(len(eta)):
         pseudo = COLLAPSED_PSEUDO * counts[k] if collapsed[k] else 0.0
@@ -204,7 +203,7 @@ def _project(maps, eta, counts, stats, theta, collapsed=None):
     return out
 
 
-def _initial(maps, x, stats, k, init, weights, rng):
+def initial(maps, x, stats, k, init, weights, rng):
     if isinstance(init, str):
         if init == "kmeans++":
             centers = kmeans_plusplus(x.reshape(len(x), -1), k, rng)

@@ -58,6 +58,7 @@ class ExponentialMaps:
         self._params = numpy_function(theta, [chart[p] for p in self.family.params])
         self._check = DomainCheck(self.family, "numpy", {})
         self._theta_of_eta = _closed_form_inverse(geometry)
+        self._natural_geometry = natural
         self._newton = None if self._theta_of_eta is not None else NaturalFromExpectation(geometry)
 
     def statistics(self, x) -> np.ndarray:
@@ -81,6 +82,14 @@ class ExponentialMaps:
     def params(self, theta) -> np.ndarray:
         theta = np.atleast_2d(theta)
         return _rows(self._params(*theta.T), len(theta), len(self.param_names))
+
+    def expectation(self, theta) -> np.ndarray:
+        """η = ∇A(θ) of each row (generated on first use)."""
+        if not hasattr(self, "_eta"):
+            self._eta = numpy_function(self._natural_geometry.family.params,
+                                       list(self._natural_geometry.expectation_params))
+        theta = np.atleast_2d(theta)
+        return _rows(self._eta(*theta.T), len(theta), self.m)
 
     def m_projection(self, eta, previous=None) -> np.ndarray:
         """θ(η) for each row of η; DegenerateMoments where η has no preimage."""

@@ -48,7 +48,7 @@ def test_tabulated_sampler_matches_the_density():
     """The inverse-CDF sampler used for spec families reproduces the half-normal's quantiles."""
     import scipy.stats as st
     from numeric import compile
-    from numeric.verify import _tabulated_sampler
+    from numeric.sampling import _tabulated_sampler
     c = compile("derivations/half_normal.toml")
     (x,) = _tabulated_sampler(c)(np.array([2.0]), 200_000, np.random.default_rng(0))
     assert st.kstest(x, st.halfnorm(scale=2.0).cdf).pvalue > 1e-3
@@ -64,7 +64,7 @@ def test_heavy_tails_are_sampled_far_out():
     stops at 2e4 biases E[s sᵀ]. The sampler reaches the tail and matches scipy's CDF."""
     import scipy.stats as st
     from numeric import compile
-    from numeric.verify import _tabulated_sampler
+    from numeric.sampling import _tabulated_sampler
     (x,) = _tabulated_sampler(compile(str(DATA / "pareto_heavy.toml")))(np.array([0.7]), 200_000,
                                                                          np.random.default_rng(3))
     assert st.kstest(x, st.pareto(0.7).cdf).pvalue > 1e-3
