@@ -33,10 +33,12 @@ from sklearn.utils.validation import check_is_fitted, check_random_state, valida
 from symgeo.errors import InvalidArgumentError, NumericalError
 
 from .em import COLLAPSE_RTOL, initial, log_joint, project, require_spread
+from .blocks import map_bounded
 from .exponential import GaussianMaps, maps_for
 
 INIT_PARAMS = ("k-means++", "kmeans", "random")
 DEFAULT_CHUNK = 65_536
+STATISTICS_BYTES = 2 * 2 ** 30  # an in-memory X whose T(x) fits in this keeps T(x) between iterations
 
 
 class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
@@ -109,9 +111,7 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
             log_w, theta = initial(maps, X, stats, self.n_components, self._init_for(maps, X, rng), None, rng)
             self._running, self._steps = None, 0
             self._set_fitted(log_w, theta)
-        joint = log_joint(maps, stats, log_base, np.log(self.weights_), self.natural_params_)
-        norm = logsumexp(joint, axis=1)
-        resp = np.exp(joint - norm[:, None])
+        norm, resp = _posteriors(log_joint(maps, stats, log_base, np.log(self.weights_), self.natural_params_))
         batch_counts, batch_sums = resp.mean(axis=0), resp.T @ stats / len(X)
         self._steps += 1
         gamma = 1.0 if self._steps == 1 else (self._steps + self.step_offset) ** (-self.step_exponent)
@@ -158,26 +158,22 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
                 "lower_bound": final["loglik"] / final["n"]}
 
     def _e_step(self, maps, chunks, log_w, theta) -> dict:
-        k, m = len(log_w), maps.m
-        totals = {"n": 0, "loglik": 0.0, "counts": np.zeros(k), "sums": np.zeros((k, m)), "pooled": np.zeros(m),
-                  "x1": np.zeros((k, maps.n_variables)), "x2": np.zeros((k, maps.n_variables)),
-                  "all1": np.zeros(maps.n_variables), "all2": np.zeros(maps.n_variables)}
-        for x in chunks():
-            stats, log_base = maps.statistics(x), maps.log_base(x)
-            joint = log_joint(maps, stats, log_base, log_w, theta)
-            norm = logsumexp(joint, axis=1)
-            resp = np.exp(joint - norm[:, None])
-            totals["n"] += len(x)
-            totals["loglik"] += float(norm.sum())
-            totals["counts"] += resp.sum(axis=0)
-            totals["sums"] += resp.T @ stats
-            totals["pooled"] += stats.sum(axis=0)
-            points = x.reshape(len(x), -1)
-            totals["x1"] += resp.T @ points
-            totals["x2"] += resp.T @ points ** 2
-            totals["all1"] += points.sum(axis=0)
-            totals["all2"] += (points ** 2).sum(axis=0)
-        return totals
+        """Log-likelihood and sufficient statistics summed over the chunks (in parallel threads)."""
+        spread = _needs_spread(maps)
+        offset = log_w - maps.log_partition(theta)
+
+        def one(chunk):
+            x, stats, log_base = chunk
+            norm, resp = _responsibilities(stats, log_base, theta, offset)     # resp: (K, rows)
+            part = {"n": len(x), "loglik": float(norm.sum()), "counts": resp.sum(axis=1), "sums": resp @ stats,
+                    "pooled": stats.sum(axis=0)}
+            if spread:  # what the collapse test needs, only for the families it concerns
+                points = x.reshape(len(x), -1)
+                part.update(x1=resp @ points, x2=resp @ points ** 2, all1=points.sum(axis=0),
+                            all2=(points ** 2).sum(axis=0))
+            return part
+        parts = map_bounded(one, chunks())
+        return {key: sum(part[key] for part in parts) for key in parts[0]}
 
     def _m_step(self, maps, counts, sums, pooled, totals=None, theta=None):
         eta = np.where(counts[:, None] > 0, sums / np.maximum(counts, np.finfo(float).tiny)[:, None], pooled)
@@ -189,7 +185,7 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
     def _collapsed(maps, counts, totals):
         """Components of a family with more statistics than variables that sit on one value (see
         numeric.em): their variance is tiny beside the data's."""
-        if maps.m <= maps.n_variables or isinstance(maps, GaussianMaps):
+        if not _needs_spread(maps):
             return None
         n = totals["n"]
         scale = totals["all2"] / n - (totals["all1"] / n) ** 2
@@ -209,8 +205,7 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
             if weights.shape != (self.n_components,) or not np.all(np.isfinite(weights)) or np.any(weights <= 0):
                 raise InvalidArgumentError(f"weights_init must be {self.n_components} positive finite numbers")
             return np.log(weights / weights.sum()), maps.natural(params)
-        x = next(iter(chunks()))
-        stats = maps.statistics(x)
+        x, stats, _ = next(iter(chunks()))
         return initial(maps, x, stats, self.n_components, self._init_for(maps, x, rng), None, rng)
 
     def _init_for(self, maps, x, rng):
@@ -304,7 +299,7 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
 
             def chunks():
                 for part in make():
-                    yield self._checked_chunk(validate_data(self, part, reset=False, dtype=float))
+                    yield self._with_statistics(validate_data(self, part, reset=False, dtype=float))
             return chunks
         if isinstance(X, np.memmap):
             if X.ndim != 2:
@@ -315,21 +310,24 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
 
             def chunks():
                 for start in range(0, len(X), rows):
-                    yield self._checked_chunk(np.asarray(X[start:start + rows], dtype=float))
+                    yield self._with_statistics(np.asarray(X[start:start + rows], dtype=float))
             return chunks
         X = validate_data(self, X, reset=reset, dtype=float, ensure_min_samples=2)
         if len(X) < self.n_components:
             raise ValueError(f"n_samples={len(X)} should be >= n_components={self.n_components}")
         self._maps = self._maps_for(X)
         require_spread(self._maps, X)
-        self._maps.statistics(X)  # points outside the support are refused here, once
         rows = max(int(self.chunk_size), 1)
-        return lambda: (X[start:start + rows] for start in range(0, len(X), rows))
+        if len(X) * self._maps.m * 8 <= STATISTICS_BYTES:  # T(x) computed once, kept for every iteration
+            stats, log_base = self._maps.statistics(X), self._maps.log_base(X)
+            return lambda: ((X[i:i + rows], stats[i:i + rows], log_base[i:i + rows]) for i in range(0, len(X), rows))
+        return lambda: (self._with_statistics(X[i:i + rows]) for i in range(0, len(X), rows))
 
-    def _checked_chunk(self, x):
+    def _with_statistics(self, x) -> tuple:
+        """(x, T(x), log h(x)) of a chunk; NaN, infinite or out-of-support values refused."""
         if not np.all(np.isfinite(x)):
             raise InvalidArgumentError(f"{self._maps.name}: a chunk contains NaN or infinite values")
-        return x
+        return x, self._maps.statistics(x), self._maps.log_base(x)
 
     def _maps_for(self, X):
         family = self.family
@@ -375,6 +373,36 @@ def _expectations(maps, theta) -> np.ndarray:
         second = cov + mean[:, :, None] * mean[:, None, :]
         return np.concatenate([mean, second[:, maps.iu[0], maps.iu[1]]], axis=1)
     return maps.expectation(theta)
+
+
+def _responsibilities(stats, log_base, theta, offset) -> tuple:
+    """(log p(x) per row, responsibilities as (K, rows)) of one chunk, in place and components-first:
+    reductions over K then run along contiguous rows (numpy's reductions over a short last axis of
+    an (N, 3) array were half of an iteration)."""
+    joint = theta @ stats.T
+    joint += offset[:, None]
+    joint += log_base[None, :]
+    top = joint.max(axis=0)
+    joint -= top
+    np.exp(joint, out=joint)
+    total = joint.sum(axis=0)
+    joint /= total
+    return np.log(total) + top, joint
+
+
+def _posteriors(joint) -> tuple:
+    """(log Σ_k e^joint, responsibilities) per row with one exp (scipy's logsumexp and a second exp
+    were half of an iteration's time)."""
+    top = joint.max(axis=1, keepdims=True)
+    weights = np.exp(joint - top)
+    total = weights.sum(axis=1, keepdims=True)
+    weights /= total
+    return (np.log(total) + top)[:, 0], weights
+
+
+def _needs_spread(maps) -> bool:
+    """More statistics than variables and no covariance floor: a component may collapse (numeric.em)."""
+    return maps.m > maps.n_variables and not isinstance(maps, GaussianMaps)
 
 
 def _generator(random_state) -> np.random.Generator:
