@@ -32,8 +32,8 @@ from sklearn.utils.validation import check_is_fitted, check_random_state, valida
 
 from symgeo.errors import InvalidArgumentError, NumericalError
 
-from .em import COLLAPSE_RTOL, initial, log_joint, project, require_spread
 from .blocks import map_bounded
+from .em import COLLAPSE_RTOL, initial, log_joint, project, require_spread
 from .exponential import GaussianMaps, maps_for
 
 INIT_PARAMS = ("k-means++", "kmeans", "random")
@@ -55,7 +55,7 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
     def __init__(self, family="multivariate_normal", n_components=1, *, tol=1e-6, max_iter=200, n_init=1,
                  init_params="k-means++", weights_init=None, params_init=None, reg_covar=1e-6,
                  warm_start=False, random_state=None, verbose=0, verbose_interval=10,
-                 chunk_size=DEFAULT_CHUNK, step_exponent=0.6, step_offset=2.0):
+                 chunk_size=DEFAULT_CHUNK, step_exponent=0.6, step_offset=2.0, distributed=False):
         self.family = family
         self.n_components = n_components
         self.tol = tol
@@ -72,6 +72,7 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
         self.chunk_size = chunk_size
         self.step_exponent = step_exponent
         self.step_offset = step_offset
+        self.distributed = distributed
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(self, X, y=None):
@@ -139,6 +140,8 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
             log_w, theta = np.log(self.weights_), self.natural_params_
         else:
             log_w, theta = self._start(maps, chunks, rng)
+            if self.distributed:  # every process starts where process 0 does
+                log_w, theta = _broadcast(log_w), _broadcast(theta)
         previous, converged, lower_bound = None, False, -np.inf
         for iteration in range(1, self.max_iter + 1):
             totals = self._e_step(maps, chunks, log_w, theta)
@@ -158,22 +161,46 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
                 "lower_bound": final["loglik"] / final["n"]}
 
     def _e_step(self, maps, chunks, log_w, theta) -> dict:
-        """Log-likelihood and sufficient statistics summed over the chunks (in parallel threads)."""
+        """Log-likelihood and sufficient statistics summed over the chunks (in parallel threads, or on
+        the data's torch device), and with `distributed` over every process's share of the data."""
+        local = self._local_e_step(maps, chunks, log_w, theta)
+        return _all_reduced(local) if self.distributed else local
+
+    def _local_e_step(self, maps, chunks, log_w, theta) -> dict:
+        if getattr(self, "_torch", False):
+            return self._e_step_torch(maps, chunks, log_w, theta)
         spread = _needs_spread(maps)
         offset = log_w - maps.log_partition(theta)
-
-        def one(chunk):
-            x, stats, log_base = chunk
-            norm, resp = _responsibilities(stats, log_base, theta, offset)     # resp: (K, rows)
-            part = {"n": len(x), "loglik": float(norm.sum()), "counts": resp.sum(axis=1), "sums": resp @ stats,
-                    "pooled": stats.sum(axis=0)}
-            if spread:  # what the collapse test needs, only for the families it concerns
-                points = x.reshape(len(x), -1)
-                part.update(x1=resp @ points, x2=resp @ points ** 2, all1=points.sum(axis=0),
-                            all2=(points ** 2).sum(axis=0))
-            return part
-        parts = map_bounded(one, chunks())
+        if getattr(self, "_dask", None) is not None:
+            import dask
+            blocks = self._dask.to_delayed().ravel()
+            parts = dask.compute(*[dask.delayed(_block_totals)(maps, b, theta, offset, spread) for b in blocks])
+        else:
+            parts = map_bounded(lambda chunk: _chunk_totals(*chunk, theta, offset, spread), chunks())
         return {key: sum(part[key] for part in parts) for key in parts[0]}
+
+    def _e_step_torch(self, maps, chunks, log_w, theta) -> dict:
+        import torch
+
+        from . import mixture_torch
+        first = next(iter(chunks()))[1]
+        theta_t = mixture_torch.as_tensor(theta, first)
+        offset = mixture_torch.as_tensor(log_w - maps.log_partition(theta), first)
+        totals = {"n": 0, "loglik": 0.0, "counts": 0, "sums": 0, "pooled": 0}
+        for x, stats, log_base in chunks():
+            norm, resp = mixture_torch.responsibilities(stats, log_base, theta_t, offset)
+            totals["n"] += len(x)
+            totals["loglik"] = totals["loglik"] + norm.sum()
+            totals["counts"] = totals["counts"] + resp.sum(dim=1)
+            totals["sums"] = totals["sums"] + resp @ stats
+            totals["pooled"] = totals["pooled"] + stats.sum(dim=0)
+            if _needs_spread(maps):
+                points = x.reshape(len(x), -1)
+                for key, value in (("x1", resp @ points), ("x2", resp @ points ** 2),
+                                   ("all1", points.sum(dim=0)), ("all2", (points ** 2).sum(dim=0))):
+                    totals[key] = totals.get(key, 0) + value
+        return {k: (v.detach().cpu().double().numpy() if torch.is_tensor(v) else v) for k, v in totals.items()} | \
+            {"loglik": float(totals["loglik"])}
 
     def _m_step(self, maps, counts, sums, pooled, totals=None, theta=None):
         eta = np.where(counts[:, None] > 0, sums / np.maximum(counts, np.finfo(float).tiny)[:, None], pooled)
@@ -206,6 +233,8 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
                 raise InvalidArgumentError(f"weights_init must be {self.n_components} positive finite numbers")
             return np.log(weights / weights.sum()), maps.natural(params)
         x, stats, _ = next(iter(chunks()))
+        if getattr(self, "_torch", False):
+            x, stats = x.detach().cpu().double().numpy(), stats.detach().cpu().double().numpy()
         return initial(maps, x, stats, self.n_components, self._init_for(maps, x, rng), None, rng)
 
     def _init_for(self, maps, x, rng):
@@ -226,7 +255,10 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
 
     # -- using the fit ----------------------------------------------------------------------------
     def score_samples(self, X):
-        """log p(x) of each row."""
+        """log p(x) of each row (a torch tensor on X's device for a tensor X)."""
+        if _is_torch(X):
+            import torch
+            return torch.logsumexp(self._joint_torch(X), dim=1)
         return logsumexp(self._joint(X), axis=1)
 
     def score(self, X, y=None):
@@ -234,10 +266,15 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
         return float(np.mean(self.score_samples(X)))
 
     def predict_proba(self, X):
+        if _is_torch(X):
+            import torch
+            return torch.softmax(self._joint_torch(X), dim=1)
         joint = self._joint(X)
         return np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
 
     def predict(self, X):
+        if _is_torch(X):
+            return self._joint_torch(X).argmax(dim=1)
         return self._joint(X).argmax(axis=1)
 
     def sample(self, n_samples=1):
@@ -267,6 +304,18 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
         maps = self._maps
         return log_joint(maps, maps.statistics(X), maps.log_base(X), np.log(self.weights_), self.natural_params_)
 
+    def _joint_torch(self, X):
+        from . import mixture_torch
+        check_is_fitted(self)
+        X = mixture_torch.validated(X, self.n_features_in_)
+        maps = self._maps
+        statistics = getattr(self, "_torch_statistics", None) or mixture_torch.TorchStatistics(maps)
+        self._torch_statistics = statistics
+        stats, log_base = statistics(X)
+        theta = mixture_torch.as_tensor(self.natural_params_, X)
+        offset = mixture_torch.as_tensor(np.log(self.weights_) - maps.log_partition(self.natural_params_), X)
+        return (theta @ stats.T + offset[:, None] + log_base[None, :]).T
+
     def _sampler(self):
         maps = self._maps
         if isinstance(maps, GaussianMaps):
@@ -291,7 +340,13 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
         self.param_names_ = tuple(maps.param_names)
 
     def _chunk_source(self, X, reset: bool):
-        """A callable giving a fresh iterator of validated (rows, n_variables) chunks."""
+        """A callable giving a fresh iterator of (rows, T(rows), log h(rows)) chunks, validated."""
+        self._torch = _is_torch(X)
+        if self._torch:
+            return self._torch_chunks(X)
+        self._dask = None
+        if type(X).__module__.startswith("dask"):
+            return self._dask_chunks(X, reset)
         if callable(X) or (isinstance(X, (list, tuple)) and len(X) and _is_array(X[0]) and np.ndim(X[0]) == 2):
             make = X if callable(X) else (lambda: iter(X))
             first = validate_data(self, next(iter(make())), reset=reset, dtype=float, ensure_min_samples=1)
@@ -323,6 +378,32 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
             return lambda: ((X[i:i + rows], stats[i:i + rows], log_base[i:i + rows]) for i in range(0, len(X), rows))
         return lambda: (self._with_statistics(X[i:i + rows]) for i in range(0, len(X), rows))
 
+    def _dask_chunks(self, X, reset: bool):
+        """A Dask array: blocks of rows (all columns each), reduced on Dask's own scheduler each
+        iteration; the first block seeds the start."""
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (rows, variables), not {X.ndim}-D")
+        rows = max(int(self.chunk_size), 1)
+        self._dask = X.rechunk({0: min(rows, max(X.shape[0], 1)), 1: -1})
+        head = validate_data(self, np.asarray(self._dask.blocks[0].compute()), reset=reset, dtype=float)
+        self._maps_for(head)
+
+        def chunks():  # only the first block is read from here (the start); the passes run in Dask
+            yield self._with_statistics(head)
+        return chunks
+
+    def _torch_chunks(self, X):
+        from . import mixture_torch
+        X = mixture_torch.validated(X, None)
+        if len(X) < max(self.n_components, 2):
+            raise ValueError(f"n_samples={len(X)} should be >= n_components={self.n_components}")
+        self.n_features_in_ = X.shape[1]
+        maps = self._maps_for(X)
+        self._torch_statistics = mixture_torch.TorchStatistics(maps)
+        rows = max(int(self.chunk_size), 1)
+        parts = [(X[i:i + rows], *self._torch_statistics(X[i:i + rows])) for i in range(0, len(X), rows)]
+        return lambda: iter(parts)
+
     def _with_statistics(self, x) -> tuple:
         """(x, T(x), log h(x)) of a chunk; NaN, infinite or out-of-support values refused."""
         if not np.all(np.isfinite(x)):
@@ -352,6 +433,10 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
         if not 0.5 < float(self.step_exponent) <= 1:
             raise InvalidArgumentError(f"step_exponent must lie in (0.5, 1], not {self.step_exponent}")
         nonnegative("step_offset", self.step_offset)
+        if self.distributed:
+            import torch.distributed as dist
+            if not (dist.is_available() and dist.is_initialized()):
+                raise InvalidArgumentError("distributed=True needs an initialised torch.distributed process group")
         if self.init_params not in INIT_PARAMS:
             raise InvalidArgumentError(f"init_params must be one of {INIT_PARAMS}, not {self.init_params!r}")
 
@@ -373,6 +458,26 @@ def _expectations(maps, theta) -> np.ndarray:
         second = cov + mean[:, :, None] * mean[:, None, :]
         return np.concatenate([mean, second[:, maps.iu[0], maps.iu[1]]], axis=1)
     return maps.expectation(theta)
+
+
+def _chunk_totals(x, stats, log_base, theta, offset, spread: bool) -> dict:
+    """One chunk's log-likelihood and sufficient statistics Σ r, Σ r T(x) (and what the collapse test
+    needs where `spread`)."""
+    norm, resp = _responsibilities(stats, log_base, theta, offset)     # resp: (K, rows)
+    part = {"n": len(x), "loglik": float(norm.sum()), "counts": resp.sum(axis=1), "sums": resp @ stats,
+            "pooled": stats.sum(axis=0)}
+    if spread:
+        points = x.reshape(len(x), -1)
+        part.update(x1=resp @ points, x2=resp @ points ** 2, all1=points.sum(axis=0), all2=(points ** 2).sum(axis=0))
+    return part
+
+
+def _block_totals(maps, x, theta, offset, spread: bool) -> dict:
+    """_chunk_totals of a Dask block (run by Dask's scheduler)."""
+    x = np.asarray(x, dtype=float)
+    if not np.all(np.isfinite(x)):
+        raise InvalidArgumentError(f"{maps.name}: a block contains NaN or infinite values")
+    return _chunk_totals(x, maps.statistics(x), maps.log_base(x), theta, offset, spread)
 
 
 def _responsibilities(stats, log_base, theta, offset) -> tuple:
@@ -412,6 +517,36 @@ def _generator(random_state) -> np.random.Generator:
     if random_state is None or isinstance(random_state, (int, np.integer)):
         return np.random.default_rng(random_state)
     return np.random.default_rng(check_random_state(random_state).randint(2 ** 31))
+
+
+def _all_reduced(totals: dict) -> dict:
+    """The totals summed over the processes of torch.distributed's default group (one all-reduce)."""
+    import torch
+    import torch.distributed as dist
+    keys = sorted(totals)
+    flat = np.concatenate([np.ravel(np.asarray(totals[k], dtype=float)) for k in keys])
+    buffer = torch.from_numpy(flat.copy())
+    dist.all_reduce(buffer)
+    out, at = {}, 0
+    for k in keys:
+        shape = np.shape(totals[k])
+        size = int(np.prod(shape)) if shape else 1
+        value = buffer[at:at + size].numpy().reshape(shape)
+        out[k] = float(value) if not shape else value
+        at += size
+    return out
+
+
+def _broadcast(array) -> np.ndarray:
+    import torch
+    import torch.distributed as dist
+    buffer = torch.from_numpy(np.ascontiguousarray(array, dtype=float).copy())
+    dist.broadcast(buffer, src=0)
+    return buffer.numpy()
+
+
+def _is_torch(value) -> bool:
+    return type(value).__module__.startswith("torch") and hasattr(value, "device")
 
 
 def _is_array(value) -> bool:

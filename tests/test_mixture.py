@@ -160,3 +160,76 @@ def test_warm_start_continues_from_the_last_fit(gamma_data):
         first = model.lower_bound_
         model.fit(gamma_data)
     assert model.lower_bound_ >= first - 1e-12
+
+
+START = [[1.5, 1.5], [15.0, 0.8]]
+
+
+def _fixed_iterations(data, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tol = −1: every iteration runs, no convergence claimed
+        return ExponentialFamilyMixture("gamma", 2, params_init=START, tol=-1, max_iter=25, **options).fit(data)
+
+
+def test_torch_tensors_give_the_numpy_fit(gamma_data):
+    torch = pytest.importorskip("torch")
+    reference = _fixed_iterations(gamma_data)
+    on_torch = _fixed_iterations(torch.tensor(gamma_data), chunk_size=1500)
+    np.testing.assert_allclose(on_torch.params_, reference.params_, rtol=1e-10)
+    assert on_torch.lower_bound_ == pytest.approx(reference.lower_bound_, rel=1e-12)
+    x = torch.tensor(gamma_data[:50])
+    assert torch.equal(on_torch.predict(x), torch.as_tensor(reference.predict(gamma_data[:50])))
+    np.testing.assert_allclose(on_torch.score_samples(x).numpy(), reference.score_samples(gamma_data[:50]), rtol=1e-12)
+    rng = np.random.default_rng(2)
+    blobs = _blobs(rng, 3, 2, 2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = ExponentialFamilyMixture(n_components=2, random_state=0, tol=-1, max_iter=10).fit(blobs)
+        b = ExponentialFamilyMixture(n_components=2, params_init=_first_params(blobs), tol=-1, max_iter=10)
+        b.fit(torch.tensor(blobs))
+        c = ExponentialFamilyMixture(n_components=2, params_init=_first_params(blobs), tol=-1, max_iter=10).fit(blobs)
+    np.testing.assert_allclose(b.params_, c.params_, rtol=1e-9, atol=1e-12)
+    assert np.isfinite(a.lower_bound_)
+
+
+def _first_params(x):
+    from numeric.exponential import GaussianMaps
+    maps = GaussianMaps(x.shape[1])
+    cov = np.cov(x.T)
+    return np.concatenate([x[:2], np.repeat(cov[maps.iu][None], 2, axis=0)], axis=1)
+
+
+def test_a_dask_array_gives_the_in_memory_fit(gamma_data):
+    da = pytest.importorskip("dask.array")
+    reference = _fixed_iterations(gamma_data)
+    lazy = _fixed_iterations(da.from_array(gamma_data, chunks=(500, 1)), chunk_size=800)
+    np.testing.assert_allclose(lazy.params_, reference.params_, rtol=1e-10)
+    assert lazy.lower_bound_ == pytest.approx(reference.lower_bound_, rel=1e-12)
+
+
+def _distributed_fit(rank, world, port, path, data):
+    import torch.distributed as dist
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        share = np.array_split(data, world)[rank]
+        model = _fixed_iterations(share, distributed=True)
+        if rank == 0:
+            np.save(path, np.concatenate([model.params_.ravel(), [model.lower_bound_]]))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_data_parallel_em_over_two_processes_gives_the_single_process_fit(gamma_data, tmp_path):
+    pytest.importorskip("torch")
+    import socket
+
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = str(tmp_path / "fit.npy")
+    mp.spawn(_distributed_fit, args=(2, port, path, gamma_data), nprocs=2, join=True)
+    reference = _fixed_iterations(gamma_data)
+    result = np.load(path)
+    np.testing.assert_allclose(result[:-1], reference.params_.ravel(), rtol=1e-10)
+    assert result[-1] == pytest.approx(reference.lower_bound_, rel=1e-12)
