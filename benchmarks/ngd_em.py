@@ -11,6 +11,9 @@
    wall time to the gap, from three starts (--quick: one, smaller problems), within a budget of 5000
    iterations (--quick: 1000); once with fixed steps and once with backtracking.
 
+3. The mixture estimator (benchmarks/mixture.py, also runnable alone): 10⁶-point Gaussian mixtures against
+   scikit-learn, a 10⁷-point stream with its peak memory, gamma and Poisson mixtures against direct numpy.
+
 Times are medians of several runs (the machines are noisy).
 
     python benchmarks/ngd_em.py [--quick]
@@ -206,6 +209,9 @@ def main() -> None:
         cells = (f"{d}-D/{k}", f"{ours * 1e3:.2f} ms", "—" if theirs is None else f"{theirs * 1e3:.2f} ms",
                  "—" if theirs is None else f"{ours / theirs:.2f}×", "—" if diff is None else f"{diff:.1e}")
         print("  ".join(f"{c:>15}" for c in cells), flush=True)
+
+    import mixture  # benchmarks/mixture.py: the scikit-learn-style estimator at 10⁶ points and on streams
+    mixture.run(args.quick)
 
     for backtrack in (False, True):
         rule = ("fixed steps (halved only to stay in the domain)" if not backtrack else

@@ -37,7 +37,7 @@ from .em import COLLAPSE_RTOL, initial, log_joint, project, require_spread
 from .exponential import GaussianMaps, maps_for
 
 INIT_PARAMS = ("k-means++", "kmeans", "random")
-DEFAULT_CHUNK = 65_536
+DEFAULT_CHUNK = 16_384  # rows: measured best of 4096–65536 for 10⁶ points, 2-D and 10-D
 STATISTICS_BYTES = 2 * 2 ** 30  # an in-memory X whose T(x) fits in this keeps T(x) between iterations
 
 
