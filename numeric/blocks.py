@@ -43,25 +43,6 @@ def run_blocks(fill: Callable[[int, int], None], size: int) -> None:
     list(_pool().map(task, starts))  # list(): re-raises a worker's exception here
 
 
-def map_bounded(fn: Callable, items) -> list:
-    """[fn(item) for item in items] on the thread pool, with at most THREADS items taken from the
-    iterable at a time (chunks of a memory-mapped array are read only as they are worked on)."""
-    nested = threading.current_thread().name.startswith(_PREFIX)
-    if THREADS == 1 or nested:
-        return [fn(item) for item in items]
-    errors = np.geterr()
-
-    def task(item):
-        with np.errstate(**errors):
-            return fn(item)
-    results, window = [], []
-    for item in items:
-        window.append(_pool().submit(task, item))
-        if len(window) >= THREADS:
-            results.append(window.pop(0).result())
-    return results + [future.result() for future in window]
-
-
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
