@@ -196,8 +196,8 @@ def run(quick: bool) -> None:
         print(f"{name:>10} {a * 1e3:13.1f} {b * 1e3:14.1f} {b / a:8.1f}× {ia:>6}/{ib:<6} {wa:7.1f}/{wb:<7.1f} "
               f"{diff:18.1e}", flush=True)
     size = 1_000_000 if quick else 10_000_000
-    print(f"\nStreaming batch EM over generated chunks of 100 000 rows (2-D, 3 components, 3 passes), fresh "
-          f"processes", flush=True)
+    print("\nStreaming batch EM over generated chunks of 100 000 rows (2-D, 3 components, 3 passes), fresh "
+          "processes", flush=True)
     print(f"{'points':>12} {'peak RSS MiB':>13} {'s per pass':>11}  fitted means")
     for points, peak, seconds, means in stream_rows(size):
         print(f"{points:>12,} {peak:13.0f} {seconds:11.2f}  {means}", flush=True)
