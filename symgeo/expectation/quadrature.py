@@ -44,8 +44,18 @@ def _lambdas(h, logq, z):
     guards them too (cosh(e^(10^20)) far out in a tail took minutes, not an overflow); 1 − e^u is
     expm1 (the generalized exponential's (1 − e^(−λx))^(α−1) is 0^(−0.3) at x = 1e-30 otherwise)."""
     modules = [{"exp": _bounded_exp, "expm1": _bounded_expm1}, "mpmath"]
-    h, logq = (_exp_form(e) for e in (h, logq))
+    h, logq = (_exp_form(_floated(e)) for e in (h, logq))
     return sp.lambdify(z, h, modules=modules), sp.lambdify(z, logq, modules=modules)
+
+
+BIG_INTEGER = 1000
+
+
+def _floated(expr):
+    """Integers beyond BIG_INTEGER as 40-digit Floats: SymPy would otherwise evaluate log Γ(10⁶ + 1) or a
+    binomial coefficient of n = 10⁶ exactly, digit by digit, while the function is printed."""
+    big = {i: sp.Float(i, 40) for i in sp.sympify(expr).atoms(sp.Integer) if abs(i) > BIG_INTEGER}
+    return sp.sympify(expr).xreplace(big) if big else sp.sympify(expr)
 
 
 def _exp_form(expr):
@@ -163,6 +173,11 @@ def sum_density(f, logp, x, lo, hi, dps: int):
         top = mpmath.inf if hi == sp.oo else int(hi)
         if top != mpmath.inf and top - int(lo) <= 20000:
             return mpmath.fsum(term(k) for k in range(int(lo), top + 1))
+        peak = _integer_peak(fl, int(lo), top)
+        if peak - int(lo) > BLOCK:  # the mass sits far from the start (a binomial of n = 10⁶, a rate of 10⁵)
+            around = _sum_around(term, peak, int(lo), top, dps)
+            if around is not None:
+                return around
         try:
             total, start = _direct_sum(term, int(lo), dps)
         except (ZeroDivisionError, ValueError):  # a term that cancels far out: extrapolate instead
@@ -177,6 +192,53 @@ def sum_density(f, logp, x, lo, hi, dps: int):
 
 DIRECT_TERMS = 5000
 BLOCK = 250
+AROUND_BLOCKS = 4000  # blocks each way from the peak before the sum is left to extrapolation
+
+
+def _integer_peak(log_term, lo: int, top) -> int:
+    """Roughly the largest term's index: the best of a geometric grid from lo (and back from a finite
+    top), then a ternary search between its neighbours (the terms of a unimodal law)."""
+    span = (10 ** 15) if top == mpmath.inf else top - lo
+    grid = sorted({lo + int(round(10 ** (j / 8))) for j in range(0, 8 * len(str(span)) + 1)
+                   if 10 ** (j / 8) <= span} | {lo})
+
+    def value(k):
+        try:
+            v = mpmath.re(log_term(k))
+            return v if mpmath.isfinite(v) else -mpmath.inf
+        except (ArithmeticError, ValueError, TypeError):
+            return -mpmath.inf
+    scores = [value(k) for k in grid]
+    best = max(range(len(grid)), key=lambda i: scores[i])
+    left, right = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    while right - left > 2:
+        a, b = left + (right - left) // 3, right - (right - left) // 3
+        if value(a) < value(b):
+            left = a
+        else:
+            right = b
+    return max(range(left, right + 1), key=value)
+
+
+def _sum_around(term, peak: int, lo: int, top, dps: int):
+    """Σ of the terms outward from the peak, block by block each way until a block is negligible
+    beside the total; None when the terms do not fall off (a heavy tail: extrapolate instead)."""
+    total = mpmath.fsum(term(k) for k in range(max(lo, peak - BLOCK), peak + BLOCK))
+    for direction in (-1, 1):
+        start = peak - BLOCK if direction < 0 else peak + BLOCK
+        for _ in range(AROUND_BLOCKS):
+            ks = range(max(lo, start - BLOCK), start) if direction < 0 else \
+                range(start, start + BLOCK if top == mpmath.inf else min(start + BLOCK, top + 1))
+            if not ks:
+                break
+            block = mpmath.fsum(term(k) for k in ks)
+            total += block
+            start = ks[0] if direction < 0 else ks[-1] + 1
+            if abs(block) <= mpmath.mpf(10) ** -(dps + 2) * abs(total):
+                break
+        else:
+            return None
+    return total
 
 
 def _direct_sum(term, lo: int, dps: int):

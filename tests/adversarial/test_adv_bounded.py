@@ -164,3 +164,25 @@ def test_fuzzed_specs_give_a_family_or_a_spec_error(expression, key, kinds, supp
             family_from_dict(spec)
         except SpecError:
             pass
+
+
+def test_sums_with_their_mass_far_from_zero_are_quick_and_right(within):
+    """A binomial of n = 10⁶ and a Poisson of rate 1.5·10⁵: the terms are summed out from the peak, and
+    constants such as log Γ(10⁶ + 1) are never built exactly."""
+    from symgeo import catalog
+    from symgeo.expectation import numeric_expectation
+    binomial = catalog.get("binomial:n=1000000")
+    poisson = catalog.get("poisson")
+    (lam,) = poisson.params
+    with within(30):
+        assert float(numeric_expectation(binomial, 1, binomial.sample_point(0))) == pytest.approx(1, abs=1e-12)
+        mean = numeric_expectation(poisson, poisson.variables[0], {lam: sp.Integer(150_000)})
+    assert float(mean) == pytest.approx(150_000, rel=1e-12)
+
+
+def test_kl_of_a_binomial_with_a_million_trials(cli):
+    import json
+    code, out, _ = cli("kl", "binomial:n=1000000", "--from", "p=0.5", "--to", "p=0.25", "--json", seconds=60)
+    n = 1e6
+    assert code == 0 and json.loads(out)["kl"] == pytest.approx(n * (0.5 * math.log(2) + 0.5 * math.log(0.5 / 0.75)),
+                                                                  rel=1e-12)
