@@ -59,3 +59,20 @@ def monte_carlo_fisher(family, point: dict, samples: np.ndarray) -> tuple[np.nda
 
 def as_float_matrix(matrix: sp.Matrix, point: dict) -> np.ndarray:
     return np.array(sp.Matrix(matrix).xreplace(point).evalf(30).tolist(), dtype=float)
+
+
+def gaussian_same_start(x: np.ndarray, k: int, rng, max_iter: int):
+    """A shared start for symgeo's and scikit-learn's Gaussian EM: k data points as means, the data's
+    covariance for every component, equal weights. Returns (parameters in the multivariate normal's
+    chart, an unfitted scikit-learn GaussianMixture that starts there and runs max_iter iterations)."""
+    from sklearn import mixture
+
+    from numeric.exponential import GaussianMaps
+    means = x[rng.choice(len(x), k, replace=False)]
+    cov = np.cov(x.T)
+    maps = GaussianMaps(x.shape[1])
+    params = np.concatenate([means, np.repeat(cov[maps.iu][None], k, axis=0)], axis=1)
+    reference = mixture.GaussianMixture(k, covariance_type="full", tol=0, max_iter=max_iter,
+                                        weights_init=np.full(k, 1 / k), means_init=means,
+                                        precisions_init=np.repeat(np.linalg.inv(cov)[None], k, axis=0))
+    return params, reference

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import gaussian_same_start
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
@@ -28,13 +29,8 @@ def gaussian_blobs(rng, d, k, n):
 def test_gaussian_mixture_equals_sklearn_from_same_start(d, k, n):
     rng = np.random.default_rng(d)
     x = gaussian_blobs(rng, d, k, n)
-    start_means = x[rng.choice(len(x), k, replace=False)]
-    start_cov = np.cov(x.T)
+    init, reference = gaussian_same_start(x, k, rng, max_iter=200)
     maps = GaussianMaps(d)
-    init = np.concatenate([start_means, np.repeat(start_cov[maps.iu][None], k, axis=0)], axis=1)
-    reference = sklearn_mixture.GaussianMixture(
-        k, covariance_type="full", tol=0, max_iter=200, weights_init=np.full(k, 1 / k), means_init=start_means,
-        precisions_init=np.repeat(np.linalg.inv(start_cov)[None], k, axis=0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sklearn's ConvergenceWarning for tol=0
         reference.fit(x)

@@ -4,8 +4,8 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import gaussian_same_start
 from scipy import stats
-from sklearn import mixture as sklearn_mixture
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -30,13 +30,8 @@ def _blobs(rng, d, k, n):
 def test_equals_gaussian_mixture_from_the_same_start(d, k):
     rng = np.random.default_rng(d)
     x = _blobs(rng, d, k, 3000)
-    means = x[rng.choice(len(x), k, replace=False)]
-    cov = np.cov(x.T)
+    params, reference = gaussian_same_start(x, k, rng, max_iter=100)
     maps = GaussianMaps(d)
-    params = np.concatenate([means, np.repeat(cov[maps.iu][None], k, axis=0)], axis=1)
-    reference = sklearn_mixture.GaussianMixture(
-        k, covariance_type="full", tol=0, max_iter=100, weights_init=np.full(k, 1 / k), means_init=means,
-        precisions_init=np.repeat(np.linalg.inv(cov)[None], k, axis=0))
     ours = ExponentialFamilyMixture(n_components=k, tol=-1, max_iter=100, params_init=params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # both warn that tol = 0 / −1 never converges
