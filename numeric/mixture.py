@@ -90,6 +90,8 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
             warnings.warn(f"EM did not converge in {self.max_iter} iterations (tol={self.tol}); raise max_iter "
                           f"or tol", ConvergenceWarning, stacklevel=2)
         self._set_fitted(best["log_w"], best["theta"])
+        if hasattr(self, "_running"):
+            del self._running  # a later partial_fit starts its running statistics from this fit
         self.converged_, self.n_iter_, self.lower_bound_ = best["converged"], best["n_iter"], best["lower_bound"]
         return self
 
@@ -99,11 +101,14 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
     def partial_fit(self, X, y=None):
         """One stepwise-EM update from the minibatch X (see the module docstring)."""
         first = not hasattr(self, "_running")
-        X = validate_data(self, X, reset=first, dtype=float, ensure_min_samples=1)
+        fitted = hasattr(self, "natural_params_")  # after fit(): continue from its parameters
+        X = validate_data(self, X, reset=first and not fitted, dtype=float, ensure_min_samples=1)
         self._validate_settings()
-        maps = self._maps_for(X) if first else self._maps
+        maps = self._maps_for(X) if first and not fitted else self._maps
         stats, log_base = maps.statistics(X), maps.log_base(X)
-        if first:
+        if first and fitted:
+            self._running, self._steps = None, 0
+        elif first:
             rng = _generator(self.random_state)
             if len(X) < self.n_components:
                 raise InvalidArgumentError(f"the first minibatch needs at least n_components = "

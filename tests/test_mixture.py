@@ -228,3 +228,11 @@ def test_data_parallel_em_over_two_processes_gives_the_single_process_fit(gamma_
     result = np.load(path)
     np.testing.assert_allclose(result[:-1], reference.params_.ravel(), rtol=1e-10)
     assert result[-1] == pytest.approx(reference.lower_bound_, rel=1e-12)
+
+
+def test_partial_fit_after_fit_continues_from_the_fit(gamma_data):
+    model = ExponentialFamilyMixture("gamma", 2, random_state=0).fit(gamma_data)
+    before, score = model.params_.copy(), model.score(gamma_data)
+    model.partial_fit(gamma_data)  # one more full-data EM step from the fit: a small move, uphill
+    np.testing.assert_allclose(model.params_, before, rtol=2e-3)
+    assert model.score(gamma_data) >= score - 1e-12
