@@ -1,0 +1,83 @@
+"""symgeo.testing: correct implementations from other libraries pass, deliberately broken ones fail
+with a message naming the point and the entry, NaN never passes, and the points stay in the domain."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from scipy import special, stats
+
+from symgeo import catalog
+from symgeo.testing import assert_matches, pairs, points, sample_points
+
+
+def gamma_fisher(k, theta):
+    return np.array([[special.polygamma(1, k), 1 / theta], [1 / theta, k / theta ** 2]])
+
+
+def normal_kl(p, q):
+    (m1, s1), (m2, s2) = p, q
+    return np.log(s2 / s1) + (s1 ** 2 + (m1 - m2) ** 2) / (2 * s2 ** 2) - 0.5
+
+
+def test_correct_implementations_pass():
+    assert assert_matches(gamma_fisher, "gamma", "fisher") == 80
+    assert assert_matches(normal_kl, "normal", "kl") == 20
+    assert assert_matches(lambda x, k, th: stats.gamma.logpdf(x, k, scale=th), "gamma", "log_density", n=5) > 0
+    assert assert_matches(lambda k, th: stats.gamma(k, scale=th).entropy(), "gamma", "entropy", rtol=1e-7) == 20
+    assert assert_matches(lambda lam: np.array([np.log(lam)]), "poisson", "natural_params") == 20
+
+
+def test_a_sign_error_in_one_entry_is_named():
+    def broken(k, theta):
+        g = gamma_fisher(k, theta)
+        g[0, 1] = -g[0, 1]
+        return g
+    with pytest.raises(AssertionError, match=r"(?s)entry \(0, 1\).*formula 1/theta.*reproduce"):
+        assert_matches(broken, "gamma", "fisher")
+
+
+def test_swapped_kl_arguments_and_a_constant_offset_fail():
+    with pytest.raises(AssertionError, match="kl of normal"):
+        assert_matches(lambda p, q: normal_kl(q, p), "normal", "kl")
+    with pytest.raises(AssertionError, match="entropy of gamma"):
+        assert_matches(lambda k, th: stats.gamma(k, scale=th).entropy() + 0.01, "gamma", "entropy")
+
+
+def test_nan_at_the_boundary_fails():
+    def nan_near_zero(k, theta):
+        return gamma_fisher(k, theta) if k > 0.01 else np.full((2, 2), np.nan)
+    with pytest.raises(AssertionError, match="got nan"):
+        assert_matches(nan_near_zero, "gamma", "fisher")
+
+
+@pytest.mark.parametrize("name", ["beta", "gamma", "normal", "categorical", "von_mises", "binomial"])
+def test_points_stay_in_the_domain_and_reach_its_edges(name):
+    family = catalog.get(name)
+    chosen = sample_points(family, 40, seed=3)
+    assert len(chosen) >= 10
+    for point in chosen:
+        family.check_point(point)
+    values = np.array([[point[str(p)] for p in family.params] for point in chosen])
+    assert np.all(np.isfinite(values))
+    spread = np.log10(np.abs(values[values != 0]))
+    assert spread.max() - spread.min() >= 2  # small and large scales both drawn
+
+
+@settings(max_examples=30, deadline=None)
+@given(pair=pairs("normal"))
+def test_strategies_give_valid_pairs(pair):
+    family = catalog.get("normal")
+    first, second = pair
+    family.check_point(first)
+    family.check_point(second)
+    assert math.isfinite(normal_kl([first["mu"], first["sigma"]], [second["mu"], second["sigma"]]))
+
+
+@settings(max_examples=20, deadline=None)
+@given(point=points("beta"))
+def test_a_user_property_test_with_the_strategy(point):
+    a, b = point["a"], point["b"]
+    mine = np.array([[special.polygamma(1, a) - special.polygamma(1, a + b), -special.polygamma(1, a + b)],
+                     [-special.polygamma(1, a + b), special.polygamma(1, b) - special.polygamma(1, a + b)]])
+    assert_matches(lambda *_: mine, "beta", "fisher", points=[point], rtol=1e-7)
