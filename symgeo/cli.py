@@ -262,6 +262,8 @@ def cmd_kl(args) -> int:
     from .evaluate import value_at
     geo = _geometry(args)
     p1, p2 = parse_point(args.from_, geo.family), parse_point(args.to, geo.family)
+    if geo.exponential_family is None:
+        return _numeric_kl(geo, p1, p2, args.json)
     a, b = divergence.pair_symbols(geo)
     formula = divergence.kl(geo, a, b)
     point = {**{a[k]: v for k, v in p1.items()}, **{b[k]: v for k, v in p2.items()}}
@@ -274,12 +276,26 @@ def cmd_kl(args) -> int:
     if args.json:
         print(json.dumps({"family": geo.family.name, "from": {str(k): str(v) for k, v in p1.items()},
                           "to": {str(k): str(v) for k, v in p2.items()}, "kl": number,
-                          "exact": exact, "formula": str(formula)}))
+                          "exact": exact, "formula": str(formula), "method": "closed form"}))
     else:
         print(f"KL(p1 || p2) = {formula}")
         if exact is not None:
             print(f"exact: {exact}")
         print(repr(number))
+    return 0
+
+
+def _numeric_kl(geo: Geometry, p1: dict, p2: dict, as_json: bool) -> int:
+    """A family with no closed-form KL: E_p1[log p1 − log p2] by quadrature, said to be numeric."""
+    from .divergence import kl_by_quadrature
+    value, error = kl_by_quadrature(geo, p1, p2)
+    if as_json:
+        print(json.dumps({"family": geo.family.name, "from": {str(k): str(v) for k, v in p1.items()},
+                          "to": {str(k): str(v) for k, v in p2.items()}, "kl": value, "exact": None,
+                          "formula": None, "method": "numeric quadrature", "error": error}))
+    else:
+        print(f"KL(p1 || p2) by quadrature (not an exponential family: no closed form here), error ≈ {error:.1e}")
+        print(repr(value))
     return 0
 
 

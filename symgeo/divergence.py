@@ -10,6 +10,8 @@ Rényi of order a ≈ (a/2) dξᵀ g dξ, Bhattacharyya and Hellinger (1 − ∫
 """
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 
 from .errors import SymgeoError
@@ -141,3 +143,21 @@ def _linear_in_stats(ef: ExponentialFamily, expr, eta):
     if check != 0:
         return None
     return s[cs[0]] + sum(s[c] * e for c, e in zip(cs[1:], eta))
+
+
+def kl_by_quadrature(geo: Geometry, first: dict, second: dict) -> tuple[float, float]:
+    """KL(p₁ ‖ p₂) = E_p₁[log p₁ − log p₂] at two numeric points of a one-variable family with no closed
+    form (not an exponential family): mpmath quadrature or summation, at 20 and 30 digits; returns
+    (value, |difference of the two|) as the error estimate."""
+    from .errors import NumericalError
+    from .expectation import numeric_expectation
+    fam = geo.family
+    if len(fam.variables) != 1:
+        raise SymgeoError(f"{fam.name}: a numeric KL is computed for one-variable families only")
+    geo.exponential_family  # noqa: B018 - the regularity checks, before any number is given
+    log_ratio = fam.log_density - fam.log_density.xreplace(second)
+    values = [numeric_expectation(fam, log_ratio, first, dps=dps) for dps in (20, 30)]
+    value, error = float(values[1]), float(abs(values[1] - values[0]))
+    if not (math.isfinite(value) and math.isfinite(error)):
+        raise NumericalError(f"{fam.name}: the KL quadrature is not finite between {first} and {second}")
+    return value, error

@@ -1,5 +1,6 @@
 """The command line: contract of DESIGN.md (exit codes, one-line errors, JSON keys)."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -101,10 +102,12 @@ def test_kl_command_values_and_errors():
     data = json.loads(run("kl", "exponential", "--from", "lam=0.2", "--to", "lam=1", "--json").stdout)
     assert data["kl"] == pytest.approx(2.3905620875658996, rel=1e-14)
     for args, message in [(("kl", "normal", "--from", "mu=0,sigma=-1", "--to", "mu=1,sigma=1"), "outside its domain"),
-                          (("kl", "cauchy", "--from", "x0=0,gamma=1", "--to", "x0=1,gamma=1"), "not an exponential"),
                           (("kl", "normal", "--from", "mu=0", "--to", "mu=1,sigma=1"), "missing")]:
         bad = run(*args)
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
+    cauchy = run("kl", "cauchy", "--from", "x0=0,gamma=1", "--to", "x0=1,gamma=1")  # now by quadrature, said so
+    assert cauchy.returncode == 0 and "by quadrature" in cauchy.stdout
+    assert float(cauchy.stdout.strip().splitlines()[-1]) == pytest.approx(math.log(5 / 4), rel=1e-12)
 
 
 def test_skewness_and_alpha_in_json():
