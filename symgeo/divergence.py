@@ -154,7 +154,7 @@ def kl_by_quadrature(geo: Geometry, first: dict, second: dict) -> tuple[float, f
     fam = geo.family
     if len(fam.variables) != 1:
         raise SymgeoError(f"{fam.name}: a numeric KL is computed for one-variable families only")
-    geo.exponential_family  # noqa: B018 - the regularity checks, before any number is given
+    geo.require_regular()  # before any number is given
     log_ratio = fam.log_density - fam.log_density.xreplace(second)
     values = [numeric_expectation(fam, log_ratio, first, dps=dps) for dps in (20, 30)]
     value, error = float(values[1]), float(abs(values[1] - values[0]))

@@ -110,12 +110,13 @@ class Geometry:
     def exponential_family(self) -> ExponentialFamily | None:
         """The family as an exponential family (declared or recognised), else None."""
         if "ef" not in self._memo:
-            self._require_regular()  # the divergences read A(θ) without the Fisher metric: check here too
+            self.require_regular()  # the divergences read A(θ) without the Fisher metric: check here too
             self._memo["ef"] = recognize(self.family)
         return self._memo["ef"]
 
-    def _require_regular(self) -> None:
-        """The regularity checks (support, sign, normalisation), once; a pass is remembered on disk."""
+    def require_regular(self) -> None:
+        """The regularity checks (support, sign, normalisation), once; a pass is remembered on disk.
+        Every derived quantity runs them first; numeric routes that derive nothing call this."""
         if self._check:
             self._cached("regular", lambda: check_regular(self.family) or True)
 
@@ -124,7 +125,7 @@ class Geometry:
         return self._cached("fisher", self._derive_fisher)
 
     def _derive_fisher(self) -> FisherResult:
-        self._require_regular()
+        self.require_regular()
         ef = self.exponential_family
         route = self._route or ("exponential" if ef is not None else "score")
         if route == "exponential":

@@ -111,7 +111,7 @@ def check_nonnegative(family: Family) -> None:
     if len(family.variables) != 1 or not isinstance(support, (Interval, Integers)):
         return
     (x,) = family.variables
-    xs = _support_points(support)
+    xs = support_points(support)
     for point in [family.sample_point(0), family.sample_point(1)] + probe_points(family):
         logp = family.log_density.xreplace(point)
         for value in xs:
@@ -127,11 +127,12 @@ def check_nonnegative(family: Family) -> None:
                     f"support for every parameter value in the declared domain (narrow the domain)")
 
 
-def _support_points(support) -> list:
+def support_points(support) -> list:
+    """A few points of a one-variable support, spread over it (the first 31 integers of a count)."""
     lo, hi = support.lo, support.hi
     if isinstance(support, Integers):
         top = hi if hi.is_finite and hi.is_number else lo + 30
-        return [lo + k for k in range(int(top - lo) + 1)][:31] if (top - lo).is_number else [lo]
+        return [lo + k for k in range(min(int(top - lo), 30) + 1)] if (top - lo).is_number else [lo]
     if lo.is_finite and hi.is_finite:
         return [lo + (hi - lo) * sp.Rational(k, 1000) for k in (1, 50, 250, 500, 750, 950, 999)]
     if lo.is_finite:

@@ -21,12 +21,13 @@ import random
 
 import sympy as sp
 
-from . import catalog
 from .divergence import entropy, kl, pair_symbols
 from .errors import InvalidArgumentError, NumericalError
 from .evaluate import value_at
 from .family import Family
 from .geometry import Geometry
+from .load import load_family
+from .regularity import support_points
 
 PARAMETER_QUANTITIES = ("fisher", "inverse_fisher", "christoffel", "skewness", "natural_params",
                         "expectation_params", "log_partition", "entropy")
@@ -35,8 +36,10 @@ EXTREMES = (1e-3, 1e-2, 0.1, 0.5, 1.0, 2.0, 10.0, 100.0, 1e3)
 
 
 def _family(family, chart) -> Family:
-    fam = catalog.get(family) if isinstance(family, str) else family
-    return fam.in_chart(chart) if chart else fam
+    """A catalog name or spec path (the command line's loader), or a Family."""
+    if isinstance(family, str):
+        return load_family(family, chart)
+    return family.in_chart(chart) if chart else family
 
 
 def sample_points(family, n: int = 20, *, chart=None, seed: int = 0) -> list[dict]:
@@ -158,11 +161,10 @@ def _exact(fam: Family, point: dict) -> dict:
 
 
 def _support_values(fam: Family) -> list:
-    from .regularity import _support_points
     (x,) = fam.variables if len(fam.variables) == 1 else (None,)
     if x is None:
         raise InvalidArgumentError(f"{fam.name}: log_density and score are checked for one variable only")
-    return [float(v) for v in _support_points(fam.support)]
+    return [float(v) for v in support_points(fam.support)]
 
 
 def _compare(formulas, point, got, shown, quantity, fam, rtol, atol, x=None) -> int:
