@@ -16,7 +16,7 @@ import sympy as sp
 
 from .algebra import lowest_terms
 from .errors import SymgeoError, UnknownFamilyError
-from .family import Chart, ExponentialFamily, Family, Reduction
+from .family import Chart, ExponentialFamily, Family, Reduction, pair_of
 from .support import Box, FinitePoints, Integers, Interval, Simplex
 
 _BUILDERS: dict[str, tuple[Callable, dict, str]] = {}
@@ -316,8 +316,10 @@ def rayleigh():
 @_register("cauchy", "Cauchy(x0, gamma), location x0, scale gamma")
 def cauchy():
     x, x0, g = _x(), sp.Symbol("x0", **REAL), sp.Symbol("gamma", **POS)
+    (a1, a2), (g1, g2) = pair_of(x0), pair_of(g)
+    kl = sp.log(((g1 + g2) ** 2 + (a1 - a2) ** 2) / (4 * g1 * g2))  # Chyzak & Nielsen (2019)
     return Family("cauchy", x, Interval(), (x0, g),
-                  log_density=-sp.log(sp.pi * g) - sp.log(1 + ((x - x0) / g) ** 2))
+                  log_density=-sp.log(sp.pi * g) - sp.log(1 + ((x - x0) / g) ** 2), closed_forms={"kl": kl})
 
 
 @_register("student_t", "StudentT(mu, sigma) with nu degrees of freedom fixed", nu=5)
@@ -336,8 +338,11 @@ def weibull():
     x, k, lam = _x(True), sp.Symbol("k", **POS), sp.Symbol("lam", **POS)
     z = sp.Symbol("z", positive=True)
     logp = sp.log(k) - sp.log(lam) + (k - 1) * (sp.log(x) - sp.log(lam)) - (x / lam) ** k
+    (k1, k2), (l1, l2) = pair_of(k), pair_of(lam)
+    kl = (sp.log(k1) - k1 * sp.log(l1) - sp.log(k2) + k2 * sp.log(l2) + (k1 - k2) * (sp.log(l1) - sp.EulerGamma / k1)
+          + (l1 / l2) ** k2 * sp.gamma(k2 / k1 + 1) - 1)  # Bauckhage (2013)
     return Family("weibull", x, Interval(0, sp.oo), (k, lam), log_density=logp,
-                  reduction=Reduction(z, lam * z ** (1 / k), Interval(0, sp.oo)))
+                  reduction=Reduction(z, lam * z ** (1 / k), Interval(0, sp.oo)), closed_forms={"kl": kl})
 
 
 @_register("logistic", "Logistic(mu, s), location mu, scale s")
@@ -351,7 +356,11 @@ def logistic():
 @_register("laplace", "Laplace(mu, b), location mu, scale b")
 def laplace():
     x, mu, b = _x(), sp.Symbol("mu", **REAL), sp.Symbol("b", **POS)
-    return Family("laplace", x, Interval(), (mu, b), log_density=-sp.log(2 * b) - sp.Abs(x - mu) / b)
+    (m1, m2), (b1, b2) = pair_of(mu), pair_of(b)
+    shift = sp.Abs(m1 - m2)
+    kl = sp.log(b2 / b1) + shift / b2 + b1 / b2 * sp.exp(-shift / b1) - 1
+    return Family("laplace", x, Interval(), (mu, b), log_density=-sp.log(2 * b) - sp.Abs(x - mu) / b,
+                  closed_forms={"kl": kl})
 
 
 # -- multivariate --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from . import catalog
 from .errors import InvalidArgumentError, SymgeoError
 from .expectation import DEFAULT_TIMEOUT
 from .geometry import Geometry
+from .divergence import KINDS
 from .load import load_family, parse_point, rational
 
 EXIT_BAD_INPUT = 2
@@ -258,44 +259,67 @@ def cmd_list(args) -> int:
 
 
 def cmd_kl(args) -> int:
-    from . import divergence
-    from .evaluate import value_at
+    args.kind, args.order = "kl", None
+    return cmd_divergence(args)
+
+
+NAMES = {"kl": "KL(p1 || p2)", "reverse_kl": "KL(p2 || p1)", "jeffreys": "J(p1, p2)", "renyi": "D_{a}(p1 || p2)",
+         "alpha": "D^({a})(p1 || p2)", "bhattacharyya": "B(p1, p2)", "hellinger_squared": "H²(p1, p2)"}
+
+
+def cmd_divergence(args) -> int:
+    """A divergence between two members: closed form (via A, or declared with the family) or quadrature."""
+    from .divergence import NUMERIC, divergence_at
     geo = _geometry(args)
     p1, p2 = parse_point(args.from_, geo.family), parse_point(args.to, geo.family)
-    if geo.exponential_family is None:
-        return _numeric_kl(geo, p1, p2, args.json)
-    a, b = divergence.pair_symbols(geo)
-    formula = divergence.kl(geo, a, b)
-    point = {**{a[k]: v for k, v in p1.items()}, **{b[k]: v for k, v in p2.items()}}
-    unset = sorted(map(str, formula.free_symbols - set(point)))
-    if unset:
-        raise InvalidArgumentError(f"{geo.family.name}: give a value to its fixed symbol(s) {', '.join(unset)}, "
-                                   f"e.g. '{geo.family.name}:{unset[0]}=3'")
-    number = value_at(formula, point)
-    exact = _exact_value(formula, point)
+    order = None if args.order is None else rational(args.order, "--order")
+    try:
+        result = divergence_at(geo, args.kind, p1, p2, order)
+    except SymgeoError as err:
+        if "fixed symbol" in str(err):
+            raise InvalidArgumentError(str(err)) from None
+        raise
+    exact = None if result.method == NUMERIC else _exact_value(result.formula, result.point)
+    name = NAMES[args.kind].format(a=order)
     if args.json:
         print(json.dumps({"family": geo.family.name, "from": {str(k): str(v) for k, v in p1.items()},
-                          "to": {str(k): str(v) for k, v in p2.items()}, "kl": number,
-                          "exact": exact, "formula": str(formula), "method": "closed form"}))
+                          "to": {str(k): str(v) for k, v in p2.items()}, "divergence": args.kind,
+                          "order": None if order is None else str(order), args.kind: result.value,
+                          "exact": exact, "formula": None if result.formula is None else str(result.formula),
+                          "method": result.method, "error": result.error}))
+    elif result.method == NUMERIC:
+        print(f"{name} by quadrature (no closed form known here), error ≈ {result.error:.1e}")
+        print(repr(result.value))
     else:
-        print(f"KL(p1 || p2) = {formula}")
+        print(f"{name} = {result.formula}" + ("  (declared closed form, checked against quadrature)"
+                                               if result.method != "closed form" else ""))
         if exact is not None:
             print(f"exact: {exact}")
-        print(repr(number))
+        print(repr(result.value))
     return 0
 
 
-def _numeric_kl(geo: Geometry, p1: dict, p2: dict, as_json: bool) -> int:
-    """A family with no closed-form KL: E_p1[log p1 − log p2] by quadrature, said to be numeric."""
-    from .divergence import kl_by_quadrature
-    value, error = kl_by_quadrature(geo, p1, p2)
-    if as_json:
-        print(json.dumps({"family": geo.family.name, "from": {str(k): str(v) for k, v in p1.items()},
-                          "to": {str(k): str(v) for k, v in p2.items()}, "kl": value, "exact": None,
-                          "formula": None, "method": "numeric quadrature", "error": error}))
+def cmd_entropy(args) -> int:
+    """The entropy −E[log p]: its formula (expectation engine) and value at a point, or quadrature."""
+    from .divergence import NUMERIC, entropy_at
+    geo = _geometry(args)
+    point = parse_point(args.at, geo.family)
+    try:
+        result = entropy_at(geo, point)
+    except SymgeoError as err:
+        if "fixed symbol" in str(err):
+            raise InvalidArgumentError(str(err)) from None
+        raise
+    if args.json:
+        print(json.dumps({"family": geo.family.name, "at": {str(k): str(v) for k, v in point.items()},
+                          "entropy": result.value, "formula": None if result.formula is None else str(result.formula),
+                          "method": result.method, "error": result.error}))
+    elif result.method == NUMERIC:
+        print(f"H by quadrature (no closed form found), error ≈ {result.error:.1e}")
+        print(repr(result.value))
     else:
-        print(f"KL(p1 || p2) by quadrature (not an exponential family: no closed form here), error ≈ {error:.1e}")
-        print(repr(value))
+        print(f"H = {result.formula}")
+        print(repr(result.value))
     return 0
 
 
@@ -339,14 +363,34 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, limits=False)
     p.set_defaults(func=cmd_derive)
 
-    p = sub.add_parser("kl", help="KL divergence between two members (closed form, evaluated)")
-    p.add_argument("family", help="an exponential family of the catalog, or a .toml spec file")
+    p = sub.add_parser("kl", help="KL divergence between two members (closed form where known, else quadrature)")
+    p.add_argument("family", help="a catalog family or a .toml spec file")
     p.add_argument("--from", dest="from_", required=True, help="first point, e.g. mu=0,sigma=1")
     p.add_argument("--to", required=True, help="second point, e.g. mu=1,sigma=1")
     p.add_argument("--chart", help="read the points in this chart")
     p.add_argument("--json", action="store_true")
     _common(p)
     p.set_defaults(func=cmd_kl)
+
+    p = sub.add_parser("divergence", help="a divergence between two members (closed form where known, "
+                                          "else quadrature with its error)")
+    p.add_argument("family", help="a catalog family or a .toml spec file")
+    p.add_argument("--kind", required=True, choices=KINDS)
+    p.add_argument("--order", help="Rényi's order a (> 0, ≠ 1) or Amari's α (≠ ±1), e.g. 1/2")
+    p.add_argument("--from", dest="from_", required=True, help="first point, e.g. mu=0,sigma=1")
+    p.add_argument("--to", required=True, help="second point, e.g. mu=1,sigma=1")
+    p.add_argument("--chart", help="read the points in this chart")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    p.set_defaults(func=cmd_divergence)
+
+    p = sub.add_parser("entropy", help="the entropy −E[log p]: formula and value at a point")
+    p.add_argument("family", help="a catalog family or a .toml spec file")
+    p.add_argument("--at", required=True, help="the point, e.g. mu=0,sigma=1")
+    p.add_argument("--chart", help="read the point in this chart")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    p.set_defaults(func=cmd_entropy)
 
     p = sub.add_parser("distance", help="Fisher–Rao distance (closed form where known, else the geodesic BVP)")
     _two_points(p)

@@ -7,14 +7,21 @@ Points are given as dicts {param: value or symbol}; `pair_symbols` makes two sym
 
 Second-order behaviour at p₂ → p₁ (tested): KL, α-divergence ≈ ½ dξᵀ g dξ, Jeffreys ≈ dξᵀ g dξ,
 Rényi of order a ≈ (a/2) dξᵀ g dξ, Bhattacharyya and Hellinger (1 − ∫√(p₁p₂)) ≈ ⅛ dξᵀ g dξ.
+
+Families that are not exponential families: `divergence_at` answers at two numeric points with a closed
+form declared with the family (a literature result, checked against quadrature each time it is used)
+or by mpmath quadrature of E_p₁[log p₁ − log p₂] and ∫ p₁^λ p₂^(1−λ) at 20 and 30 digits, the
+difference being the stated error. `entropy` is −E[log p] through the expectation engine for every family.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import sympy as sp
 
 from .errors import SymgeoError
+from .evaluate import value_at
 from .family import ExponentialFamily
 from .geometry import Geometry
 from .names import fresh_many, names_of
@@ -112,8 +119,11 @@ def entropy(geo: Geometry) -> sp.Expr:
 
 
 def _entropy(geo: Geometry) -> sp.Expr:
-    ef = _ef(geo)
     from .expectation import expectations
+    ef = geo.exponential_family
+    if ef is None:  # −E[log p] by the expectation engine (a representation where it finds no closed form)
+        geo.require_regular()
+        return sp.simplify(expectations(geo.family, [-geo.family.log_density], geo._timeout).values[0])
     log_h = ef.log_base_measure
     if log_h.free_symbols & set(ef.variables):
         e_log_h = _linear_in_stats(ef, log_h, geo.expectation_params)
@@ -145,19 +155,195 @@ def _linear_in_stats(ef: ExponentialFamily, expr, eta):
     return s[cs[0]] + sum(s[c] * e for c, e in zip(cs[1:], eta))
 
 
-def kl_by_quadrature(geo: Geometry, first: dict, second: dict) -> tuple[float, float]:
-    """KL(p₁ ‖ p₂) = E_p₁[log p₁ − log p₂] at two numeric points of a one-variable family with no closed
-    form (not an exponential family): mpmath quadrature or summation, at 20 and 30 digits; returns
-    (value, |difference of the two|) as the error estimate."""
+# -- values at two numeric points, for every regular family -----------------------------------------
+KINDS = ("kl", "reverse_kl", "jeffreys", "renyi", "alpha", "bhattacharyya", "hellinger_squared")
+ORDERED = ("renyi", "alpha")  # these take an order (Rényi's a, Amari's α)
+CLOSED, DECLARED, NUMERIC = "closed form", "declared closed form", "numeric quadrature"
+DECLARED_RTOL = 1e-8
+AGREEMENT = 1e-10  # relative, between quadrature at 20 and 30 digits  # a declared form must equal quadrature to this, beyond the quadrature's error
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """A divergence's value between two members, with its method; for a closed form, the formula in the
+    pair's symbols and their values, else the quadrature's error estimate."""
+    kind: str
+    value: float
+    method: str
+    formula: sp.Expr | None = None
+    point: dict | None = None
+    error: float = 0.0
+
+
+def divergence_formula(geo: Geometry, kind: str, order=None):
+    """(formula in the pair's symbols, (first, second) symbol maps, method), or None where no closed form is
+    known: via A for an exponential family, else a form declared with the family."""
+    order = _checked_order(kind, order)
+    if geo.exponential_family is not None:
+        a, b = pair_symbols(geo)
+        formula = _exponential_formula(geo, kind, a, b, order)
+        if formula is not None:
+            return formula, (a, b), CLOSED
+    from .family import pair_of
+    a, b = ({p: pair_of(p)[i] for p in geo.params} for i in (0, 1))
+    formula = _declared_formula(geo.family, kind, a, b)
+    return None if formula is None else (formula, (a, b), DECLARED)
+
+
+def divergence_at(geo: Geometry, kind: str, first: dict, second: dict, order=None) -> Divergence:
+    """The divergence `kind` (see KINDS) from the member at `first` to the one at `second` ({param: number}),
+    with `order` for Rényi (a > 0, a ≠ 1) and α (α ≠ ±1); exact where a closed form is known."""
+    order = _checked_order(kind, order)
+    geo.require_regular()  # before any number is given
+    found = divergence_formula(geo, kind, order)
+    if found is None:
+        return _numeric(geo.family, kind, first, second, order)
+    formula, (a, b), method = found
+    point = {**{a[p]: first[p] for p in geo.params}, **{b[p]: second[p] for p in geo.params}}
+    unset = sorted(map(str, formula.free_symbols - set(point)))
+    if unset:
+        raise SymgeoError(f"{geo.family.name}: give a value to its fixed symbol(s) {', '.join(unset)}, "
+                          f"e.g. '{geo.family.name}:{unset[0]}=3'")
+    value = value_at(formula, point)
+    if method == DECLARED:
+        _check_declared(geo, kind, first, second, value)
+    return Divergence(kind, value, method, formula, point)
+
+
+def _check_declared(geo: Geometry, kind: str, first: dict, second: dict, value: float) -> None:
+    """A declared form equals quadrature at the pair asked for, or where quadrature cannot settle there
+    (members far apart at extreme scales), at the family's own sample pair."""
     from .errors import NumericalError
+    try:
+        numeric = _numeric(geo.family, kind, first, second, None)
+    except NumericalError:
+        first, second = (geo.family.sample_point(k) for k in (0, 1))
+        first, second = ({p: pt[p] for p in geo.params} for pt in (first, second))
+        formula, (a, b), _ = divergence_formula(geo, kind)
+        value = value_at(formula, {**{a[p]: first[p] for p in geo.params}, **{b[p]: second[p] for p in geo.params}})
+        numeric = _numeric(geo.family, kind, first, second, None)
+    if abs(value - numeric.value) > numeric.error + DECLARED_RTOL * max(1.0, abs(value)):
+        raise SymgeoError(f"{geo.family.name}: the declared closed form of {kind} gives {value!r} at "
+                          f"{first}, {second} but quadrature gives {numeric.value!r}: the declaration is wrong")
+
+
+def _checked_order(kind: str, order):
+    if kind not in KINDS:
+        raise SymgeoError(f"unknown divergence {kind!r} (known: {', '.join(KINDS)})")
+    if kind not in ORDERED:
+        if order is not None:
+            raise SymgeoError(f"{kind} takes no order")
+        return None
+    if order is None:
+        raise SymgeoError(f"{kind} needs an order ({'a > 0, a ≠ 1' if kind == 'renyi' else 'α ≠ ±1'})")
+    order = sp.nsimplify(order) if isinstance(order, float) else sp.sympify(order)
+    if not (order.is_number and order.is_real and order.is_finite):
+        raise SymgeoError(f"{kind}: the order must be a finite real number, got {order}")
+    if kind == "renyi" and (order <= 0 or order == 1):
+        raise SymgeoError(f"renyi: the order must be positive and ≠ 1 (1 is KL), got {order}")
+    if kind == "alpha" and abs(order) == 1:
+        raise SymgeoError(f"alpha: α = ±1 are the KL divergences (kl, reverse_kl), got {order}")
+    return order
+
+
+def _exponential_formula(geo: Geometry, kind: str, first: dict, second: dict, order):
+    """The closed form via A at the two points; None where A(θ) is not declared (λ-mixtures of θ)."""
+    ef = geo.exponential_family
+    if kind in ("kl", "reverse_kl", "jeffreys"):
+        a, b = (first, second) if kind != "reverse_kl" else (second, first)
+        return kl(geo, a, b) if kind != "jeffreys" else kl(geo, a, b) + kl(geo, b, a)
+    if ef.log_partition is None:
+        return None
+    if kind == "renyi":
+        return renyi(geo, first, second, order)
+    if kind == "alpha":
+        return alpha_divergence(geo, first, second, order)
+    return (bhattacharyya if kind == "bhattacharyya" else hellinger_squared)(geo, first, second)
+
+
+def _declared_formula(fam, kind: str, first: dict, second: dict):
+    """A closed form declared with the family (KL), and those it gives: reverse KL and Jeffreys."""
+    from .family import pair_of
+    if "kl" not in fam.closed_forms or kind not in ("kl", "reverse_kl", "jeffreys"):
+        return None
+    form = fam.closed_forms["kl"]
+
+    def at(a, b):
+        return form.xreplace({s: point[p] for p in fam.params for s, point in zip(pair_of(p), (a, b))})
+    if kind == "kl":
+        return at(first, second)
+    return at(second, first) if kind == "reverse_kl" else at(first, second) + at(second, first)
+
+
+def _numeric(fam, kind: str, first: dict, second: dict, order) -> Divergence:
+    """By quadrature at 20 and 30 digits: KL from E_p₁[log p₁ − log p₂], the others from the affinity
+    ∫ p₁^λ p₂^(1−λ) = E_p₁[exp((1 − λ)(log p₂ − log p₁))]."""
+    from .errors import NumericalError
+    if len(fam.variables) != 1:
+        raise SymgeoError(f"{fam.name}: a numeric divergence is computed for one-variable families only")
+    try:
+        values = [_numeric_value(fam, kind, first, second, order, dps) for dps in (20, 30)]
+    except (ValueError, ZeroDivisionError, OverflowError) as err:
+        raise NumericalError(f"{fam.name}: the {kind} quadrature failed between {first} and {second} "
+                             f"({err})") from None
+    value, error = float(sp.re(values[1])), float(abs(values[1] - values[0]))
+    if not (math.isfinite(value) and math.isfinite(error)) or abs(sp.im(values[1])) > 0:
+        raise NumericalError(f"{fam.name}: the {kind} quadrature is not finite between {first} and {second}")
+    if error > AGREEMENT * max(1.0, abs(value)):  # a convergent integral agrees to ~1e-18 between the two
+        raise NumericalError(f"{fam.name}: {kind} between {first} and {second} did not converge (quadrature at "
+                             f"20 and 30 digits: {float(values[0])!r} and {value!r}); the integral is probably "
+                             f"infinite (∫ p₁^λ p₂^(1−λ) diverges for some orders when the tails differ)")
+    return Divergence(kind, value, NUMERIC, error=error)
+
+
+def _numeric_value(fam, kind, first, second, order, dps):
+    import mpmath
     from .expectation import numeric_expectation
+
+    def kl_from(a, b):
+        return numeric_expectation(fam, fam.log_density - fam.log_density.xreplace(b), a, dps=dps, peaks_of=[b])
+
+    def affinity(lam):  # ∫ p₁^λ p₂^(1−λ)
+        log_ratio = fam.log_density.xreplace(second) - fam.log_density
+        return numeric_expectation(fam, sp.exp((1 - lam) * log_ratio), first, dps=dps, peaks_of=[second])
+    with mpmath.workdps(dps):
+        if kind in ("kl", "reverse_kl"):
+            return kl_from(first, second) if kind == "kl" else kl_from(second, first)
+        if kind == "jeffreys":
+            return kl_from(first, second) + kl_from(second, first)
+        if kind == "renyi":
+            return mpmath.log(affinity(order)) / mpmath.mpf(sp.N(order - 1, dps))
+        if kind == "alpha":
+            lam = (1 - order) / 2
+            return mpmath.mpf(sp.N(4 / (1 - order ** 2), dps)) * (1 - affinity(lam))
+        half = affinity(sp.Rational(1, 2))
+        return -mpmath.log(half) if kind == "bhattacharyya" else 1 - half
+
+
+def entropy_at(geo: Geometry, point: dict) -> Divergence:
+    """The entropy at a numeric point: its closed form where the expectation engine finds one, else
+    −E[log p] by quadrature at 20 and 30 digits."""
+    from .errors import NumericalError
+    from .expectation import is_represented, numeric_expectation
+    geo.require_regular()
+    formula = entropy(geo)
+    if not is_represented(formula):
+        unset = sorted(map(str, formula.free_symbols - set(point)))
+        if unset:
+            raise SymgeoError(f"{geo.family.name}: give a value to its fixed symbol(s) {', '.join(unset)}")
+        return Divergence("entropy", value_at(formula, point), CLOSED, formula, dict(point))
     fam = geo.family
     if len(fam.variables) != 1:
-        raise SymgeoError(f"{fam.name}: a numeric KL is computed for one-variable families only")
-    geo.require_regular()  # before any number is given
-    log_ratio = fam.log_density - fam.log_density.xreplace(second)
-    values = [numeric_expectation(fam, log_ratio, first, dps=dps) for dps in (20, 30)]
+        raise SymgeoError(f"{fam.name}: a numeric entropy is computed for one-variable families only")
+    values = [numeric_expectation(fam, -fam.log_density, point, dps=dps) for dps in (20, 30)]
     value, error = float(values[1]), float(abs(values[1] - values[0]))
     if not (math.isfinite(value) and math.isfinite(error)):
-        raise NumericalError(f"{fam.name}: the KL quadrature is not finite between {first} and {second}")
-    return value, error
+        raise NumericalError(f"{fam.name}: the entropy quadrature is not finite at {point}")
+    return Divergence("entropy", value, NUMERIC, error=error)
+
+
+def kl_by_quadrature(geo: Geometry, first: dict, second: dict) -> tuple[float, float]:
+    """KL(p₁ ‖ p₂) by quadrature: (value, error estimate)."""
+    geo.require_regular()
+    result = _numeric(geo.family, "kl", first, second, None)
+    return result.value, result.error

@@ -54,6 +54,11 @@ class Reduction:
     z_support: Interval
 
 
+def pair_of(param: sp.Symbol) -> tuple:
+    """The symbols ξ_1, ξ_2 in which a declared divergence between two members is written."""
+    return tuple(sp.Symbol(f"{param.name}_{i}", **param.assumptions0) for i in (1, 2))
+
+
 class Family:
     """A parametric family p(x | ξ).
 
@@ -81,6 +86,7 @@ class Family:
         description: str = "",
         constraints: Sequence = (),
         samples: Sequence[Mapping] = (),
+        closed_forms: Mapping | None = None,
     ):
         if (log_density is None) == (density is None):
             raise SymgeoError(f"{name}: give exactly one of log_density or density")
@@ -100,6 +106,9 @@ class Family:
         self.description = description
         self.constraints = tuple(constraints)  # joint conditions on the params, e.g. p1 + p2 < 1
         self.samples = tuple(dict(sp_) for sp_ in samples)  # interior points satisfying them
+        # known closed forms of divergences, e.g. {"kl": expr in x0_1, gamma_1, x0_2, gamma_2}: literature
+        # results the expectation engine does not derive, checked against quadrature where they are used
+        self.closed_forms = dict(closed_forms or {})
 
     # -- identity -----------------------------------------------------------------------------
     def _declaration(self) -> tuple:

@@ -186,7 +186,8 @@ _PARAM_KINDS = {
 }
 MAX_VARIABLES = 4
 _KEYS = {"name", "description", "variable", "variables", "support", "params", "fixed", "density", "log_density",
-         "normalize", "exponential_family", "charts", "reduction"}
+         "normalize", "exponential_family", "charts", "reduction", "closed_forms"}
+CLOSED_FORM_KINDS = ("kl",)
 
 
 def _symbol_decl(name: str, kind, where: str, names: dict):
@@ -322,6 +323,7 @@ def family_from_dict(data: dict, where: str = "spec") -> Family:
     common = dict(domains=domains, fixed=fixed, description=str(data.get("description", "")))
     common["charts"] = _charts(data.get("charts", {}), where, names, params)
     common["reduction"] = _reduction(data.get("reduction"), where, names)
+    common["closed_forms"] = _closed_forms(data.get("closed_forms", {}), where, names, params, x)
     if "exponential_family" in data:
         return _exponential(data["exponential_family"], name, x, support, params, names, where, common)
     has_density, has_log = "density" in data, "log_density" in data
@@ -338,6 +340,30 @@ def family_from_dict(data: dict, where: str = "spec") -> Family:
         from .regularity import normalized
         family = normalized(family)
     return family
+
+
+def _closed_forms(decl, where: str, names: dict, params: list, variables) -> dict:
+    """[closed_forms] kl = "..." written in <param>_1 and <param>_2 (the two members)."""
+    from .family import pair_of
+    if not isinstance(decl, dict):
+        raise SpecError(f"{where}: [closed_forms] must be a table")
+    unknown = set(decl) - set(CLOSED_FORM_KINDS)
+    if unknown:
+        raise SpecError(f"{where}: closed_forms: unknown kind(s) {', '.join(sorted(unknown))} "
+                        f"(known: {', '.join(CLOSED_FORM_KINDS)})")
+    pair_names = {s.name: s for p in params for s in pair_of(p)}
+    clash = sorted(set(pair_names) & set(names))
+    if clash and decl:
+        raise SpecError(f"{where}: closed_forms: {', '.join(clash)} already name something else")
+    scope = {**{k: v for k, v in names.items() if k not in map(str, params)}, **pair_names}
+    forms = {}
+    for kind, text in decl.items():
+        form = parse_expression(text, scope, f"{where}: closed_forms.{kind}")
+        if form.free_symbols & set(sp.sympify(variables if isinstance(variables, tuple) else (variables,))):
+            raise SpecError(f"{where}: closed_forms.{kind} is a function of the two members' parameters, "
+                            f"not of the variable")
+        forms[kind] = form
+    return forms
 
 
 def _fixed(decl, where: str, names: dict) -> dict:

@@ -105,8 +105,8 @@ def test_kl_command_values_and_errors():
                           (("kl", "normal", "--from", "mu=0", "--to", "mu=1,sigma=1"), "missing")]:
         bad = run(*args)
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
-    cauchy = run("kl", "cauchy", "--from", "x0=0,gamma=1", "--to", "x0=1,gamma=1")  # now by quadrature, said so
-    assert cauchy.returncode == 0 and "by quadrature" in cauchy.stdout
+    cauchy = run("kl", "cauchy", "--from", "x0=0,gamma=1", "--to", "x0=1,gamma=1")  # declared, said so
+    assert cauchy.returncode == 0 and "declared closed form" in cauchy.stdout
     assert float(cauchy.stdout.strip().splitlines()[-1]) == pytest.approx(math.log(5 / 4), rel=1e-12)
 
 

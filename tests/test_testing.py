@@ -81,3 +81,46 @@ def test_a_user_property_test_with_the_strategy(point):
     mine = np.array([[special.polygamma(1, a) - special.polygamma(1, a + b), -special.polygamma(1, a + b)],
                      [-special.polygamma(1, a + b), special.polygamma(1, b) - special.polygamma(1, a + b)]])
     assert_matches(lambda *_: mine, "beta", "fisher", points=[point], rtol=1e-7)
+
+
+def gamma_fvp(k, theta, v):
+    return gamma_fisher(k, theta) @ v
+
+
+def test_fisher_vector_products_and_natural_gradients():
+    assert assert_matches(gamma_fvp, "gamma", "fisher_vector_product") == 40
+    assert assert_matches(lambda k, th, g: np.linalg.solve(gamma_fisher(k, th), g), "gamma", "natural_gradient",
+                          rtol=1e-7) == 40
+
+    def missing_a_term(k, theta, v):  # the off-diagonal coupling forgotten
+        return np.array([special.polygamma(1, k) * v[0], k / theta ** 2 * v[1]])
+    with pytest.raises(AssertionError, match=r"(?s)fisher_vector_product of gamma at .*v=\[.*entry \(0,\).*'v': \["):
+        assert_matches(missing_a_term, "gamma", "fisher_vector_product")
+    with pytest.raises(AssertionError, match="natural_gradient of gamma"):  # F v given for F⁻¹ v
+        assert_matches(gamma_fvp, "gamma", "natural_gradient")
+
+
+def cauchy_kl(p, q):
+    (a1, g1), (a2, g2) = p, q
+    return np.log(((g1 + g2) ** 2 + (a1 - a2) ** 2) / (4 * g1 * g2))
+
+
+def test_divergences_of_families_that_are_not_exponential():
+    assert assert_matches(cauchy_kl, "cauchy", "kl", n=6) == 6
+    # the Hellinger affinity of two Laplace laws with a common location, by hand: ∫ √(p₁p₂) = 2√(b₁b₂)/(b₁ + b₂)
+    same_location = [{"mu": 0.0, "b": b} for b in (0.5, 1.0, 3.0)]
+    assert assert_matches(lambda p, q: 1 - 2 * np.sqrt(p[1] * q[1]) / (p[1] + q[1]), "laplace", "hellinger_squared",
+                          points=same_location, n=6) == 6
+    with pytest.raises(AssertionError, match=r"(?s)bhattacharyya of laplace.*numeric quadrature"):
+        assert_matches(lambda p, q: np.log((p[1] + q[1]) / (2 * np.sqrt(p[1] * q[1]))) + 0.001, "laplace",
+                       "bhattacharyya", points=same_location, n=2)
+    with pytest.raises(AssertionError, match="renyi of cauchy"):
+        assert_matches(cauchy_kl, "cauchy", "renyi", order=2, n=2)
+
+
+def test_orders_are_asked_for_where_needed():
+    from symgeo.errors import InvalidArgumentError
+    with pytest.raises(InvalidArgumentError, match="order"):
+        assert_matches(cauchy_kl, "cauchy", "renyi")
+    with pytest.raises(InvalidArgumentError, match="order"):
+        assert_matches(cauchy_kl, "cauchy", "kl", order=2)

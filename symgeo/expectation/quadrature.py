@@ -150,15 +150,28 @@ def _peak(log_q, a, b):
     return grid[best] if 0 < best < len(grid) - 1 else None
 
 
-def numeric_expectation(family, f, point: dict, dps: int = 30):
-    """E[f] at a numeric parameter point by mpmath quadrature or summation (an independent check)."""
+def numeric_expectation(family, f, point: dict, dps: int = 30, peaks_of=()):
+    """E[f] at a numeric parameter point by mpmath quadrature or summation (an independent check);
+    the peaks of the members at `peaks_of` are breaks too (a divergence's second member, far away)."""
     (x,) = family.variables
     f_at = sp.sympify(f).xreplace(point)
     log_p = family.log_density.xreplace(point)
     lo, hi = (sp.sympify(family.support.lo).xreplace(point), sp.sympify(family.support.hi).xreplace(point))
     if isinstance(family.support, Integers):
         return sum_density(f_at, log_p, x, lo, hi, dps)
-    return integrate_density(f_at, log_p, x, lo, hi, dps, _kinks(f_at * log_p, x, dps))
+    breaks = _kinks(f_at * log_p, x, dps)
+    for other in peaks_of:
+        breaks |= _peaks_at(family.log_density.xreplace(other), x, lo, hi, dps)
+    return integrate_density(f_at, log_p, x, lo, hi, dps, breaks)
+
+
+def _peaks_at(log_p, x, lo, hi, dps) -> set:
+    with mpmath.workdps(dps + 5):
+        _, fl = _lambdas(sp.Integer(1), log_p, x)
+        a = None if lo == -sp.oo else mpmath.mpf(sp.N(lo, dps + 5))
+        b = None if hi == sp.oo else mpmath.mpf(sp.N(hi, dps + 5))
+        peak = _peak(fl, a, b)
+    return set() if peak is None else {peak}
 
 
 def sum_density(f, logp, x, lo, hi, dps: int):
