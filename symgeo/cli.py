@@ -323,6 +323,59 @@ def cmd_entropy(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    """A user's function against symgeo's exact quantity: a table, exit 0 (agrees) or 1 (disagrees)."""
+    from .testing import QUANTITIES, compare
+    if args.quantity not in QUANTITIES:
+        raise InvalidArgumentError(f"--quantity must be one of {', '.join(QUANTITIES)}")
+    fn = _user_function(args.function)
+    order = None if args.order is None else rational(args.order, "--order")
+    family = args.family if not args.chart else load_family(args.family, args.chart)
+    report = compare(fn, family, args.quantity, rtol=args.rtol, atol=args.atol, n=args.n, seed=args.seed,
+                     order=order)
+    if args.json:
+        print(json.dumps({"function": args.function, "family": report.family, "quantity": report.quantity,
+                          "comparisons": report.comparisons, "max_relative_error": report.max_relative,
+                          "rtol": args.rtol, "passed": report.passed, "failures": report.failures}))
+    else:
+        rows = [("function", "family", "quantity", "comparisons", "max rel. error", "verdict"),
+                (args.function, report.family, report.quantity, str(report.comparisons),
+                 f"{report.max_relative:.2e}", "agrees" if report.passed else f"{len(report.failures)} disagree")]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for r in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        for failure in report.failures[:3]:
+            print("\n" + failure)
+    return 0 if report.passed and report.comparisons else 1
+
+
+def _user_function(spec: str):
+    """MODULE:FUNCTION (importable from the current folder) or path/to/file.py:FUNCTION."""
+    import importlib
+    import importlib.util
+    module_name, _, name = spec.rpartition(":")
+    if not module_name or not name.isidentifier():
+        raise InvalidArgumentError(f"give the function as MODULE:FUNCTION or FILE.py:FUNCTION, not {spec!r}")
+    try:
+        if module_name.endswith(".py"):
+            loader = importlib.util.spec_from_file_location(Path(module_name).stem, module_name)
+            if loader is None or not Path(module_name).is_file():
+                raise InvalidArgumentError(f"no such file: {module_name}")
+            module = importlib.util.module_from_spec(loader)
+            loader.loader.exec_module(module)
+        else:
+            sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(module_name)
+    except SymgeoError:
+        raise
+    except Exception as err:  # noqa: BLE001 (the user's module failing to import is bad input here)
+        raise InvalidArgumentError(f"cannot import {module_name}: {type(err).__name__}: {err}") from None
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise InvalidArgumentError(f"{module_name} has no function {name}")
+    return fn
+
+
 EXACT_SECONDS = 2.0
 EXACT_CHARS = 400
 
@@ -391,6 +444,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
     p.set_defaults(func=cmd_entropy)
+
+    p = sub.add_parser("check", help="check your own function against symgeo's exact quantity (exit 0 agrees, "
+                                     "1 disagrees)")
+    p.add_argument("function", help="MODULE:FUNCTION or FILE.py:FUNCTION; it takes the family's parameters in "
+                                    "order (see symgeo.testing.assert_matches)")
+    p.add_argument("--family", required=True, help="a catalog family or a .toml spec file")
+    p.add_argument("--quantity", required=True, help="fisher, inverse_fisher, christoffel, skewness, log_density, "
+                                                     "score, entropy, kl, renyi, ..., fisher_vector_product, "
+                                                     "natural_gradient, natural_params, ...")
+    p.add_argument("--chart", help="the function takes this chart's parameters")
+    p.add_argument("--order", help="Rényi's order or Amari's α, for renyi and alpha")
+    p.add_argument("--rtol", type=_positive("--rtol"), default=1e-8)
+    p.add_argument("--atol", type=float, default=0.0)
+    p.add_argument("-n", dest="n", type=_count("-n", 1, 10_000), default=20, help="points (pairs) to try")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("distance", help="Fisher–Rao distance (closed form where known, else the geodesic BVP)")
     _two_points(p)

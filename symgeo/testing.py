@@ -112,7 +112,20 @@ def pairs(family, chart=None):
 # -- the comparison ------------------------------------------------------------------------------------
 def assert_matches(fn, family, quantity: str, *, chart=None, rtol: float = 1e-8, atol: float = 0.0,
                    points=None, n: int = 20, seed: int = 0, order=None) -> int:
-    """Raise AssertionError unless fn agrees with symgeo's exact `quantity` at every point.
+    """Raise AssertionError unless fn agrees with symgeo's exact `quantity` at every point (the message
+    of the first disagreement, with how many others); returns the number of comparisons. See `compare`."""
+    report = compare(fn, family, quantity, chart=chart, rtol=rtol, atol=atol, points=points, n=n, seed=seed,
+                     order=order)
+    if report.failures:
+        more = len(report.failures) - 1
+        raise AssertionError(report.failures[0] + (f"\n  ({more} more disagreement(s))" if more else ""))
+    return report.comparisons
+
+
+def compare(fn, family, quantity: str, *, chart=None, rtol: float = 1e-8, atol: float = 0.0,
+            points=None, n: int = 20, seed: int = 0, order=None) -> Report:
+    """fn against symgeo's exact `quantity` at every point: the comparisons, the largest relative error
+    and a message per disagreement (a NaN, an infinity or an exception from fn is one).
 
     fn takes the parameters in the family's order (fn(*params)); for log_density and score it takes
     the variable first (fn(x, *params)), x running over points of the support; for
@@ -127,30 +140,29 @@ def assert_matches(fn, family, quantity: str, *, chart=None, rtol: float = 1e-8,
     fam = _family(family, chart)
     geo = Geometry(fam)
     chosen = list(points) if points is not None else sample_points(fam, n, seed=seed)
-    checks = 0
+    report = Report(fam.name, quantity, rtol, atol)
     if quantity in KINDS:
         for first, second in itertools.islice(itertools.permutations(chosen, 2), n):
-            checks += _compare_divergence(fn, geo, quantity, order, first, second, rtol, atol)
-        return checks
+            _compare_divergence(fn, geo, quantity, order, first, second, report)
+        return report
     formulas = _formulas(geo, quantity)
     rng = random.Random(seed)
     for point in chosen:
         exact_point = _exact(fam, point)
         if quantity in VECTOR_QUANTITIES:
             vector = point.get("v") or [round(rng.uniform(-1, 1), 6) for _ in fam.params]  # "v" to reproduce
-            got = fn(*[point[str(p)] for p in fam.params], _array(vector))
+            shown = {**point, "v": vector}
+            got = report.call(fn, shown, *[point[str(p)] for p in fam.params], _array(vector))
             product = formulas * sp.Matrix([sp.Rational(str(v)) for v in vector])
-            checks += _compare(sp.Array(list(product)), exact_point, got, {**point, "v": vector}, quantity, fam,
-                               rtol, atol)
+            _compare(sp.Array(list(product)), exact_point, got, shown, report)
         elif quantity in ("log_density", "score"):
             for x in _support_values(fam):
-                got = fn(x, *[point[str(p)] for p in fam.params])
-                checks += _compare(formulas, {**exact_point, fam.variables[0]: sp.nsimplify(x)}, got, point,
-                                   quantity, fam, rtol, atol, x=x)
+                got = report.call(fn, point, x, *[point[str(p)] for p in fam.params])
+                _compare(formulas, {**exact_point, fam.variables[0]: sp.nsimplify(x)}, got, point, report, x=x)
         else:
-            got = fn(*[point[str(p)] for p in fam.params])
-            checks += _compare(formulas, exact_point, got, point, quantity, fam, rtol, atol)
-    return checks
+            got = report.call(fn, point, *[point[str(p)] for p in fam.params])
+            _compare(formulas, exact_point, got, point, report)
+    return report
 
 
 def _formulas(geo: Geometry, quantity: str):
@@ -185,30 +197,69 @@ def _support_values(fam: Family) -> list:
     return [float(v) for v in support_points(fam.support)]
 
 
-def _compare(formulas, point, got, shown, quantity, fam, rtol, atol, x=None) -> int:
+class Report:
+    """What `compare` found: comparisons made, the largest relative error, one message per disagreement."""
+
+    def __init__(self, family: str, quantity: str, rtol: float, atol: float):
+        self.family, self.quantity, self.rtol, self.atol = family, quantity, rtol, atol
+        self.comparisons, self.max_relative, self.failures = 0, 0.0, []
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def call(self, fn, shown: dict, *args):
+        """fn(*args), or None with a failure recorded when it raises."""
+        try:
+            return fn(*args)
+        except Exception as err:  # noqa: BLE001 (the code under test failing is a finding, not a crash)
+            self.failures.append(f"{self.quantity} of {self.family} at {_where(shown)}: the function raised "
+                                 f"{type(err).__name__}: {err}")
+            return None
+
+    def record(self, value: float, exact: float, tolerance: float, describe) -> None:
+        """One comparison; describe(relative error) gives the message when it disagrees."""
+        self.comparisons += 1
+        relative = abs(value - exact) / abs(exact) if exact else abs(value - exact)
+        relative = relative if math.isfinite(value) else math.inf
+        self.max_relative = max(self.max_relative, relative)
+        if not math.isfinite(value) or abs(value - exact) > tolerance:
+            self.failures.append(describe(relative))
+
+
+def _where(shown: dict, x=None) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ("" if x is None else f", x={x!r}")
+
+
+def _compare(formulas, point, got, shown, report: Report, x=None) -> None:
     import numpy as np
+    if got is None:
+        return  # it raised: recorded
     expected_shape = tuple(formulas.shape) if hasattr(formulas, "shape") else ()
-    got = np.asarray(got, dtype=float)
     flat = list(sp.flatten(formulas.tolist())) if expected_shape else [formulas]
+    try:
+        got = np.asarray(got, dtype=float)
+    except (TypeError, ValueError) as err:
+        report.failures.append(f"{report.quantity} of {report.family} at {_where(shown, x)}: the function "
+                               f"returned something that is not an array of numbers ({err})")
+        return
     if got.size != len(flat):
-        raise AssertionError(f"{quantity} of {fam.name}: the function returned shape {got.shape}, symgeo's "
-                             f"is {expected_shape}")
+        report.failures.append(f"{report.quantity} of {report.family}: the function returned shape {got.shape}, "
+                               f"symgeo's is {expected_shape}")
+        return
     for index, (formula, value) in enumerate(zip(flat, got.reshape(-1).tolist())):
         try:
             exact = value_at(formula, point) if formula.free_symbols else float(formula)
         except NumericalError:
             continue  # symgeo's own value is not a finite real here: nothing to compare
-        entry = np.unravel_index(index, got.shape) if got.shape else ()
-        bad = not math.isfinite(value) or abs(value - exact) > atol + rtol * abs(exact)
-        if bad:
-            where = ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ("" if x is None else f", x={x!r}")
-            relative = abs(value - exact) / abs(exact) if exact else float("inf")
-            raise AssertionError(
-                f"{quantity} of {fam.name} at {where}, entry {tuple(int(i) for i in entry)}: got {value!r}, "
-                f"symgeo's exact value is {exact!r} (formula {formula}); relative error {relative:.3g} > "
-                f"rtol {rtol:g}\n  reproduce: symgeo.testing.assert_matches(fn, {fam.name!r}, {quantity!r}, "
-                f"points=[{shown!r}])")
-    return len(flat)
+        entry = tuple(int(i) for i in np.unravel_index(index, got.shape)) if got.shape else ()
+
+        def describe(relative, formula=formula, value=value, exact=exact, entry=entry):
+            return (f"{report.quantity} of {report.family} at {_where(shown, x)}, entry {entry}: got {value!r}, "
+                    f"symgeo's exact value is {exact!r} (formula {formula}); relative error {relative:.3g} > "
+                    f"rtol {report.rtol:g}\n  reproduce: symgeo.testing.assert_matches(fn, {report.family!r}, "
+                    f"{report.quantity!r}, points=[{shown!r}])")
+        report.record(value, exact, report.atol + report.rtol * abs(exact), describe)
 
 
 def _array(values):
@@ -216,22 +267,29 @@ def _array(values):
     return np.array(values, dtype=float)
 
 
-def _compare_divergence(fn, geo: Geometry, kind: str, order, first: dict, second: dict, rtol, atol) -> int:
+def _compare_divergence(fn, geo: Geometry, kind: str, order, first: dict, second: dict, report: Report) -> None:
     fam = geo.family
     try:
         reference = divergence_at(geo, kind, _exact(fam, first), _exact(fam, second), order)
     except NumericalError:
-        return 0  # not finite there (an infinite Rényi divergence): nothing to compare
+        return  # not finite there (an infinite Rényi divergence): nothing to compare
     exact = reference.value
-    tolerance = atol + rtol * abs(exact) + reference.error
-    value = float(_array(fn(_array([first[str(p)] for p in fam.params]),
-                            _array([second[str(p)] for p in fam.params]))))
-    if not math.isfinite(value) or abs(value - exact) > tolerance:
+    got = report.call(fn, {"p1": first, "p2": second}, _array([first[str(p)] for p in fam.params]),
+                      _array([second[str(p)] for p in fam.params]))
+    if got is None:
+        return
+    try:
+        value = float(_array(got))
+    except (TypeError, ValueError) as err:
+        report.failures.append(f"{kind} of {fam.name} from {first} to {second}: not a number ({err})")
+        return
+
+    def describe(relative):
         how = f"formula {reference.formula}" if reference.formula is not None else \
             f"quadrature, error ≈ {reference.error:.1e}"
         extra = "" if order is None else f", order={order!r}"
-        raise AssertionError(
-            f"{kind} of {fam.name} from {first} to {second}: got {value!r}, symgeo's value is {exact!r} "
-            f"({reference.method}: {how})\n  reproduce: symgeo.testing.assert_matches(fn, {fam.name!r}, "
-            f"{kind!r}, points=[{first!r}, {second!r}], n=2{extra})")
-    return 1
+        return (f"{kind} of {fam.name} from {first} to {second}: got {value!r}, symgeo's value is {exact!r} "
+                f"({reference.method}: {how}); relative error {relative:.3g}\n  reproduce: "
+                f"symgeo.testing.assert_matches(fn, {fam.name!r}, {kind!r}, points=[{first!r}, {second!r}], "
+                f"n=2{extra})")
+    report.record(value, exact, report.atol + report.rtol * abs(exact) + reference.error, describe)

@@ -1,8 +1,8 @@
 """Divergences and entropy of families that are not exponential families, against quadrature written
 here (scipy.stats densities, scipy.integrate.quad), literature closed forms and the Fisher metric."""
+import itertools
 import json
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -50,7 +50,7 @@ def _quad(f, law, *others):
     def safe(x):
         value = f(x)
         return value if math.isfinite(value) else 0.0  # 0·log 0 at an infinite end
-    return sum(integrate.quad(safe, a, b, epsabs=1e-14, epsrel=1e-12, limit=400)[0] for a, b in zip(ends, ends[1:]))
+    return sum(integrate.quad(safe, a, b, epsabs=1e-14, epsrel=1e-12, limit=400)[0] for a, b in itertools.pairwise(ends))
 
 
 def reference(kind, law1, law2, order=None):

@@ -124,3 +124,45 @@ def test_orders_are_asked_for_where_needed():
         assert_matches(cauchy_kl, "cauchy", "renyi")
     with pytest.raises(InvalidArgumentError, match="order"):
         assert_matches(cauchy_kl, "cauchy", "kl", order=2)
+
+
+USER_MODULE = '''
+import numpy as np
+from scipy import special
+
+def fisher(k, theta):
+    return np.array([[special.polygamma(1, k), 1 / theta], [1 / theta, k / theta ** 2]])
+
+def entropy_off(k, theta):
+    return k + np.log(theta) + special.gammaln(k) + (1 - k) * special.digamma(k) + 0.5
+'''
+
+
+def test_check_command_prints_a_table_and_exits_by_verdict(tmp_path, capsys):
+    import json
+
+    from symgeo.cli import main
+    module = tmp_path / "mine.py"
+    module.write_text(USER_MODULE)
+    assert main(["check", f"{module}:fisher", "--family", "gamma", "--quantity", "fisher"]) == 0
+    table = capsys.readouterr().out
+    assert "agrees" in table and "80" in table
+    assert main(["check", f"{module}:entropy_off", "--family", "gamma", "--quantity", "entropy", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert not out["passed"] and out["comparisons"] == 20 and "entropy of gamma at" in out["failures"][0]
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('no')\n")
+    for argv in (["check", f"{broken}:f", "--family", "gamma", "--quantity", "fisher"],
+                 ["check", f"{module}:missing", "--family", "gamma", "--quantity", "fisher"],
+                 ["check", f"{module}:fisher", "--family", "gamma", "--quantity", "curvature"],
+                 ["check", "no_such_module_here:f", "--family", "gamma", "--quantity", "fisher"]):
+        assert main(argv) == 2
+
+
+def test_an_exception_in_the_code_under_test_is_a_finding():
+    def raises_near_zero(k, theta):
+        if k < 0.01:
+            raise ValueError("k too small")
+        return gamma_fisher(k, theta)
+    with pytest.raises(AssertionError, match="raised ValueError: k too small"):
+        assert_matches(raises_near_zero, "gamma", "fisher")
