@@ -293,3 +293,10 @@ def _compare_divergence(fn, geo: Geometry, kind: str, order, first: dict, second
                 f"symgeo.testing.assert_matches(fn, {fam.name!r}, {kind!r}, points=[{first!r}, {second!r}], "
                 f"n=2{extra})")
     report.record(value, exact, report.atol + report.rtol * abs(exact) + reference.error, describe)
+
+
+def __getattr__(name):  # the torch helpers, imported only when asked for
+    if name in ("assert_fvp_matches", "exact_ggn"):
+        from . import testing_torch
+        return getattr(testing_torch, name)
+    raise AttributeError(f"module 'symgeo.testing' has no attribute {name!r}")

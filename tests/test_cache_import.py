@@ -54,3 +54,10 @@ def test_import_symgeo_is_light():
 
 def test_geometry_renders_latex():
     assert r"\sigma" in Geometry(catalog.get("normal"), cache=False)._repr_latex_()
+
+
+def test_symgeo_testing_imports_torch_only_for_its_torch_helpers():
+    code = ("import sys; import symgeo.testing as t; before = 'torch' in sys.modules; "
+            "t.assert_fvp_matches; print(before, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "True"], out.stderr
