@@ -123,7 +123,7 @@ def _entropy(geo: Geometry) -> sp.Expr:
     ef = geo.exponential_family
     if ef is None:  # −E[log p] by the expectation engine (a representation where it finds no closed form)
         geo.require_regular()
-        return sp.simplify(expectations(geo.family, [-geo.family.log_density], geo._timeout).values[0])
+        return _simplified(expectations(geo.family, [-geo.family.log_density], geo._timeout).values[0])
     log_h = ef.log_base_measure
     if log_h.free_symbols & set(ef.variables):
         e_log_h = _linear_in_stats(ef, log_h, geo.expectation_params)
@@ -131,8 +131,24 @@ def _entropy(geo: Geometry) -> sp.Expr:
             e_log_h = expectations(geo.family, [log_h], geo._timeout).values[0]
     else:
         e_log_h = log_h
-    return sp.simplify(ef.log_partition_of_params
+    return _simplified(ef.log_partition_of_params
                        - sum(t * e for t, e in zip(ef.natural_of_params, geo.expectation_params)) - e_log_h)
+
+
+SIMPLIFY_SECONDS = 10.0
+
+
+def _simplified(expr) -> sp.Expr:
+    """simplify, bounded in time (the inverse Gaussian's E[log x] held it for minutes); a representation
+    (Integral, Sum) is only tidied, as simplify would try to evaluate it."""
+    from .simplify import tidy
+    from .timebound import TimeBoundExceeded, call_with_timeout
+    if sp.sympify(expr).has(sp.Integral, sp.Sum):
+        return tidy(expr)
+    try:
+        return call_with_timeout(sp.simplify, (expr,), SIMPLIFY_SECONDS)
+    except (TimeBoundExceeded, RuntimeError):
+        return tidy(expr)
 
 
 def _linear_in_stats(ef: ExponentialFamily, expr, eta):

@@ -33,9 +33,10 @@ from .load import load_family
 from .regularity import support_points
 
 PARAMETER_QUANTITIES = ("fisher", "inverse_fisher", "christoffel", "skewness", "natural_params",
-                        "expectation_params", "log_partition", "entropy")
+                        "expectation_params", "log_partition", "entropy", "mean", "variance")
 VECTOR_QUANTITIES = ("fisher_vector_product", "natural_gradient")  # fn(*params, v) -> F v, F⁻¹ v
-QUANTITIES = PARAMETER_QUANTITIES + VECTOR_QUANTITIES + ("log_density", "score") + KINDS
+PAIR_QUANTITIES = (*KINDS, "distance")  # fn(p1, p2); the Fisher–Rao distance where its closed form is known
+QUANTITIES = PARAMETER_QUANTITIES + VECTOR_QUANTITIES + ("log_density", "score") + PAIR_QUANTITIES
 EXTREMES = (1e-3, 1e-2, 0.1, 0.5, 1.0, 2.0, 10.0, 100.0, 1e3)
 
 
@@ -141,14 +142,18 @@ def compare(fn, family, quantity: str, *, chart=None, rtol: float = 1e-8, atol: 
     geo = Geometry(fam)
     chosen = list(points) if points is not None else sample_points(fam, n, seed=seed)
     report = Report(fam.name, quantity, rtol, atol)
-    if quantity in KINDS:
+    if quantity in PAIR_QUANTITIES:
         for first, second in itertools.islice(itertools.permutations(chosen, 2), n):
             _compare_divergence(fn, geo, quantity, order, first, second, report)
         return report
     formulas = _formulas(geo, quantity)
+    conditions = _moments(geo)["conditions"][quantity] if quantity in ("mean", "variance") else []
     rng = random.Random(seed)
     for point in chosen:
         exact_point = _exact(fam, point)
+        if not _exists_at(conditions, exact_point):
+            report.undefined += 1
+            continue
         if quantity in VECTOR_QUANTITIES:
             vector = point.get("v") or [round(rng.uniform(-1, 1), 6) for _ in fam.params]  # "v" to reproduce
             shown = {**point, "v": vector}
@@ -178,12 +183,50 @@ def _formulas(geo: Geometry, quantity: str):
         return sp.Array([sp.diff(fam.log_density, p) for p in fam.params])
     if quantity == "entropy":
         return sp.Array([entropy(geo)])
+    if quantity in ("mean", "variance"):
+        return _moments(geo)[quantity]
     ef = geo.exponential_family
     if ef is None:
         raise InvalidArgumentError(f"{fam.name} is not an exponential family: no {quantity}")
     return {"natural_params": sp.Array(list(ef.natural_of_params)),
             "expectation_params": sp.Array(list(geo.expectation_params)),
             "log_partition": sp.Array([ef.log_partition_of_params])}[quantity]
+
+
+def _moments(geo: Geometry) -> dict:
+    """E[x] and Var[x] (componentwise for several variables) from the expectation engine, with the
+    conditions on the parameters for them to be finite."""
+    return geo.memo("moments", lambda: _derive_moments(geo))
+
+
+def _derive_moments(geo: Geometry) -> dict:
+    from .expectation import expectations
+    fam = geo.family
+    first = expectations(fam, list(fam.variables), geo._timeout)
+    second = expectations(fam, [v ** 2 for v in fam.variables], geo._timeout)
+    return {"mean": sp.Array([sp.simplify(m) for m in first.values]),
+            "variance": sp.Array([sp.simplify(s2 - m ** 2) for m, s2 in zip(first.values, second.values)]),
+            "conditions": {"mean": first.conditions, "variance": first.conditions + second.conditions}}
+
+
+def _exists_at(conditions: list, point: dict) -> bool:
+    """Whether the conditions for a moment to be finite hold at the point (E[x²] of an inverse gamma
+    needs a > 2: beyond, the variance is infinite and its formula means nothing)."""
+    return all(bool(c.xreplace(point)) for c in conditions)
+
+
+def _pair_reference(geo: Geometry, kind: str, first: dict, second: dict, order):
+    if kind != "distance":
+        return divergence_at(geo, kind, first, second, order)
+    from .distance import closed_form_distance
+    form = closed_form_distance(geo)
+    if form is None:
+        raise InvalidArgumentError(f"{geo.family.name}: no closed-form Fisher–Rao distance is known here "
+                                   f"(numeric.geodesic solves the boundary-value problem)")
+    point = {**dict(zip(form.first, (first[p] for p in geo.params))),
+             **dict(zip(form.second, (second[p] for p in geo.params)))}
+    from .divergence import CLOSED, Divergence
+    return Divergence("distance", value_at(form.expr, point), CLOSED, form.expr, point)
 
 
 def _exact(fam: Family, point: dict) -> dict:
@@ -203,6 +246,7 @@ class Report:
     def __init__(self, family: str, quantity: str, rtol: float, atol: float):
         self.family, self.quantity, self.rtol, self.atol = family, quantity, rtol, atol
         self.comparisons, self.max_relative, self.failures = 0, 0.0, []
+        self.undefined = 0  # points where symgeo's quantity is infinite (a moment that does not exist)
 
     @property
     def passed(self) -> bool:
@@ -270,7 +314,7 @@ def _array(values):
 def _compare_divergence(fn, geo: Geometry, kind: str, order, first: dict, second: dict, report: Report) -> None:
     fam = geo.family
     try:
-        reference = divergence_at(geo, kind, _exact(fam, first), _exact(fam, second), order)
+        reference = _pair_reference(geo, kind, _exact(fam, first), _exact(fam, second), order)
     except NumericalError:
         return  # not finite there (an infinite Rényi divergence): nothing to compare
     exact = reference.value

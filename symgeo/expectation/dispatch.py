@@ -54,6 +54,7 @@ class Expectations:
     values: list
     notes: list = field(default_factory=list)
     method: str = ""
+    conditions: list = field(default_factory=list)  # on the parameters, for the values to be finite
 
 
 def expectations(family: Family, exprs: list, timeout: float = DEFAULT_TIMEOUT) -> Expectations:
@@ -100,7 +101,7 @@ def _continuous(family: Family, exprs: list, timeout: float) -> Expectations:
     constants = {h: law.expect(h) for h in shapes}
     values = [sp.Add(*[c * constants[h] for c, h in terms]) for terms in split]
     method = f"reduction x = {red.x_of_z}" if red.x_of_z != x else "integration over the support"
-    return Expectations(values, law.notes, method)
+    return Expectations(values, law.notes, method, law.conditions)
 
 
 class _Law:
@@ -108,7 +109,7 @@ class _Law:
 
     def __init__(self, family, red, logq, shape, timeout):
         self.family, self.z, self.support, self.logq = family, red.z, red.z_support, logq
-        self.shape, self.timeout, self.notes = shape, timeout, []
+        self.shape, self.timeout, self.notes, self.conditions = shape, timeout, [], []
         self._integrate_left = min(timeout, SHAPE_BUDGET)
         self._normal, self._cut_short = False, False
         law = f"{SCHEMA}|{sp.srepr(logq)}|{self.support}|{sp.srepr(self.z)}"
@@ -128,14 +129,19 @@ class _Law:
         key, name = self._memo_key(h)
         if cache.enabled():
             stored = cache.DiskCache().get(key, name)
-            if isinstance(stored, tuple) and len(stored) == 2 and isinstance(stored[0], sp.Basic):
+            if isinstance(stored, tuple) and len(stored) == 3 and isinstance(stored[0], sp.Basic):
                 self.notes.extend(n for n in stored[1] if n not in self.notes)
+                self._add_conditions(stored[2])
                 return stored[0]
-        before, self._cut_short = len(self.notes), False
+        before, self._cut_short, self._found = len(self.notes), False, []
         value = self._compute(h)
+        self._add_conditions(self._found)
         if cache.enabled() and not self._cut_short:  # a representation for want of time is not remembered
-            cache.DiskCache().put(key, name, (value, self.notes[before:]))
+            cache.DiskCache().put(key, name, (value, self.notes[before:], self._found))
         return value
+
+    def _add_conditions(self, conditions) -> None:
+        self.conditions.extend(c for c in conditions if c not in self.conditions)
 
     def _memo_key(self, h) -> tuple:
         return self._law_key, "expect_" + hashlib.sha256(sp.srepr(h).encode()).hexdigest()[:24]
@@ -155,9 +161,11 @@ class _Law:
     def _by_identity(self, h):
         if self._std is None:
             return None
-        value = expect_standard(self._std, self._std.carry(h, self.z))
+        conditions: list = []
+        value = expect_standard(self._std, self._std.carry(h, self.z), conditions)
         if value is None or not all(self._agrees(value, h, pt) for pt in self.points):
             return None
+        self._found = conditions
         return value
 
     def _by_transform(self, h):

@@ -12,8 +12,10 @@ import sympy as sp
 from .laws import BetaLaw, GammaLaw, NormalLaw, Standardization
 
 
-def expect_standard(std: Standardization, h) -> sp.Expr | None:
-    """E[h(v)] under std.law for h already carried onto v; None if some term has another shape."""
+def expect_standard(std: Standardization, h, conditions: list | None = None) -> sp.Expr | None:
+    """E[h(v)] under std.law for h already carried onto v; None if some term has another shape. The
+    conditions for each term's transform to be finite (k + s > 0: E[X⁻²] of an inverse gamma needs
+    a > 2) are appended to `conditions`, those that hold for every parameter value left out."""
     law, v = std.law, std.v
     total = sp.Integer(0)
     if h == 0:  # an odd integrand under a symmetric law
@@ -26,6 +28,9 @@ def expect_standard(std: Standardization, h) -> sp.Expr | None:
         coeff, key = shape
         if key not in memo:
             memo[key] = _moment(law, key)
+            if conditions is not None:
+                conditions.extend(c for c in law.exists(key[0], key[1])
+                                  if c is not sp.true and c not in conditions)
         total += coeff * memo[key]
     return total
 

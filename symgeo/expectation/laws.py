@@ -35,6 +35,10 @@ class GammaLaw:
         """E[V^s e^{-tV}]."""
         return sp.gamma(self.k + s) / sp.gamma(self.k) * self.rate ** self.k / (self.rate + t) ** (self.k + s)
 
+    def exists(self, s, t) -> list:
+        """Where the transform is finite: E[V^s e^{-tV}] needs k + s > 0 and rate + t > 0."""
+        return [self.k + s > 0, self.rate + t > 0]
+
     def __str__(self):
         return f"Gamma({self.k}, rate={self.rate})"
 
@@ -53,6 +57,10 @@ class BetaLaw:
         return (sp.gamma(a + s) * sp.gamma(b + t) * sp.gamma(a + b)
                 / (sp.gamma(a + b + s + t) * sp.gamma(a) * sp.gamma(b)))
 
+    def exists(self, s, t) -> list:
+        """E[V^s (1-V)^t] needs a + s > 0 and b + t > 0."""
+        return [self.a + s > 0, self.b + t > 0]
+
     def __str__(self):
         return f"Beta({self.a}, {self.b})"
 
@@ -68,6 +76,9 @@ class NormalLaw:
     def transform(self, t):
         """E[e^{tV}]."""
         return sp.exp(self.m * t + self.s2 * t ** 2 / 2)
+
+    def exists(self, s, t) -> list:
+        return []  # every E[V^n e^{tV}] is finite
 
     def __str__(self):
         return f"Normal({self.m}, {self.s2})"
