@@ -153,8 +153,17 @@ def geomstats_checks():
     if not hasattr(np, "trapz"):  # geomstats 2.8 imports numpy.trapz, removed in numpy 2.4
         np.trapz = np.trapezoid
     import torch
-    from geomstats.information_geometry import (beta, binomial, categorical, dirichlet, exponential, gamma,
-                                                geometric, normal, poisson)
+    from geomstats.information_geometry import (
+        beta,
+        binomial,
+        categorical,
+        dirichlet,
+        exponential,
+        gamma,
+        geometric,
+        normal,
+        poisson,
+    )
     torch.set_default_dtype(torch.float64)
 
     def t(*v):

@@ -304,7 +304,9 @@ def _numeric(fam, kind: str, first: dict, second: dict, order) -> Divergence:
                              f"({err})") from None
     value, error = float(sp.re(values[1])), float(abs(values[1] - values[0]))
     if not (math.isfinite(value) and math.isfinite(error)) or abs(sp.im(values[1])) > 0:
-        raise NumericalError(f"{fam.name}: the {kind} quadrature is not finite between {first} and {second}")
+        raise NumericalError(f"{fam.name}: the {kind} quadrature is not finite between {first} and {second}: "
+                             f"the divergence is probably infinite (∫ p₁^λ p₂^(1−λ) diverges for some orders "
+                             f"when the tails differ)")
     if error > AGREEMENT * max(1.0, abs(value)):  # a convergent integral agrees to ~1e-18 between the two
         raise NumericalError(f"{fam.name}: {kind} between {first} and {second} did not converge (quadrature at "
                              f"20 and 30 digits: {float(values[0])!r} and {value!r}); the integral is probably "
@@ -314,6 +316,7 @@ def _numeric(fam, kind: str, first: dict, second: dict, order) -> Divergence:
 
 def _numeric_value(fam, kind, first, second, order, dps):
     import mpmath
+
     from .expectation import numeric_expectation
 
     def kl_from(a, b):

@@ -186,7 +186,7 @@ def test_entropy_of_general_families_equals_scipy(name):
 def test_an_infinite_renyi_divergence_is_refused_not_approximated(name, a, b, order):
     from symgeo.errors import NumericalError
     geo = _geometry(name)
-    with pytest.raises(NumericalError, match="did not converge"):
+    with pytest.raises(NumericalError, match="did not converge|probably infinite"):
         divergence_at(geo, "renyi", _points(geo, a), _points(geo, b), order)
 
 

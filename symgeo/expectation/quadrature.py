@@ -87,9 +87,16 @@ def integrate_density(h, logq, z, lo, hi, dps: int, breaks=()) -> mpmath.mpf:
     with mpmath.workdps(dps + 5):
         fh, fl = _lambdas(h, logq, z)
 
+        a = None if lo == -sp.oo else mpmath.mpf(sp.N(lo, dps + 5))
+        b = None if hi == sp.oo else mpmath.mpf(sp.N(hi, dps + 5))
+        # h q is integrated relative to its largest size on the grid: mpmath.quad's tolerance is absolute,
+        # so an integrand of size 1e-336 (a representation times e^769) would pass at its first level
+        peak, grid = _peak(fl, a, b), _grid(a, b)
+        height = _log_height(fh, fl, grid)
+
         def weighted(t, log_jacobian=0):  # h(t) q(t) J, negligible where log(q J) is
             try:
-                log_w = fl(t) + log_jacobian
+                log_w = fl(t) - height + log_jacobian
                 if mpmath.re(log_w) < NEGLIGIBLE_LOG:
                     return mpmath.mpf(0)
                 return fh(t) * mpmath.exp(log_w)
@@ -107,9 +114,6 @@ def integrate_density(h, logq, z, lo, hi, dps: int, breaks=()) -> mpmath.mpf:
         def beyond(start, sign):  # ∫ over x = start ± eᵘ, u ∈ ℝ: power-law and log-type ends decay
             return mpmath.quad(lambda u: weighted(start + sign * mpmath.exp(u), u), [-mpmath.inf, 0, far])
 
-        a = None if lo == -sp.oo else mpmath.mpf(sp.N(lo, dps + 5))
-        b = None if hi == sp.oo else mpmath.mpf(sp.N(hi, dps + 5))
-        peak = _peak(fl, a, b)
         inner = sorted({mpmath.mpf(c) for c in list(breaks) + ([] if peak is None else [peak])
                         if (a is None or c > a) and (b is None or c < b)})
         if a is None and b is None:
@@ -120,22 +124,39 @@ def integrate_density(h, logq, z, lo, hi, dps: int, breaks=()) -> mpmath.mpf:
             total += beyond(pts[0], -1)
         if b is None:
             total += beyond(pts[-1], 1)
-        return total
+        return total * mpmath.exp(height)
+
+
+def _grid(a, b) -> list:
+    """Points spanning the support over many scales."""
+    scales = [mpmath.mpf(10) ** (k / mpmath.mpf(4)) for k in range(-12, 25)]
+    if a is not None and b is not None:
+        return [a + (b - a) * k / 64 for k in range(1, 64)]
+    if a is not None:
+        return [a + s for s in scales]
+    if b is not None:
+        return [b - s for s in reversed(scales)]
+    return [-s for s in reversed(scales)] + [mpmath.mpf(0)] + scales
+
+
+def _log_height(fh, fl, grid):
+    """The largest log |h q| on the grid (0 when none is finite)."""
+    best = None
+    for t in grid:
+        try:
+            value = mpmath.re(fl(t)) + mpmath.log(abs(fh(t)))
+        except (ArithmeticError, ValueError, TypeError):
+            continue
+        if mpmath.isfinite(value) and (best is None or value > best):
+            best = value
+    return mpmath.mpf(0) if best is None else best
 
 
 def _peak(log_q, a, b):
     """Roughly where q is largest, when that is inside the support (the best of a grid spanning it
     over many scales): a break there keeps tanh-sinh from stepping over a narrow peak far from the
     origin. A maximum at the grid's edge (q growing into an end, 1/(x log²x) at 0) gives no break."""
-    scales = [mpmath.mpf(10) ** (k / mpmath.mpf(4)) for k in range(-12, 25)]
-    if a is not None and b is not None:
-        grid = [a + (b - a) * k / 64 for k in range(1, 64)]
-    elif a is not None:
-        grid = [a + s for s in scales]
-    elif b is not None:
-        grid = [b - s for s in reversed(scales)]
-    else:
-        grid = [-s for s in reversed(scales)] + [mpmath.mpf(0)] + scales
+    grid = _grid(a, b)
     values = []
     for t in grid:
         try:
@@ -212,7 +233,7 @@ def _integer_peak(log_term, lo: int, top) -> int:
     """Roughly the largest term's index: the best of a geometric grid from lo (and back from a finite
     top), then a ternary search between its neighbours (the terms of a unimodal law)."""
     span = (10 ** 15) if top == mpmath.inf else top - lo
-    grid = sorted({lo + int(round(10 ** (j / 8))) for j in range(0, 8 * len(str(span)) + 1)
+    grid = sorted({lo + int(round(10 ** (j / 8))) for j in range(8 * len(str(span)) + 1)
                    if 10 ** (j / 8) <= span} | {lo})
 
     def value(k):

@@ -69,6 +69,13 @@ def is_represented(expr) -> bool:
     return sp.sympify(expr).has(sp.Integral, sp.Sum)
 
 
+def _exponential_part(body, var) -> tuple:
+    """body = h · exp(L): the exponential factors' arguments L (which hold the peak), and the rest h."""
+    exps = [f for f in sp.Mul.make_args(body) if isinstance(f, sp.exp) and f.has(var)]
+    log_q = sp.Add(*[f.args[0] for f in exps])
+    return sp.Mul(*[f for f in sp.Mul.make_args(body) if f not in exps]), log_q
+
+
 def evaluate(expr, point: dict, dps: int = 20):
     """expr at a numeric point, Integral and Sum atoms by mpmath quadrature/summation (far faster
     than SymPy's evalf of them), as an mpmath number."""
@@ -76,10 +83,10 @@ def evaluate(expr, point: dict, dps: int = 20):
     values = {}
     for atom in expr.atoms(sp.Integral, sp.Sum):
         (var, lo, hi), = atom.limits
-        body = atom.function
+        h, log_q = _exponential_part(atom.function, var)  # log q locates the integrand's peak
         if isinstance(atom, sp.Integral):
-            values[atom] = integrate_density(body, 0, var, lo, hi, dps)
+            values[atom] = integrate_density(h, log_q, var, lo, hi, dps)
         else:
-            values[atom] = sum_density(body, 0, var, lo, hi, dps)
+            values[atom] = sum_density(h, log_q, var, lo, hi, dps)
     with mpmath.workdps(dps):
         return mpmath.mpmathify(sp.N(expr.xreplace({a: sp.Float(v, dps) for a, v in values.items()}), dps))
