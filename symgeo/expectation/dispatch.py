@@ -91,11 +91,14 @@ def _continuous(family: Family, exprs: list, timeout: float) -> Expectations:
     # a fixed shape declared as a symbol (ν "positive") is a shape too: checks and constants need a value
     fixed = {v for v in family.fixed.values() if isinstance(v, sp.Symbol)}
     shape = logq.free_symbols & (params | fixed)
-    removable = params - shape
-    split = []
-    for f in exprs:
-        fz = sp.expand(sp.expand_log(sp.sympify(f).xreplace({x: red.x_of_z}), force=True))
-        split.append([separate(t, red.z, removable, family.name) for t in sp.Add.make_args(fz)])
+    terms = [sp.Add.make_args(sp.expand(sp.expand_log(sp.sympify(f).xreplace({x: red.x_of_z}), force=True)))
+             for f in exprs]
+    try:
+        split = [[separate(t, red.z, params - shape, family.name) for t in ts] for ts in terms]
+    except IntegrationError:
+        # E[x] of a Weibull law is E[λ z^(1/k)]: k, removed from the reduced law, is a shape of the function
+        shape = shape | {p for ts in terms for t in ts for p in _entangled(t, red.z, params)}
+        split = [[separate(t, red.z, params - shape, family.name) for t in ts] for ts in terms]
     law = _Law(family, red, logq, shape, timeout)
     shapes = sorted({h for terms in split for _, h in terms}, key=lambda h: (sp.count_ops(h), sp.default_sort_key(h)))
     constants = {h: law.expect(h) for h in shapes}
@@ -237,6 +240,13 @@ class _Law:
         self.notes.append(f"E[{h}] = {value}: identified numerically from 60-digit quadrature "
                           f"(residual {residual:.1e})")
         return value
+
+
+def _entangled(term, z, params: set) -> set:
+    """The parameters that stay with z in a term however it is factored (exp(σz), z^(1/k))."""
+    _, h = sp.powsimp(sp.expand_power_base(sp.expand_power_exp(term), force=True),
+                      force=True).as_independent(z, as_Add=False)
+    return h.free_symbols & params
 
 
 def _limit_at(value, point: dict):

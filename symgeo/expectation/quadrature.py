@@ -91,8 +91,8 @@ def integrate_density(h, logq, z, lo, hi, dps: int, breaks=()) -> mpmath.mpf:
         b = None if hi == sp.oo else mpmath.mpf(sp.N(hi, dps + 5))
         # h q is integrated relative to its largest size on the grid: mpmath.quad's tolerance is absolute,
         # so an integrand of size 1e-336 (a representation times e^769) would pass at its first level
-        peak, grid = _peak(fl, a, b), _grid(a, b)
-        height = _log_height(fh, fl, grid)
+        grid = _grid(a, b)
+        peak, (height, tallest) = _peak(fl, a, b), _log_height(fh, fl, grid)
 
         def weighted(t, log_jacobian=0):  # h(t) q(t) J, negligible where log(q J) is
             try:
@@ -114,7 +114,8 @@ def integrate_density(h, logq, z, lo, hi, dps: int, breaks=()) -> mpmath.mpf:
         def beyond(start, sign):  # ∫ over x = start ± eᵘ, u ∈ ℝ: power-law and log-type ends decay
             return mpmath.quad(lambda u: weighted(start + sign * mpmath.exp(u), u), [-mpmath.inf, 0, far])
 
-        inner = sorted({mpmath.mpf(c) for c in list(breaks) + ([] if peak is None else [peak])
+        peaks = [c for c in (peak, tallest) if c is not None]  # of q, and of h q (E[e^(−x)] far out in a tail)
+        inner = sorted({mpmath.mpf(c) for c in list(breaks) + peaks
                         if (a is None or c > a) and (b is None or c < b)})
         if a is None and b is None:
             inner = inner or [mpmath.mpf(0)]
@@ -140,16 +141,18 @@ def _grid(a, b) -> list:
 
 
 def _log_height(fh, fl, grid):
-    """The largest log |h q| on the grid (0 when none is finite)."""
-    best = None
-    for t in grid:
+    """(the largest log |h q| on the grid, 0 when none is finite; where it is, when inside the grid)."""
+    best, where = None, None
+    for index, t in enumerate(grid):
         try:
             value = mpmath.re(fl(t)) + mpmath.log(abs(fh(t)))
         except (ArithmeticError, ValueError, TypeError):
             continue
         if mpmath.isfinite(value) and (best is None or value > best):
-            best = value
-    return mpmath.mpf(0) if best is None else best
+            best, where = value, index
+    if best is None:
+        return mpmath.mpf(0), None
+    return best, (grid[where] if 0 < where < len(grid) - 1 else None)
 
 
 def _peak(log_q, a, b):
