@@ -11,10 +11,10 @@ from pathlib import Path
 import sympy as sp
 
 from . import catalog
+from .divergence import KINDS
 from .errors import InvalidArgumentError, SymgeoError
 from .expectation import DEFAULT_TIMEOUT
 from .geometry import Geometry
-from .divergence import KINDS
 from .load import load_family, parse_point, rational
 
 EXIT_BAD_INPUT = 2
@@ -417,24 +417,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_derive)
 
     p = sub.add_parser("kl", help="KL divergence between two members (closed form where known, else quadrature)")
-    p.add_argument("family", help="a catalog family or a .toml spec file")
-    p.add_argument("--from", dest="from_", required=True, help="first point, e.g. mu=0,sigma=1")
-    p.add_argument("--to", required=True, help="second point, e.g. mu=1,sigma=1")
-    p.add_argument("--chart", help="read the points in this chart")
-    p.add_argument("--json", action="store_true")
-    _common(p)
+    _divergence_arguments(p)
     p.set_defaults(func=cmd_kl)
 
     p = sub.add_parser("divergence", help="a divergence between two members (closed form where known, "
                                           "else quadrature with its error)")
-    p.add_argument("family", help="a catalog family or a .toml spec file")
+    _divergence_arguments(p)
     p.add_argument("--kind", required=True, choices=KINDS)
     p.add_argument("--order", help="Rényi's order a (> 0, ≠ 1) or Amari's α (≠ ±1), e.g. 1/2")
-    p.add_argument("--from", dest="from_", required=True, help="first point, e.g. mu=0,sigma=1")
-    p.add_argument("--to", required=True, help="second point, e.g. mu=1,sigma=1")
-    p.add_argument("--chart", help="read the points in this chart")
-    p.add_argument("--json", action="store_true")
-    _common(p)
     p.set_defaults(func=cmd_divergence)
 
     p = sub.add_parser("entropy", help="the entropy −E[log p]: formula and value at a point")
@@ -505,6 +495,15 @@ def build_parser() -> argparse.ArgumentParser:
     _limits(p, seconds=3600.0)
     p.set_defaults(func=_numeric("cmd_figures"))
     return parser
+
+
+def _divergence_arguments(p) -> None:
+    p.add_argument("family", help="a catalog family or a .toml spec file")
+    p.add_argument("--from", dest="from_", required=True, help="first point, e.g. mu=0,sigma=1")
+    p.add_argument("--to", required=True, help="second point, e.g. mu=1,sigma=1")
+    p.add_argument("--chart", help="read the points in this chart")
+    p.add_argument("--json", action="store_true")
+    _common(p)
 
 
 def _two_points(p) -> None:
