@@ -175,8 +175,8 @@ def _linear_in_stats(ef: ExponentialFamily, expr, eta):
 KINDS = ("kl", "reverse_kl", "jeffreys", "renyi", "alpha", "bhattacharyya", "hellinger_squared")
 ORDERED = ("renyi", "alpha")  # these take an order (Rényi's a, Amari's α)
 CLOSED, DECLARED, NUMERIC = "closed form", "declared closed form", "numeric quadrature"
-DECLARED_RTOL = 1e-8
-AGREEMENT = 1e-10  # relative, between quadrature at 20 and 30 digits  # a declared form must equal quadrature to this, beyond the quadrature's error
+DECLARED_RTOL = 1e-8  # a declared form must equal quadrature to this, beyond the quadrature's error
+AGREEMENT = 1e-10  # relative, between quadrature at 20 and 30 digits
 
 
 @dataclass(frozen=True)
