@@ -273,12 +273,7 @@ def cmd_divergence(args) -> int:
     geo = _geometry(args)
     p1, p2 = parse_point(args.from_, geo.family), parse_point(args.to, geo.family)
     order = None if args.order is None else rational(args.order, "--order")
-    try:
-        result = divergence_at(geo, args.kind, p1, p2, order)
-    except SymgeoError as err:
-        if "fixed symbol" in str(err):
-            raise InvalidArgumentError(str(err)) from None
-        raise
+    result = divergence_at(geo, args.kind, p1, p2, order)
     exact = None if result.method == NUMERIC else _exact_value(result.formula, result.point)
     name = NAMES[args.kind].format(a=order)
     if args.json:
@@ -304,12 +299,7 @@ def cmd_entropy(args) -> int:
     from .divergence import NUMERIC, entropy_at
     geo = _geometry(args)
     point = parse_point(args.at, geo.family)
-    try:
-        result = entropy_at(geo, point)
-    except SymgeoError as err:
-        if "fixed symbol" in str(err):
-            raise InvalidArgumentError(str(err)) from None
-        raise
+    result = entropy_at(geo, point)
     if args.json:
         print(json.dumps({"family": geo.family.name, "at": {str(k): str(v) for k, v in point.items()},
                           "entropy": result.value, "formula": None if result.formula is None else str(result.formula),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .errors import SymgeoError
+from .errors import InvalidArgumentError, SymgeoError
 from .evaluate import value_at
 from .family import ExponentialFamily
 from .geometry import Geometry
@@ -214,12 +214,9 @@ def divergence_at(geo: Geometry, kind: str, first: dict, second: dict, order=Non
     found = divergence_formula(geo, kind, order)
     if found is None:
         return _numeric(geo.family, kind, first, second, order)
-    formula, (a, b), method = found
-    point = {**{a[p]: first[p] for p in geo.params}, **{b[p]: second[p] for p in geo.params}}
-    unset = sorted(map(str, formula.free_symbols - set(point)))
-    if unset:
-        raise SymgeoError(f"{geo.family.name}: give a value to its fixed symbol(s) {', '.join(unset)}, "
-                          f"e.g. '{geo.family.name}:{unset[0]}=3'")
+    formula, pair, method = found
+    point = _pair_point(pair, first, second)
+    _require_values(geo.family, formula, point)
     value = value_at(formula, point)
     if method == DECLARED:
         _check_declared(geo, kind, first, second, value)
@@ -235,12 +232,25 @@ def _check_declared(geo: Geometry, kind: str, first: dict, second: dict, value: 
     except NumericalError:
         first, second = (geo.family.sample_point(k) for k in (0, 1))
         first, second = ({p: pt[p] for p in geo.params} for pt in (first, second))
-        formula, (a, b), _ = divergence_formula(geo, kind)
-        value = value_at(formula, {**{a[p]: first[p] for p in geo.params}, **{b[p]: second[p] for p in geo.params}})
+        formula, pair, _ = divergence_formula(geo, kind)
+        value = value_at(formula, _pair_point(pair, first, second))
         numeric = _numeric(geo.family, kind, first, second, None)
     if abs(value - numeric.value) > numeric.error + DECLARED_RTOL * max(1.0, abs(value)):
         raise SymgeoError(f"{geo.family.name}: the declared closed form of {kind} gives {value!r} at "
                           f"{first}, {second} but quadrature gives {numeric.value!r}: the declaration is wrong")
+
+
+def _pair_point(pair: tuple, first: dict, second: dict) -> dict:
+    """The pair's symbols {ξ: ξ_1}, {ξ: ξ_2} given the two members' values."""
+    a, b = pair
+    return {**{a[p]: first[p] for p in a}, **{b[p]: second[p] for p in b}}
+
+
+def _require_values(fam, formula, point: dict) -> None:
+    unset = sorted(map(str, formula.free_symbols - set(point)))
+    if unset:
+        raise InvalidArgumentError(f"{fam.name}: give a value to its fixed symbol(s) {', '.join(unset)}, "
+                                   f"e.g. '{fam.name}:{unset[0]}=3'")
 
 
 def _checked_order(kind: str, order):
@@ -347,9 +357,7 @@ def entropy_at(geo: Geometry, point: dict) -> Divergence:
     geo.require_regular()
     formula = entropy(geo)
     if not is_represented(formula):
-        unset = sorted(map(str, formula.free_symbols - set(point)))
-        if unset:
-            raise SymgeoError(f"{geo.family.name}: give a value to its fixed symbol(s) {', '.join(unset)}")
+        _require_values(geo.family, formula, point)
         return Divergence("entropy", value_at(formula, point), CLOSED, formula, dict(point))
     fam = geo.family
     if len(fam.variables) != 1:
@@ -359,10 +367,3 @@ def entropy_at(geo: Geometry, point: dict) -> Divergence:
     if not (math.isfinite(value) and math.isfinite(error)):
         raise NumericalError(f"{fam.name}: the entropy quadrature is not finite at {point}")
     return Divergence("entropy", value, NUMERIC, error=error)
-
-
-def kl_by_quadrature(geo: Geometry, first: dict, second: dict) -> tuple[float, float]:
-    """KL(p₁ ‖ p₂) by quadrature: (value, error estimate)."""
-    geo.require_regular()
-    result = _numeric(geo.family, "kl", first, second, None)
-    return result.value, result.error

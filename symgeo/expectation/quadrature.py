@@ -91,8 +91,7 @@ def integrate_density(h, logq, z, lo, hi, dps: int, breaks=()) -> mpmath.mpf:
         b = None if hi == sp.oo else mpmath.mpf(sp.N(hi, dps + 5))
         # h q is integrated relative to its largest size on the grid: mpmath.quad's tolerance is absolute,
         # so an integrand of size 1e-336 (a representation times e^769) would pass at its first level
-        grid = _grid(a, b)
-        peak, (height, tallest) = _peak(fl, a, b), _log_height(fh, fl, grid)
+        peak, tallest, height = _landmarks(fh, fl, a, b)
 
         def weighted(t, log_jacobian=0):  # h(t) q(t) J, negligible where log(q J) is
             try:
@@ -140,38 +139,33 @@ def _grid(a, b) -> list:
     return [-s for s in reversed(scales)] + [mpmath.mpf(0)] + scales
 
 
-def _log_height(fh, fl, grid):
-    """(the largest log |h q| on the grid, 0 when none is finite; where it is, when inside the grid)."""
-    best, where = None, None
+def _landmarks(fh, log_q, a, b) -> tuple:
+    """One pass over a grid spanning the support over many scales: (where q is largest, where |h q| is
+    largest, the largest log |h q|, 0 when none is finite). A break at a maximum keeps tanh-sinh from
+    stepping over a narrow peak far from the origin (of q, or of h q: E[e^(−x)] far out in a tail); a
+    maximum at the grid's edge (q growing into an end, 1/(x log²x) at 0) gives no break."""
+    grid = _grid(a, b)
+    best_q, best_hq = (None, None), (None, None)
     for index, t in enumerate(grid):
         try:
-            value = mpmath.re(fl(t)) + mpmath.log(abs(fh(t)))
+            log_value = mpmath.re(log_q(t))
+            log_size = log_value + (mpmath.log(abs(fh(t))) if fh is not None else 0)
         except (ArithmeticError, ValueError, TypeError):
             continue
-        if mpmath.isfinite(value) and (best is None or value > best):
-            best, where = value, index
-    if best is None:
-        return mpmath.mpf(0), None
-    return best, (grid[where] if 0 < where < len(grid) - 1 else None)
+        if mpmath.isfinite(log_value) and (best_q[0] is None or log_value > best_q[0]):
+            best_q = (log_value, index)
+        if mpmath.isfinite(log_size) and (best_hq[0] is None or log_size > best_hq[0]):
+            best_hq = (log_size, index)
+
+    def inside(index):
+        return grid[index] if index is not None and 0 < index < len(grid) - 1 else None
+    height = best_hq[0] if best_hq[0] is not None else mpmath.mpf(0)
+    return inside(best_q[1]), inside(best_hq[1]), height
 
 
 def _peak(log_q, a, b):
-    """Roughly where q is largest, when that is inside the support (the best of a grid spanning it
-    over many scales): a break there keeps tanh-sinh from stepping over a narrow peak far from the
-    origin. A maximum at the grid's edge (q growing into an end, 1/(x log²x) at 0) gives no break."""
-    grid = _grid(a, b)
-    values = []
-    for t in grid:
-        try:
-            value = mpmath.re(log_q(t))
-        except (ArithmeticError, ValueError, TypeError):
-            value = None
-        values.append(value if value is not None and mpmath.isfinite(value) else None)
-    finite = [k for k, v in enumerate(values) if v is not None]
-    if not finite:
-        return None
-    best = max(finite, key=lambda k: values[k])
-    return grid[best] if 0 < best < len(grid) - 1 else None
+    """Roughly where q is largest, when that is inside the support (see _landmarks)."""
+    return _landmarks(None, log_q, a, b)[0]
 
 
 def numeric_expectation(family, f, point: dict, dps: int = 30, peaks_of=()):
