@@ -356,8 +356,8 @@ def entropy_at(geo: Geometry, point: dict) -> Divergence:
     from .expectation import is_represented, numeric_expectation
     geo.require_regular()
     formula = entropy(geo)
+    _require_values(geo.family, formula, point)  # a fixed symbol may bound a Sum too (binomial's n)
     if not is_represented(formula):
-        _require_values(geo.family, formula, point)
         return Divergence("entropy", value_at(formula, point), CLOSED, formula, dict(point))
     fam = geo.family
     if len(fam.variables) != 1:

@@ -224,6 +224,8 @@ def test_cli_says_how_each_value_was_obtained(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["entropy"] == pytest.approx(1 + math.log(4))
     assert main(["divergence", "normal", "--kind", "renyi", "--from", "mu=0,sigma=1", "--to", "mu=1,sigma=1"]) == 2
+    assert main(["entropy", "binomial", "--at", "p=1/2"]) == 2  # n unset: it bounds the entropy's Sum
+    assert main(["kl", "binomial", "--from", "p=1/2", "--to", "p=1/3"]) == 2
 
 
 def test_a_narrow_entropy_representation_is_integrated_around_its_peak():
