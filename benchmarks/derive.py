@@ -32,7 +32,7 @@ import json, sys, time
 import sympy as sp
 mode, name = sys.argv[1], sys.argv[2]
 from symgeo import Geometry, catalog
-from symgeo.cli import derivation
+from symgeo.render import derivation
 w = sp.Symbol("w", positive=True)  # pay SymPy's lazy first-use imports before timing, in both modes
 sp.simplify(sp.diff(sp.exp(w) * sp.log(w) / (1 + w) ** 2 + sp.polygamma(1, w), w))
 if mode == "symgeo":

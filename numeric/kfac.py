@@ -38,7 +38,6 @@ from .validate import count, in_unit, nonnegative, positive
 
 LOSSES = ("cross_entropy", "mse", "bce")
 FISHERS = ("true", "empirical", "ggn")
-INVERSES = ("eigen", "cholesky", "ekfac")
 SUPPORTED = (nn.Linear, nn.Conv2d)
 
 
@@ -97,14 +96,103 @@ def output_fisher_root(loss: str, outputs: torch.Tensor) -> torch.Tensor:
     return vectors * values.clamp_min(0).sqrt()[:, None, :]
 
 
+# -- the damped inverse of A ⊗ G: one class per method, one interface ---------------------------------
+class Inverse:
+    """How a layer's damped (A ⊗ G + λ)⁻¹ is kept and applied. What it keeps lives in the layer's optimizer
+    state under `keys` (so that state_dict() saves it); `shapes` lets another process receive it."""
+
+    keys: tuple = ()
+
+    def ready(self, state: dict) -> bool:
+        return all(key in state for key in self.keys)
+
+    def refresh(self, state: dict, a: torch.Tensor, g: torch.Tensor, damping: float) -> None:
+        raise NotImplementedError
+
+    def shapes(self, n_a: int, n_g: int) -> dict:
+        raise NotImplementedError
+
+    def apply(self, state: dict, grad: torch.Tensor, damping: float) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class EigenInverse(Inverse):
+    """Exact Tikhonov damping of A ⊗ G in its eigenbasis: (d_G d_Aᵀ + λ)⁻¹."""
+
+    keys = ("QA", "dA", "QG", "dG", "scale")
+
+    def refresh(self, state, a, g, damping):
+        state["QA"], state["dA"] = robust_eigh(a)
+        state["QG"], state["dG"] = robust_eigh(g)
+        state["scale"] = self._scale(state, damping)
+        state["scale_damping"] = damping
+
+    def shapes(self, n_a, n_g):
+        return {"QA": (n_a, n_a), "dA": (n_a,), "QG": (n_g, n_g), "dG": (n_g,), "scale": (n_g, n_a)}
+
+    def apply(self, state, grad, damping):
+        scale = state["scale"] if state.get("scale_damping") == damping else self._scale(state, damping)
+        return state["QG"] @ ((state["QG"].T @ grad @ state["QA"]) * scale) @ state["QA"].T
+
+    @staticmethod
+    def _scale(state, damping):
+        return 1 / (state["dG"][:, None] * state["dA"][None, :] + damping)
+
+
+class EKFACInverse(Inverse):
+    """K-FAC's eigenbasis with the eigenvalues d_G d_Aᵀ replaced by a moving average S of the per-example
+    gradients' second moments in that basis (George et al. 2018): (S + λ)⁻¹."""
+
+    keys = ("QA", "dA", "QG", "dG", "S")
+
+    def refresh(self, state, a, g, damping):
+        state["QA"], state["dA"] = robust_eigh(a)
+        state["QG"], state["dG"] = robust_eigh(g)
+        # a new basis: restart the rescaling from K-FAC's eigenvalues, refined by later batches
+        state["S"] = state["dG"][:, None] * state["dA"][None, :]
+
+    def shapes(self, n_a, n_g):
+        return {"QA": (n_a, n_a), "dA": (n_a,), "QG": (n_g, n_g), "dG": (n_g,), "S": (n_g, n_a)}
+
+    def apply(self, state, grad, damping):
+        qa, qg = state["QA"], state["QG"]
+        return qg @ ((qg.T @ grad @ qa) / (state["S"] + damping)) @ qa.T
+
+
+class CholeskyInverse(Inverse):
+    """π-adjusted factored damping (Martens & Grosse 2015): (G + √λ/π)⁻¹ ∇W (A + π√λ)⁻¹."""
+
+    keys = ("A_inv", "G_inv")
+
+    def refresh(self, state, a, g, damping):
+        pi = torch.sqrt((torch.trace(a) / len(a)) / (torch.trace(g) / len(g)).clamp_min(1e-30)).clamp(1e-4, 1e4)
+        root = math.sqrt(damping)
+        state["A_inv"] = torch.cholesky_inverse(_cholesky(a + pi * root * _eye_like(a)))
+        state["G_inv"] = torch.cholesky_inverse(_cholesky(g + root / pi * _eye_like(g)))
+
+    def shapes(self, n_a, n_g):
+        return {"A_inv": (n_a, n_a), "G_inv": (n_g, n_g)}
+
+    def apply(self, state, grad, damping):
+        return state["G_inv"] @ grad @ state["A_inv"]
+
+
+def _eye_like(matrix: torch.Tensor) -> torch.Tensor:
+    return torch.eye(len(matrix), dtype=matrix.dtype, device=matrix.device)
+
+
+INVERSE_METHODS = {"eigen": EigenInverse, "cholesky": CholeskyInverse, "ekfac": EKFACInverse}
+INVERSES = tuple(INVERSE_METHODS)
+
+
 # -- curvature blocks: one precondition(grad, damping) interface -----------------------------------
 class KroneckerBlock:
-    """A ⊗ G for one Linear/Conv2d layer, its statistics and its damped inverse."""
+    """A ⊗ G for one Linear/Conv2d layer: its statistics and, through `inverse`, its damped inverse."""
 
-    def __init__(self, module: nn.Module, state: dict, inverse: str):
+    def __init__(self, module: nn.Module, state: dict, inverse: Inverse | str):
         self.module = module
         self.state = state
-        self.inverse = inverse
+        self.inverse = INVERSE_METHODS[inverse]() if isinstance(inverse, str) else inverse
 
     def update(self, inputs: torch.Tensor, output_grads, decay: float, dtype, reduce=None) -> None:
         """Fold this batch's A and G into the moving averages (`reduce` averages them across processes).
@@ -121,7 +209,7 @@ class KroneckerBlock:
             reduce(new_a)
             reduce(new_g)
         news = [("A", new_a), ("G", new_g)]
-        if self.inverse == "ekfac" and "QA" in self.state:
+        if isinstance(self.inverse, EKFACInverse) and "QA" in self.state:
             new_s = sum(self._eigenbasis_second_moment(a, g, batch) for g in gs)
             if reduce is not None:
                 reduce(new_s)
@@ -141,53 +229,29 @@ class KroneckerBlock:
         v = (a @ self.state["QA"]).reshape(batch, -1, a.shape[1])
         return torch.einsum("bto,bti->boi", u, v).pow(2).mean(dim=0)
 
+    @property
+    def has_statistics(self) -> bool:
+        return "A" in self.state
+
+    @property
+    def has_inverse(self) -> bool:
+        return self.inverse.ready(self.state)
+
     def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Bias-corrected A and G."""
         correction = 1 - self.state["decay"] ** self.state["count"]
         return self.state["A"] / correction, self.state["G"] / correction
 
     def refresh_inverse(self, damping: float) -> None:
-        a, g = self.factors()
-        if self.inverse == "ekfac":
-            self.state["QA"], self.state["dA"] = robust_eigh(a)
-            self.state["QG"], self.state["dG"] = robust_eigh(g)
-            # a new basis: restart the rescaling from K-FAC's eigenvalues, refined by later batches
-            self.state["S"] = self.state["dG"][:, None] * self.state["dA"][None, :]
-        elif self.inverse == "eigen":
-            self.state["QA"], self.state["dA"] = robust_eigh(a)
-            self.state["QG"], self.state["dG"] = robust_eigh(g)
-            self.state["scale"] = 1 / (self.state["dG"][:, None] * self.state["dA"][None, :] + damping)
-            self.state["scale_damping"] = damping
-        else:
-            pi = torch.sqrt((torch.trace(a) / len(a)) / (torch.trace(g) / len(g)).clamp_min(1e-30)).clamp(1e-4, 1e4)
-            root = math.sqrt(damping)
-            self.state["A_inv"] = torch.cholesky_inverse(_cholesky(a + pi * root * torch.eye(len(a), dtype=a.dtype,
-                                                                                             device=a.device)))
-            self.state["G_inv"] = torch.cholesky_inverse(_cholesky(g + root / pi * torch.eye(len(g), dtype=g.dtype,
-                                                                                            device=g.device)))
+        self.inverse.refresh(self.state, *self.factors(), damping)
 
     def inverse_shapes(self) -> dict:
         """Names and shapes of what refresh_inverse stores (to receive them from another process)."""
-        n_a, n_g = len(self.state["A"]), len(self.state["G"])
-        if self.inverse == "eigen":
-            return {"QA": (n_a, n_a), "dA": (n_a,), "QG": (n_g, n_g), "dG": (n_g,), "scale": (n_g, n_a)}
-        if self.inverse == "ekfac":
-            return {"QA": (n_a, n_a), "dA": (n_a,), "QG": (n_g, n_g), "dG": (n_g,), "S": (n_g, n_a)}
-        return {"A_inv": (n_a, n_a), "G_inv": (n_g, n_g)}
+        return self.inverse.shapes(len(self.state["A"]), len(self.state["G"]))
 
     def precondition(self, grad: torch.Tensor, damping: float) -> torch.Tensor:
         """(A ⊗ G + damping)⁻¹ applied to the (out, in [+1]) gradient matrix."""
-        grad = grad.to(self.state["A"].dtype)
-        if self.inverse == "ekfac":
-            qa, qg = self.state["QA"], self.state["QG"]
-            return qg @ ((qg.T @ grad @ qa) / (self.state["S"] + damping)) @ qa.T
-        if self.inverse == "eigen":
-            qa, qg = self.state["QA"], self.state["QG"]
-            scale = self.state["scale"]
-            if self.state["scale_damping"] != damping:
-                scale = 1 / (self.state["dG"][:, None] * self.state["dA"][None, :] + damping)
-            return qg @ ((qg.T @ grad @ qa) * scale) @ qa.T
-        return self.state["G_inv"] @ grad @ self.state["A_inv"]
+        return self.inverse.apply(self.state, grad.to(self.state["A"].dtype), damping)
 
 
 def robust_eigh(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -294,12 +358,19 @@ class KFAC(torch.optim.Optimizer):
         if adapt_damping is not None and not (isinstance(adapt_damping, int) and adapt_damping >= 1):
             raise InvalidArgumentError(f"adapt_damping must be a positive step interval or None, not {adapt_damping}")
         self.adapt_damping = adapt_damping
+        self._inverse = INVERSE_METHODS[inverse]()
         self._captured: dict = {}
         self._batch = None
-        for module in self.layers:
-            module.register_forward_hook(self._capture)
+        self._hooks = [module.register_forward_hook(self._capture) for module in self.layers]
         if adapt_damping:
-            model.register_forward_pre_hook(self._capture_inputs)
+            self._hooks.append(model.register_forward_pre_hook(self._capture_inputs))
+
+    def close(self) -> None:
+        """Remove the hooks this optimizer put on the model (it stops collecting statistics)."""
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks.clear()
+        self._captured.clear()
 
     def _capture(self, module, args, output):
         if torch.is_grad_enabled() and output.requires_grad:
@@ -314,7 +385,7 @@ class KFAC(torch.optim.Optimizer):
         return self.state["kfac"].get("steps", 0) if "kfac" in self.state else 0
 
     def _block(self, module) -> KroneckerBlock:
-        return KroneckerBlock(module, self.state[module.weight], self.inverse)
+        return KroneckerBlock(module, self.state[module.weight], self._inverse)
 
     def backward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean loss of the batch; computes its gradients and (every factor_interval steps) the factors."""
@@ -396,9 +467,9 @@ class KFAC(torch.optim.Optimizer):
         predicted = sum(float((p.grad * d).sum()) for p, d in changes.items() if p.grad is not None)
         predicted += 0.5 * damping * sum(float((d * d).sum()) for d in changes.values())
         for module in self.layers:
-            state = self.state[module.weight]
-            if "A" in state and module.weight in changes:
-                a, g = self._block(module).factors()
+            block = self._block(module)
+            if block.has_statistics and module.weight in changes:
+                a, g = block.factors()
                 delta = _as_matrix(module, changes[module.weight], changes.get(module.bias)).to(a.dtype)
                 predicted += 0.5 * float((delta * (g @ delta @ a)).sum())
         after = float(per_example_nll(self.loss, self.model(*inputs), targets).mean())
@@ -406,16 +477,15 @@ class KFAC(torch.optim.Optimizer):
 
     def _refresh_inverses(self, due: bool, damping: float) -> None:
         """Recompute the damped inverses; distributed, layer i is inverted by rank i mod world, then broadcast."""
-        stale = [m for m in self.layers if "A" in self.state[m.weight] and
-                 (due or not ("dA" in self.state[m.weight] or "A_inv" in self.state[m.weight]))]
+        blocks = [self._block(m) for m in self.layers]
+        stale = [b for b in blocks if b.has_statistics and (due or not b.has_inverse)]
         if not self.distributed:
-            for module in stale:
-                self._block(module).refresh_inverse(damping)
+            for block in stale:
+                block.refresh_inverse(damping)
             return
         import torch.distributed as dist
         rank, world = dist.get_rank(), dist.get_world_size()
-        for i, module in enumerate(stale):
-            block = self._block(module)
+        for i, block in enumerate(stale):
             if i % world == rank:
                 block.refresh_inverse(damping)
             for name, shape in block.inverse_shapes().items():
@@ -432,13 +502,13 @@ class KFAC(torch.optim.Optimizer):
             if p.grad is not None:
                 updates[p] = p.grad + decay * p if decay else p.grad
         for module in self.layers:
-            if module.weight.grad is None or "dA" not in self.state[module.weight] and \
-                    "A_inv" not in self.state[module.weight]:
+            block = self._block(module)
+            if module.weight.grad is None or not block.has_inverse:
                 continue
             matrix = gradient_matrix(module)
             if decay:
                 matrix = matrix + decay * _parameter_matrix(module)
-            weight, bias = _split(module, self._block(module).precondition(matrix, group["damping"]))
+            weight, bias = _split(module, block.precondition(matrix, group["damping"]))
             updates[module.weight] = weight
             if bias is not None:
                 updates[module.bias] = bias

@@ -15,7 +15,7 @@ import sympy as sp
 from .errors import DomainError, SymgeoError
 from .support import Interval, Support
 
-SCHEMA = "symgeo-5"  # bump when a derivation or the form of its results changes: caches are rebuilt
+SCHEMA = "symgeo-6"  # bump when a derivation or the form of its results changes: caches are rebuilt
 
 
 def default_domain(symbol: sp.Symbol) -> sp.Interval:

@@ -363,9 +363,9 @@ class Geometry:
 
     # -- display ------------------------------------------------------------------------------
     def _repr_latex_(self) -> str:
-        g = sp.latex(self.fisher)
-        return (rf"$\text{{{self.family.name}}}\ ({self.family.chart}):\quad g = {g},\quad "
-                rf"R = {sp.latex(self.scalar_curvature)}$")
+        from .render import latex
+        return (rf"$\text{{{self.family.name}}}\ ({self.family.chart}):\quad g = {latex(self.fisher)},\quad "
+                rf"R = {latex(self.scalar_curvature)}$")
 
 
 def _map_nested(nested, fn):

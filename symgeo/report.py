@@ -1,20 +1,21 @@
 """A family's derivation as a LaTeX document: declaration, density, exponential-family form, dual maps,
 Fisher metric, connections, curvature, geodesic equations, divergences, bounds, and figures if given.
 
-Equations go through SymPy's LaTeX printer, one component per display; a display wider than the line is
-scaled to the line width (graphicx), so nothing runs off the page. Only packages of texlive-latex-base.
+Equations go through symgeo's one LaTeX printer (symgeo.render), one component per display; a display wider
+than the line is broken across lines (long sums named and given below), and scaled to the line width only
+where there is nothing to break at. Only packages of texlive-latex-base.
 """
 from __future__ import annotations
 
 from itertools import product
 
 import sympy as sp
-from sympy.printing.latex import LatexPrinter
 
 from . import duality
 from .divergence import alpha_divergence, kl, pair_symbols
 from .errors import SymgeoError
 from .geometry import Geometry
+from .render import display, latex
 
 PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
 \usepackage[utf8]{inputenc}
@@ -30,24 +31,12 @@ PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
 """
 
 
-class _Printer(LatexPrinter):
-    """ψ, ψ^{(n)} and log Γ instead of SymPy's operator names."""
-
-    def _print_polygamma(self, expr, exp=None):
-        n, x = expr.args
-        head = r"\psi" if n == 0 else rf"\psi^{{({self._print(n)})}}"
-        return head + rf"\left({self._print(x)}\right)" + (f"^{{{exp}}}" if exp else "")
-
-    def _print_loggamma(self, expr, exp=None):
-        return (r"\log\Gamma" + (f"^{{{exp}}}" if exp else "") + rf"\left({self._print(expr.args[0])}\right)")
-
-
 def _tex(expr) -> str:
-    return _Printer().doprint(sp.sympify(expr))
+    return latex(expr)
 
 
 def _eq(lhs: str, expr) -> str:
-    return rf"\eq{{{lhs} = {_tex(expr)}}}" + "\n"
+    return display(lhs, expr)
 
 
 _UNICODE = {**{chr(0x3B1 + i): rf"$\{name}$" for i, name in enumerate(

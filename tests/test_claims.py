@@ -20,3 +20,8 @@ def test_claim_script_runs(script):
     assert run.returncode == 0, run.stderr[-2000:]
     lines = run.stdout.strip().splitlines()
     assert [line.split(":")[0] for line in lines[-3:]] == ["claim", "computed", "verdict"]
+
+
+def test_every_claim_is_owned_by_the_installed_package():
+    from numeric.claims import CLAIMS
+    assert sorted(CLAIMS) == sorted(s.removesuffix(".py") for s in SCRIPTS)

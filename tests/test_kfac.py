@@ -359,3 +359,13 @@ def test_ggn_kfac_trains():
     optimizer = KFAC(model, lr=0.1, damping=1e-2, fisher="ggn")
     losses = train(model, optimizer, x, y, 30)
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_close_removes_the_hooks():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    opt = KFAC(model, adapt_damping=2)
+    assert model[0]._forward_hooks and model._forward_pre_hooks
+    opt.close()
+    assert not model[0]._forward_hooks and not model[2]._forward_hooks and not model._forward_pre_hooks
+    model(torch.randn(5, 3))
+    assert not opt._captured

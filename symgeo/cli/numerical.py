@@ -1,19 +1,21 @@
-"""The numeric subcommands of `symgeo` (distance, geodesic, verify, figures); the CLI imports this lazily."""
+"""The numeric commands of `symgeo` (distance, geodesic, verify, report, figures): the one module of symgeo
+that imports `numeric`, and only when one of these commands runs."""
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 
-from symgeo.errors import InvalidArgumentError, NumericalError
-from symgeo.load import load_family, parse_point
+from numeric.compiled import CompiledFamily
+from numeric.geodesic import Geodesics, distance
 
-from .compiled import CompiledFamily
-from .geodesic import Geodesics, distance
+from ..errors import InvalidArgumentError, NumericalError
+from ..geometry import Geometry
+from ..load import load_family, parse_point
 
 
 def _compiled(args) -> CompiledFamily:
-    from symgeo import Geometry
     family = load_family(args.family, args.chart)
     return CompiledFamily(Geometry(family, timeout=args.timeout, cache=not args.no_cache))
 
@@ -94,14 +96,14 @@ def _plot(compiled, path, names, filename) -> None:
 
 
 def cmd_verify(args) -> int:
-    from .verify import verify
+    from numeric.verify import verify
     report = verify(_compiled(args), samples=args.samples, seed=args.seed)
     print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) if args.json else report.table())
     return 0 if report.passed else 1
 
 
 def cmd_figures(args) -> int:
-    from .figures import FIGURES, make_figures
+    from numeric.figures import FIGURES, make_figures
     if args.list:
         for name, (_, description) in FIGURES.items():
             print(f"{name:<20} {description}")
@@ -117,18 +119,20 @@ def cmd_report(args) -> int:
     import subprocess
     from pathlib import Path
 
-    from symgeo.report import claims_report, family_report
+    from ..report import claims_report, family_report
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.claims:
-        text = claims_report(_claim_entries())
+        from numeric.claims import check_claims
+        claims = check_claims(progress=lambda name: print(f"symgeo: checking {name}", file=sys.stderr, flush=True))
+        text = claims_report([(c.name, c.claim, c.computed, c.verdict) for c in claims])
     elif not args.family:
         raise InvalidArgumentError("report: give a FAMILY (catalog name or spec file), or --claims")
     else:
         compiled = _compiled(args)
         figures = []
         if not args.no_figures and compiled.n in (1, 2):
-            from .figures import family_plane
+            from numeric.figures import family_plane
             picture = family_plane(compiled, out.with_name(out.stem + "-plane.png"))
             figures.append((picture.name, "Fisher metric over the parameter plane, and geodesics (generated code)."))
         text = family_report(compiled.geometry, figures)
@@ -143,20 +147,3 @@ def cmd_report(args) -> int:
             raise InvalidArgumentError(f"pdflatex failed; see {out.with_suffix('.log')}")
         print(out.with_suffix(".pdf"))
     return 0
-
-
-def _claim_entries():
-    import subprocess
-    import sys
-    from pathlib import Path
-    folder = Path(__file__).resolve().parent.parent / "derivations" / "claims"
-    if not folder.is_dir():
-        raise InvalidArgumentError(f"no claim scripts at {folder} (they live in the source tree's derivations/claims)")
-    entries = []
-    for script in sorted(folder.glob("[a-z]*.py")):
-        run = subprocess.run([sys.executable, script.name], cwd=folder, capture_output=True, text=True,
-                             timeout=600, check=False)
-        fields = dict(line.split(":", 1) for line in run.stdout.splitlines() if ":" in line)
-        entries.append((script.stem, fields.get("claim", "?").strip(), fields.get("computed", "?").strip(),
-                        fields.get("verdict", run.stderr.strip()[-300:] or "?").strip()))
-    return entries
