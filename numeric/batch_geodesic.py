@@ -144,7 +144,9 @@ class BatchGeodesics:
             trial[:, 1:-1] += lam[pending, None, None] * step[pending]
             R_t, _, slope_t, F_t = self._relax_residual(trial, h)
             norm_t = _row_norm(R_t)
-            better = (norm_t < (1 - 1e-4 * lam[pending]) * norm[rows[pending]]) | (small[pending] & np.isfinite(norm_t))
+            better = (norm_t < (1 - 1e-4 * lam[pending]) * norm[rows[pending]]) | (
+                small[pending] & np.isfinite(norm_t)
+            )
             take = rows[pending[better]]
             U[take], R[take], slope[take], F[take], norm[take] = (
                 trial[better], R_t[better], slope_t[better], F_t[better], norm_t[better])
@@ -157,7 +159,8 @@ class BatchGeodesics:
     # -- 2. polish: shooting ----------------------------------------------------------------------
     def shoot(self, x0, v, radius) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ξ(1), ∂ξ(1)/∂v, ok) for each row of x0, v; ∂ξ(1)/∂v by forward differences (n perturbed
-        trajectories beside each row, on its step sequence). ok is False where a trajectory left the domain or `radius`, or
+        trajectories beside each row, on its step sequence). ok is False where a trajectory left the domain
+        or `radius`, or
         needed more than MAX_STEPS steps."""
         batch, n = x0.shape
         dv = FD_STEP * (1 + np.abs(v).max(axis=1))
@@ -208,7 +211,12 @@ class BatchGeodesics:
             res_t = np.where(ok & finite, np.abs(end_t - x1[rows]).max(axis=1), np.inf)
             better = res_t < residual[rows]
             taken = rows[better]
-            v[taken], residual[taken], end[taken], phi[taken] = trial[better], res_t[better], end_t[better], phi_t[better]
+            v[taken], residual[taken], end[taken], phi[taken] = (
+                trial[better],
+                res_t[better],
+                end_t[better],
+                phi_t[better],
+            )
             rows, step = rows[~better], step[~better] / 2
             if rows.size == 0:
                 break
@@ -228,8 +236,10 @@ def distances(compiled: CompiledFamily, x0, x1, tol: float = 1e-10, rtol: float 
     tolerance; `tol` the endpoint residual, relative to 1 + |x1|, that counts as converged."""
     x0, x1 = np.atleast_2d(np.asarray(x0, dtype=float)), np.atleast_2d(np.asarray(x1, dtype=float))
     if x0.shape != x1.shape or x0.shape[1] != compiled.n:
-        raise InvalidArgumentError(f"x0 and x1 must both be (B, {compiled.n}) arrays of {compiled.family.name} "
-                         f"parameters ({', '.join(map(str, compiled.params))}); got {x0.shape} and {x1.shape}")
+        raise InvalidArgumentError(
+            f"x0 and x1 must both be (B, {compiled.n}) arrays of {compiled.family.name} "
+            f"parameters ({', '.join(map(str, compiled.params))}); got {x0.shape} and {x1.shape}"
+        )
     compiled.check(*x0.T)
     compiled.check(*x1.T)
     form = closed_form(compiled)

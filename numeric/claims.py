@@ -30,11 +30,14 @@ def bernoulli_fisher() -> Claim:
     f = {p: float(np.asarray(bernoulli.fisher(p))[0, 0]) for p in (0.1, 0.5)}
     grid = np.linspace(0.01, 0.99, 9801)
     minimum = grid[np.argmin(np.asarray(bernoulli.fisher(grid))[:, 0, 0])]
-    return Claim("bernoulli_fisher", "which of p = 0.5, p = 0.1 has the larger Fisher information",
-                 f"F(0.1) = {f[0.1]:.4f}, F(0.5) = {f[0.5]:.4f}; F is smallest at p = {minimum:.2f} and grows "
-                 "without bound toward 0 and 1",
-                 f"p = {max(f, key=f.get)} ({max(f.values()) / min(f.values()):.2f}× more); p = {minimum:.2f} is "
-                 "the minimum of F, not its maximum")
+    return Claim(
+        "bernoulli_fisher",
+        "which of p = 0.5, p = 0.1 has the larger Fisher information",
+        f"F(0.1) = {f[0.1]:.4f}, F(0.5) = {f[0.5]:.4f}; F is smallest at p = {minimum:.2f} and grows "
+        "without bound toward 0 and 1",
+        f"p = {max(f, key=f.get)} ({max(f.values()) / min(f.values()):.2f}× more); p = {minimum:.2f} is "
+        "the minimum of F, not its maximum",
+    )
 
 
 def cramer_rao() -> Claim:
@@ -69,7 +72,8 @@ def normal_distance_ratio() -> Claim:
 
 
 def fisher_is_kl_hessian() -> Claim:
-    """Seed: "the Fisher matrix is the second derivative of KL(p(θ) || p(θ+dθ)) with respect to dθ at zero"."""
+    """Seed: "the Fisher matrix is the second derivative of KL(p(θ) || p(θ+dθ)) with respect to dθ at
+    zero"."""
     import sympy as sp
 
     from symgeo import Geometry, catalog
@@ -96,17 +100,22 @@ def natural_gradient_invariance() -> Claim:
         for chart, start in ((None, [2.0, 3.0]), ("variance", [2.0, 9.0])):
             family = compile_family("normal", chart=chart)
             end = minimize(mle_objective(family, data), family, start, method=method, lr=lr,
-                           max_iter=int(round(1 / lr)), tol=0).params
+                           max_iter=round(1 / lr), tol=0).params
             ends.append(end if chart is None else np.array([end[0], np.sqrt(end[1])]))
         return float(np.max(np.abs(ends[0] - ends[1])))
 
     rows = {(m, lr): gap(m, lr) for m in ("natural", "gradient") for lr in (0.02, 0.002)}
     holds = rows["natural", 0.002] < rows["natural", 0.02] / 5 and rows["gradient", 0.002] > 0.05
-    return Claim("natural_gradient_invariance", "natural-gradient descent does not depend on the parametrisation",
-                 "end points after flow time 1 in (μ, σ) vs (μ, σ²): " + ", ".join(
-                     f"{m} step {lr}: {v:.2e}" for (m, lr), v in rows.items()),
-                 "holds to first order: the natural-gradient gap shrinks with the step (exact for the flow), "
-                 "the plain gradient gap does not" if holds else "not observed")
+    return Claim(
+        "natural_gradient_invariance",
+        "natural-gradient descent does not depend on the parametrisation",
+        "end points after flow time 1 in (μ, σ) vs (μ, σ²): "
+        + ", ".join(f"{m} step {lr}: {v:.2e}" for (m, lr), v in rows.items()),
+        "holds to first order: the natural-gradient gap shrinks with the step (exact for the flow), "
+        "the plain gradient gap does not"
+        if holds
+        else "not observed",
+    )
 
 
 def adam_vs_fisher() -> Claim:
@@ -118,13 +127,16 @@ def adam_vs_fisher() -> Claim:
     maps = maps_for("gamma")
     mle = maps.params(maps.m_projection(maps.statistics(data).mean(axis=0)[None]))[0]
     r = compare(compile_family("gamma"), data, mle, batch_size=8, seed=0)
-    return Claim("adam_vs_fisher", "Adam's second moment is a diagonal curvature estimate",
-                 f"at the gamma MLE, batch 8: Adam v = {np.round(r['adam_v'], 4).tolist()}, diag(F_emp)/B = "
-                 f"{np.round(r['empirical_diag'], 4).tolist()}, diag(F)/B = {np.round(r['fisher_diag'], 4).tolist()}; "
-                 f"Fisher correlation of (k, θ) = {r['fisher_correlation'][0, 1]:.3f}",
-                 "partly: v estimates the diagonal of the empirical Fisher divided by the batch size (not the "
-                 "Hessian), and Adam divides by its square root; it misses the off-diagonal coupling (here 0.88) "
-                 "and the metric's dependence on the parametrisation")
+    return Claim(
+        "adam_vs_fisher",
+        "Adam's second moment is a diagonal curvature estimate",
+        f"at the gamma MLE, batch 8: Adam v = {np.round(r['adam_v'], 4).tolist()}, diag(F_emp)/B = "
+        f"{np.round(r['empirical_diag'], 4).tolist()}, diag(F)/B = {np.round(r['fisher_diag'], 4).tolist()}; "
+        f"Fisher correlation of (k, θ) = {r['fisher_correlation'][0, 1]:.3f}",
+        "partly: v estimates the diagonal of the empirical Fisher divided by the batch size (not the "
+        "Hessian), and Adam divides by its square root; it misses the off-diagonal coupling (here 0.88) "
+        "and the metric's dependence on the parametrisation",
+    )
 
 
 def em_monotone() -> Claim:
@@ -136,10 +148,13 @@ def em_monotone() -> Claim:
     logliks = np.array([h["log_likelihood"] for h in fit.history])
     gaps = np.array([h["kl_gap"] for h in fit.history[1:]])
     holds = fit.monotone and gaps.min() > -1e-9 * abs(logliks[-1])
-    return Claim("em_monotone", "EM (E-step: e-projection, M-step: m-projection) never decreases the likelihood",
-                 f"{len(logliks) - 1} iterations, largest decrease {max(0.0, -np.diff(logliks).min()):.2e}, "
-                 f"smallest KL gap {gaps.min():.2e} (log L = ELBO + KL, KL ≥ 0)",
-                 "holds" if holds else "does not hold")
+    return Claim(
+        "em_monotone",
+        "EM (E-step: e-projection, M-step: m-projection) never decreases the likelihood",
+        f"{len(logliks) - 1} iterations, largest decrease {max(0.0, -np.diff(logliks).min()):.2e}, "
+        f"smallest KL gap {gaps.min():.2e} (log L = ELBO + KL, KL ≥ 0)",
+        "holds" if holds else "does not hold",
+    )
 
 
 def kfac_vs_naive() -> Claim:
@@ -151,30 +166,32 @@ def kfac_vs_naive() -> Claim:
         return Claim("kfac_vs_naive", "K-FAC computes natural gradients about 10× faster than inverting the "
                      "Fisher naively", "not computed", "not checked: torch is not installed")
     from .kfac import KFAC, exact_block_directions
+    from .torch_state import local_torch_state
     generator = torch.Generator().manual_seed(0)
     x, y = torch.randn(256, 64, generator=generator), torch.randint(0, 10, (256,), generator=generator)
     rows = []
     for width in (16, 32):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(width)  # the layers' initialisation, without touching the caller's stream
+        with local_torch_state(seed=width):  # the layers' initialisation
             model = nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, 10))
-        naive = _median_seconds(lambda: exact_block_directions(model, x, y, "cross_entropy", 1e-3))
+        naive = _median_seconds(lambda m=model: exact_block_directions(m, x, y, "cross_entropy", 1e-3))
         opt = KFAC(model, lr=1e-3, inverse_interval=1)
 
-        def kfac_step():
+        def kfac_step(opt=opt, model=model):
             opt.zero_grad()
             opt.backward(model(x), y)
             opt.step()
         rows.append((width, naive / _median_seconds(kfac_step, repeat=5)))
         opt.close()
     holds = min(r for _, r in rows) >= 10
-    return Claim("kfac_vs_naive", "K-FAC computes natural gradients about 10× faster than inverting the Fisher "
-                 "naively",
-                 "per step, exact Fisher blocks solved densely vs K-FAC (inverses every step), MLP 64-w-10, "
-                 "batch 256: " + ", ".join(f"w = {w}: {r:.0f}×" for w, r in rows) + " (benchmarks/kfac.py: 250× "
-                 "at w = 64)",
-                 ("holds" if holds else "does not hold at every width")
-                 + "; the ratio grows with the layer width (O(P³) per exact block against O(d³) per factor)")
+    return Claim(
+        "kfac_vs_naive",
+        "K-FAC computes natural gradients about 10× faster than inverting the Fisher naively",
+        "per step, exact Fisher blocks solved densely vs K-FAC (inverses every step), MLP 64-w-10, "
+        "batch 256: " + ", ".join(f"w = {w}: {r:.0f}×" for w, r in rows) + " (benchmarks/kfac.py: 250× "
+        "at w = 64)",
+        ("holds" if holds else "does not hold at every width")
+        + "; the ratio grows with the layer width (O(P³) per exact block against O(d³) per factor)",
+    )
 
 
 def _median_seconds(fn, repeat: int = 3) -> float:
@@ -187,8 +204,19 @@ def _median_seconds(fn, repeat: int = 3) -> float:
     return float(np.median(times))
 
 
-CLAIMS = {fn.__name__: fn for fn in (bernoulli_fisher, cramer_rao, normal_distance_ratio, fisher_is_kl_hessian,
-                                     natural_gradient_invariance, adam_vs_fisher, em_monotone, kfac_vs_naive)}
+CLAIMS = {
+    fn.__name__: fn
+    for fn in (
+        bernoulli_fisher,
+        cramer_rao,
+        normal_distance_ratio,
+        fisher_is_kl_hessian,
+        natural_gradient_invariance,
+        adam_vs_fisher,
+        em_monotone,
+        kfac_vs_naive,
+    )
+}
 
 
 def check_claims(progress=None) -> list[Claim]:

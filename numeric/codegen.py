@@ -1,4 +1,4 @@
-"""The one caller of `sympy.lambdify`: symbolic results become numpy or torch functions (with CSE).
+"""Symbolic results become numpy or torch functions (with CSE): the numeric backends' code generator.
 
 Special functions map to scipy.special (numpy backend) or torch.special (torch backend): polygamma,
 loggamma, gamma, erf, Bessel I₀/I₁. Generated functions broadcast over leading batch dimensions: with
@@ -16,7 +16,7 @@ source expressions in `.exprs` so tests compare it against `evalf`.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import sympy as sp
@@ -265,14 +265,18 @@ def _torch_printer():
             if order in (0, 1):
                 return f"torch.special.{torch_name}{int(order)}({self._print(arg)})"
             if not (order.is_Integer and order > 1):
-                raise NotImplementedError(f"torch has {type(expr).__name__} of integer order only, not {order}")
+                raise NotImplementedError(
+                    f"torch has {type(expr).__name__} of integer order only, not {order}"
+                )
             return self._print(recurrence(order - 1, arg))
 
         def _print_besseli(self, expr):  # I_{n+1} = I_{n−1} − (2n/x) I_n
             return self._bessel(expr, "i", lambda n, x: sp.besseli(n - 1, x) - 2 * n / x * sp.besseli(n, x))
 
         def _print_besselj(self, expr):  # J_{n+1} = (2n/x) J_n − J_{n−1}
-            return self._bessel(expr, "bessel_j", lambda n, x: 2 * n / x * sp.besselj(n, x) - sp.besselj(n - 1, x))
+            return self._bessel(
+                expr, "bessel_j", lambda n, x: 2 * n / x * sp.besselj(n, x) - sp.besselj(n - 1, x)
+            )
 
         def _print_erfc(self, expr):
             return f"torch.special.erfc({self._print(expr.args[0])})"

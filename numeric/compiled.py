@@ -33,8 +33,10 @@ class DomainCheck:
         self.family = family
         self.params = family.params
         self.bounds = [_bounds(family.domains[p]) for p in self.params]
-        self.constraints = [(c, generate(self.params, sp.Piecewise((1, c.xreplace(fixed)), (0, True)), backend))
-                            for c in family.constraints]
+        self.constraints = [
+            (c, generate(self.params, sp.Piecewise((1, c.xreplace(fixed)), (0, True)), backend))
+            for c in family.constraints
+        ]
 
     def __call__(self, values) -> None:
         for p, (lo, hi, lo_open, hi_open), v in zip(self.params, self.bounds, values):
@@ -117,6 +119,14 @@ class CompiledFamily:
         self.backend = backend
         self._fixed = _fixed_values(self.family, fixed or {})
         self._check = DomainCheck(self.family, backend, self._fixed) if check else None
+        self._extensions: dict = {}
+
+    def extension(self, key: str, build):
+        """What another module generates from this family (its own functions), built once: `key` is
+        namespaced by that module ("geodesic.closed_form"), `build()` makes the value."""
+        if key not in self._extensions:
+            self._extensions[key] = build()
+        return self._extensions[key]
 
     def __repr__(self) -> str:
         return f"CompiledFamily({self.family.name!r}, chart={self.family.chart!r}, backend={self.backend!r})"
@@ -140,8 +150,10 @@ class CompiledFamily:
         free = set().union(*(sp.sympify(e).free_symbols for e in sp.flatten(_as_list(exprs)))) - set(args)
         if free:
             raise SymgeoError(f"{self.family.name}: the expression depends on {sorted(map(str, free))}; "
-                              f"give their values (e.g. fixed={{'{sorted(map(str, free))[0]}': ...}})")
-        return Checked(generate(args, self._guard_removable(args, exprs, slots), self.backend), self._check, slots)
+                              f"give their values (e.g. fixed={{'{min(map(str, free))}': ...}})")
+        return Checked(
+            generate(args, self._guard_removable(args, exprs, slots), self.backend), self._check, slots
+        )
 
     def _guard_removable(self, args, exprs, slots):
         """Each entry with its removable singularities inside the domain (0/0 at a = 0) evaluated

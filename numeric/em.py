@@ -1,8 +1,10 @@
 """EM for finite mixtures of an exponential family, as alternating projections.
 
 Key equations (components p(x | θ_k) = exp(θ_k·T(x) − A(θ_k)) h(x), weights π_k):
-    E-step (e-projection of the data onto the model's posteriors):  r_nk = π_k p(x_n | θ_k) / Σ_j π_j p(x_n | θ_j)
-    M-step (m-projection, moment matching):  N_k = Σ_n r_nk,  η_k = Σ_n r_nk T(x_n) / N_k,  θ_k = θ(η_k),  π_k = N_k / N
+    E-step (e-projection of the data onto the model's posteriors):
+        r_nk = π_k p(x_n | θ_k) / Σ_j π_j p(x_n | θ_j)
+    M-step (m-projection, moment matching):
+        N_k = Σ_n r_nk,  η_k = Σ_n r_nk T(x_n) / N_k,  θ_k = θ(η_k),  π_k = N_k / N
 Free energy: log L(Θ) = ELBO(q, Θ) + KL(q ‖ p(z | x, Θ)). The M-step raises the ELBO with q fixed; the E-step
 sets q to the posterior, closing the KL gap. `MixtureFit.history` records all three every iteration.
 
@@ -70,14 +72,18 @@ def fit_mixture(family, x, n_components: int, *, init="kmeans++", weights=None, 
     maps = maps or maps_for(family, reg_covar=reg_covar)
     x = np.asarray(x, dtype=float)
     if len(x) < n_components or n_components < 1:
-        raise InvalidArgumentError(f"need 1 <= n_components <= number of points, got {n_components} for {len(x)} points")
+        raise InvalidArgumentError(
+            f"need 1 <= n_components <= number of points, got {n_components} for {len(x)} points"
+        )
     count("max_iter", max_iter)
     finite("tol", tol)  # (a negative tol runs all max_iter iterations)
     if not np.all(np.isfinite(x)):
         raise InvalidArgumentError(f"{maps.name}: the data contain NaN or infinite values")
     stats, log_base = maps.statistics(x), maps.log_base(x)
     if not np.all(np.isfinite(stats)):
-        raise InvalidArgumentError(f"{maps.name}: some data points lie outside the support (T(x) is not finite)")
+        raise InvalidArgumentError(
+            f"{maps.name}: some data points lie outside the support (T(x) is not finite)"
+        )
     require_spread(maps, x)
     rng = np.random.default_rng(seed)
     log_w, theta = initial(maps, x, stats, n_components, init, weights, rng)
@@ -88,11 +94,15 @@ def fit_mixture(family, x, n_components: int, *, init="kmeans++", weights=None, 
         log_norm = _logsumexp_rows(joint)
         loglik = float(log_norm.sum())
         if not np.isfinite(loglik):
-            raise NumericalError(f"{maps.name} mixture: the log-likelihood is {loglik} at iteration {iteration}")
+            raise NumericalError(
+                f"{maps.name} mixture: the log-likelihood is {loglik} at iteration {iteration}"
+            )
         history.append(_free_energy(loglik, joint, log_resp, resp))
         log_resp = joint - log_norm[:, None]                                 # E-step: e-projection
         resp = np.exp(log_resp)
-        log_w, theta = _m_step(maps, stats, resp, theta, rng, _collapsed(maps, x, resp))  # M-step: m-projection
+        log_w, theta = _m_step(
+            maps, stats, resp, theta, rng, _collapsed(maps, x, resp)
+        )  # M-step: m-projection
         if previous is not None and abs(loglik - previous) < tol * len(x):
             converged = True
             break
@@ -102,8 +112,11 @@ def fit_mixture(family, x, n_components: int, *, init="kmeans++", weights=None, 
     history.append(_free_energy(loglik, joint, log_resp, resp))
     monotone = _is_monotone([h["log_likelihood"] for h in history])
     if not monotone:
-        warnings.warn(f"{maps.name} mixture: the log-likelihood decreased (a repaired component)", RuntimeWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"{maps.name} mixture: the log-likelihood decreased (a repaired component)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return MixtureFit(maps.name, maps.param_names, np.exp(log_w), maps.params(theta), theta, loglik,
                       iteration, converged, monotone, history, maps)
 
@@ -112,8 +125,10 @@ def require_spread(maps, x) -> None:
     """A family with more sufficient statistics than variables (gamma: log x and x) has no maximum-
     likelihood fit to data that are all one point: its moments lie on the boundary (k → ∞)."""
     if maps.m > maps.n_variables and np.all(np.ptp(x.reshape(len(x), -1), axis=0) == 0):
-        raise InvalidArgumentError(f"{maps.name}: all data points are equal; no {maps.name} distribution fits "
-                                   f"them (the maximum-likelihood estimate does not exist)")
+        raise InvalidArgumentError(
+            f"{maps.name}: all data points are equal; no {maps.name} distribution fits "
+            f"them (the maximum-likelihood estimate does not exist)"
+        )
 
 
 COLLAPSED_PSEUDO = 0.01  # pseudo-observations of the pooled moments given a collapsed component, per point
@@ -130,7 +145,9 @@ def _collapsed(maps, x, resp) -> np.ndarray:
     points = x.reshape(len(x), -1)
     counts = np.maximum(resp.sum(axis=0), np.finfo(float).tiny)
     mean = (resp.T @ points) / counts[:, None]
-    spread = (resp.T @ (points - points.mean(axis=0)) ** 2) / counts[:, None] - (mean - points.mean(axis=0)) ** 2
+    spread = (resp.T @ (points - points.mean(axis=0)) ** 2) / counts[:, None] - (
+        mean - points.mean(axis=0)
+    ) ** 2
     return np.all(spread <= COLLAPSE_RTOL * points.var(axis=0), axis=1) & (counts > 1.5)
 
 
@@ -189,8 +206,9 @@ def project(maps, eta, counts, pooled, theta, collapsed=None):
         pseudo = COLLAPSED_PSEUDO * counts[k] if collapsed[k] else 0.0
         while True:
             try:
-                out[k] = maps.m_projection(((counts[k] * eta[k] + pseudo * pooled) / (counts[k] + pseudo))[None],
-                                           theta[k:k + 1])[0]
+                out[k] = maps.m_projection(
+                    ((counts[k] * eta[k] + pseudo * pooled) / (counts[k] + pseudo))[None], theta[k : k + 1]
+                )[0]
                 break
             except DegenerateMoments:
                 if not np.isfinite(pseudo) or pseudo > counts.sum():
@@ -212,12 +230,15 @@ def initial(maps, x, stats, k, init, weights, rng):
         elif init == "random":
             resp = rng.dirichlet(np.ones(k), size=len(x))
         else:
-            raise InvalidArgumentError(f"init must be 'kmeans++', 'random' or a (K, n) array of parameters, not {init!r}")
+            raise InvalidArgumentError(
+                f"init must be 'kmeans++', 'random' or a (K, n) array of parameters, not {init!r}"
+            )
         return _m_step(maps, stats, resp, np.zeros((k, maps.m)), rng)
     params = np.atleast_2d(np.asarray(init, dtype=float))
     if params.shape != (k, len(maps.param_names)):
-        raise InvalidArgumentError(f"init must have shape ({k}, {len(maps.param_names)}) for {maps.param_names}, "
-                         f"not {params.shape}")
+        raise InvalidArgumentError(
+            f"init must have shape ({k}, {len(maps.param_names)}) for {maps.param_names}, not {params.shape}"
+        )
     if not np.all(np.isfinite(params)):
         raise InvalidArgumentError(f"init must be finite parameters, not {params.tolist()}")
     w = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, dtype=float)

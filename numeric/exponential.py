@@ -37,7 +37,9 @@ class ExponentialMaps:
     def __init__(self, geometry: Geometry):
         ef = geometry.exponential_family
         if ef is None:
-            raise SymgeoError(f"{geometry.family.name} is not an exponential family: EM here needs T(x) and A(θ)")
+            raise SymgeoError(
+                f"{geometry.family.name} is not an exponential family: EM here needs T(x) and A(θ)"
+            )
         self.geometry = geometry
         self.family = geometry.family
         self.name = self.family.name
@@ -108,7 +110,9 @@ class ExponentialMaps:
             return self._newton(eta, start)
         except SymgeoError:
             if start is None:
-                raise DegenerateMoments(f"{self.name}: no natural parameters with moments η = {eta}") from None
+                raise DegenerateMoments(
+                    f"{self.name}: no natural parameters with moments η = {eta}"
+                ) from None
             return self._newton_row(eta, None)
 
     def _require_valid(self, theta, eta) -> None:
@@ -129,7 +133,9 @@ def _closed_form_inverse(geometry: Geometry):
     except InversionUnavailable:
         return None
     chart = duality.expectation_chart(geometry)
-    return numpy_function(chart.params, [inverse[t] for t in duality.natural_symbols(geometry.exponential_family)])
+    return numpy_function(
+        chart.params, [inverse[t] for t in duality.natural_symbols(geometry.exponential_family)]
+    )
 
 
 class GaussianMaps:

@@ -5,6 +5,7 @@ Matplotlib is imported here only, with the Agg backend; nothing calls `plt.show(
 """
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,16 @@ def _pyplot():
     return plt
 
 
+def _torch_local(draw):
+    """Run a torch figure single-threaded (reproducible) with torch's global state restored afterwards."""
+    @functools.wraps(draw)
+    def run(out: Path, seed: int = 0) -> Path:
+        from .torch_state import local_torch_state
+        with local_torch_state(seed=seed, threads=1):
+            return draw(out, seed)
+    return run
+
+
 # -- the normal manifold ---------------------------------------------------------------------------------
 @figure("normal_geodesics", "geodesics in the normal (μ, σ) half-plane and Fisher unit ellipses (Tissot)")
 def normal_geodesics(out: Path, seed: int = 0) -> Path:
@@ -43,7 +54,12 @@ def normal_geodesics(out: Path, seed: int = 0) -> Path:
     for mu in np.linspace(-2.5, 2.5, 6):
         for sigma in (0.6, 1.2, 2.0):
             _ellipse(ax, normal.inverse_fisher(mu, sigma), mu, sigma, scale=0.12)
-    pairs = [((-2.0, 0.5), (2.0, 0.5)), ((-2.0, 1.0), (2.0, 1.0)), ((-1.0, 0.4), (1.5, 2.2)), ((0.0, 0.3), (0.0, 2.4))]
+    pairs = [
+        ((-2.0, 0.5), (2.0, 0.5)),
+        ((-2.0, 1.0), (2.0, 1.0)),
+        ((-1.0, 0.4), (1.5, 2.2)),
+        ((0.0, 0.3), (0.0, 2.4)),
+    ]
     for start, end in pairs:
         path = _geodesic_path(flow, start, end)
         ax.plot(path[:, 0], path[:, 1], lw=1.8)
@@ -121,8 +137,10 @@ def cramer_rao(out: Path, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     ns = np.array([5, 10, 20, 50, 100, 200, 500, 1000])
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=130)
-    cases = [("exponential", 2.0, lambda n: rng.exponential(1 / 2.0, (4000, n)), lambda x: 1 / x.mean(axis=1)),
-             ("poisson", 3.0, lambda n: rng.poisson(3.0, (4000, n)), lambda x: x.mean(axis=1))]
+    cases = [
+        ("exponential", 2.0, lambda n: rng.exponential(1 / 2.0, (4000, n)), lambda x: 1 / x.mean(axis=1)),
+        ("poisson", 3.0, lambda n: rng.poisson(3.0, (4000, n)), lambda x: x.mean(axis=1)),
+    ]
     for ax, (name, true, draw, mle) in zip(axes, cases):
         family = compile_family(name)
         bound = np.array([float(np.asarray(family.cramer_rao(true, n))[0, 0]) for n in ns])
@@ -170,8 +188,10 @@ def ngd_paths(out: Path, seed: int = 0) -> Path:
     for ax, chart, start in ((axes[0], None, [-1.5, 2.5]), (axes[1], "variance", [-1.5, 6.25])):
         family = compile_family("normal", chart=chart)
         objective = mle_objective(family, data)
-        mu, scale = np.meshgrid(np.linspace(-2, 2.5, 120), np.linspace(0.2, 3.0 if chart is None else 7.0, 120))
-        loss = np.vectorize(lambda a, b: objective.value(np.array([a, b])))(mu, scale)
+        mu, scale = np.meshgrid(
+            np.linspace(-2, 2.5, 120), np.linspace(0.2, 3.0 if chart is None else 7.0, 120)
+        )
+        loss = np.vectorize(lambda a, b, f=objective: f.value(np.array([a, b])))(mu, scale)
         ax.contour(mu, scale, np.log(loss - loss.min() + 1e-3), levels=20, cmap="Greys", linewidths=0.6)
         for method, lr, style in (("natural", 0.1, "-"), ("gradient", 0.05, "--"), ("adam", 0.05, ":")):
             fit = minimize(objective, family, start, method=method, lr=lr, max_iter=150, tol=0)
@@ -186,7 +206,9 @@ def ngd_paths(out: Path, seed: int = 0) -> Path:
         ax.set_title("chart (μ, σ)" if chart is None else "chart (μ, σ²)")
         ax.legend(fontsize=8)
     axes[0].legend(fontsize=7)
-    fig.suptitle("150 steps from the same distribution: only the natural-gradient path is (nearly) chart-independent")
+    fig.suptitle(
+        "150 steps from the same distribution: only the natural-gradient path is (nearly) chart-independent"
+    )
     return _save(fig, out / "ngd_paths.png")
 
 
@@ -216,6 +238,7 @@ def em_projections(out: Path, seed: int = 0) -> Path:
 
 
 @figure("kfac_training", "K-FAC vs SGD+momentum vs Adam: training loss on digits per step")
+@_torch_local
 def kfac_training(out: Path, seed: int = 0) -> Path:
     import torch
     from sklearn.datasets import load_digits
@@ -225,15 +248,19 @@ def kfac_training(out: Path, seed: int = 0) -> Path:
     plt = _pyplot()
     data = load_digits()
     x, y = torch.tensor(data.data / 16.0, dtype=torch.float32), torch.tensor(data.target)
-    torch.set_num_threads(1)
     fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=130)
     for name in ("SGD+momentum", "Adam", "K-FAC"):
         torch.manual_seed(seed)
-        model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
-        opt = {"SGD+momentum": lambda: torch.optim.SGD(model.parameters(), lr=0.3, momentum=0.9),
-               "Adam": lambda: torch.optim.Adam(model.parameters(), lr=0.01),
-               "K-FAC": lambda: KFAC(model, lr=0.3, damping=1e-2, kl_clip=1e-3, inverse="cholesky",
-                                     factor_interval=10, seed=seed)}[name]()
+        model = nn.Sequential(
+            nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10)
+        )
+        if name == "SGD+momentum":
+            opt = torch.optim.SGD(model.parameters(), lr=0.3, momentum=0.9)
+        elif name == "Adam":
+            opt = torch.optim.Adam(model.parameters(), lr=0.01)
+        else:
+            opt = KFAC(model, lr=0.3, damping=1e-2, kl_clip=1e-3, inverse="cholesky", factor_interval=10,
+                       seed=seed)
         generator = torch.Generator().manual_seed(seed)
         steps, losses = [], []
         for step in range(1, 301):
@@ -258,12 +285,11 @@ def kfac_training(out: Path, seed: int = 0) -> Path:
 
 
 @figure("trpo_cartpole", "TRPO on CartPole-v1: episode returns and KL per update (δ = 0.01)")
+@_torch_local
 def trpo_cartpole(out: Path, seed: int = 0) -> Path:
-    import torch
 
     from .trpo import TrainConfig, train
     plt = _pyplot()
-    torch.set_num_threads(1)
     _, log = train("CartPole-v1", 40_960, TrainConfig(), seed=seed, progress=False)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=130)
     axes[0].plot(log.episode_end_steps, log.episode_returns, ".", ms=2, alpha=0.4, label="episode return")
@@ -272,7 +298,9 @@ def trpo_cartpole(out: Path, seed: int = 0) -> Path:
     axes[0].axhline(475, color="k", lw=0.8, ls="--")
     axes[0].set_xlabel("environment steps")
     axes[0].legend()
-    axes[1].plot([r["steps"] for r in log.rows], [r["kl"] for r in log.rows], "o-", ms=3, label="KL(π_old ‖ π_new)")
+    axes[1].plot(
+        [r["steps"] for r in log.rows], [r["kl"] for r in log.rows], "o-", ms=3, label="KL(π_old ‖ π_new)"
+    )
     axes[1].axhline(0.01, color="k", lw=0.8, ls="--", label="δ")
     axes[1].set_xlabel("environment steps")
     axes[1].legend()
@@ -301,8 +329,11 @@ def make_figures(out="figures", only=None, seed: int = 0, progress: bool = True)
         start = time.perf_counter()
         written.append(FIGURES[name][0](out, seed))
         if progress:
-            print(f"[{i}/{len(names)}] {name}: {written[-1]} ({time.perf_counter() - start:.1f} s)", file=sys.stderr,
-                  flush=True)
+            print(
+                f"[{i}/{len(names)}] {name}: {written[-1]} ({time.perf_counter() - start:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     return written
 
 

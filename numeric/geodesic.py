@@ -29,7 +29,6 @@ RTOL = ATOL = 1e-12
 FAR = 1e3  # a shooting trial that runs this many times past both endpoints is abandoned
 MAX_EVALUATIONS = 6_000  # right-hand sides per integration before a trial counts as runaway
 MAX_HALVINGS = 12
-QUICK_ITERATIONS = 12  # Newton steps from the segment before a better start is sought
 
 
 class _Runaway(Exception):
@@ -66,8 +65,10 @@ class Geodesics:
 
     def __init__(self, compiled: CompiledFamily, alpha=0, rtol: float = RTOL, atol: float = ATOL):
         if compiled.backend != "numpy":
-            raise InvalidArgumentError("Geodesics integrates with scipy: compile the family with backend='numpy' "
-                             "(exp_map_torch integrates batches in torch)")
+            raise InvalidArgumentError(
+                "Geodesics integrates with scipy: compile the family with backend='numpy' "
+                "(exp_map_torch integrates batches in torch)"
+            )
         self.compiled = compiled
         self.n = compiled.n
         self._rhs = compiled.geodesic_rhs(alpha).generated
@@ -163,7 +164,7 @@ class Geodesics:
                             f"endpoint residual {best.residual:.3e} after {best.iterations} Newton steps "
                             f"(are the points far apart or near the domain boundary?)")
 
-    def _collocation_velocity(self, x0, x1, coords: "_Unbounded") -> np.ndarray:
+    def _collocation_velocity(self, x0, x1, coords: _Unbounded) -> np.ndarray:
         """v(0) of a loose collocation solution of the BVP, solved in unbounded coordinates u (log for
         positive, logit for unit-interval parameters) from the straight segment in u."""
         n, times = self.n, np.linspace(0.0, 1.0, 41)
@@ -181,7 +182,10 @@ class Geodesics:
 
         def boundary(ya, yb):
             return np.concatenate([ya[:n] - u0, yb[:n] - u1])
-        guess = np.vstack([u0[:, None] + (u1 - u0)[:, None] * times, np.repeat((u1 - u0)[:, None], times.size, 1)])
+
+        guess = np.vstack(
+            [u0[:, None] + (u1 - u0)[:, None] * times, np.repeat((u1 - u0)[:, None], times.size, 1)]
+        )
         with np.errstate(all="ignore"):
             sol = solve_bvp(fun, boundary, times, guess, tol=1e-6, max_nodes=20_000)
         start = coords.velocity(x0, sol.y[n:, 0])
@@ -317,14 +321,14 @@ def distance(compiled: CompiledFamily, x0, x1, method: str = "auto", **shooting)
 
 def closed_form(compiled: CompiledFamily):
     """The generated closed-form distance of the family (arguments ξ₁..., ξ₂...), or None."""
-    if "_closed_form" not in compiled.__dict__:
+    def build():
         form = closed_form_distance(compiled.geometry)
-        fn = None
-        if form is not None:
-            fn = compiled.function(form.first + form.second, form.expr, slots=(0, compiled.n))
-            fn.source = form.source
-        compiled.__dict__["_closed_form"] = fn
-    return compiled.__dict__["_closed_form"]
+        if form is None:
+            return None
+        fn = compiled.function(form.first + form.second, form.expr, slots=(0, compiled.n))
+        fn.source = form.source
+        return fn
+    return compiled.extension("geodesic.closed_form", build)
 
 
 def _quadrature(compiled: CompiledFamily, x0, x1) -> Distance:

@@ -87,12 +87,19 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
             if best is None or result["lower_bound"] > best["lower_bound"]:
                 best = result
         if not best["converged"]:
-            warnings.warn(f"EM did not converge in {self.max_iter} iterations (tol={self.tol}); raise max_iter "
-                          f"or tol", ConvergenceWarning, stacklevel=2)
+            warnings.warn(
+                f"EM did not converge in {self.max_iter} iterations (tol={self.tol}); raise max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         self._set_fitted(best["log_w"], best["theta"])
         if hasattr(self, "_running"):
             del self._running  # a later partial_fit starts its running statistics from this fit
-        self.converged_, self.n_iter_, self.lower_bound_ = best["converged"], best["n_iter"], best["lower_bound"]
+        self.converged_, self.n_iter_, self.lower_bound_ = (
+            best["converged"],
+            best["n_iter"],
+            best["lower_bound"],
+        )
         return self
 
     def fit_predict(self, X, y=None):
@@ -116,7 +123,9 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
             log_w, theta = initial(maps, X, stats, self.n_components, self._init_for(maps, X, rng), None, rng)
             self._running, self._steps = None, 0
             self._set_fitted(log_w, theta)
-        norm, resp = _posteriors(log_joint(maps, stats, log_base, np.log(self.weights_), self.natural_params_))
+        norm, resp = _posteriors(
+            log_joint(maps, stats, log_base, np.log(self.weights_), self.natural_params_)
+        )
         batch_counts, batch_sums = resp.mean(axis=0), resp.T @ stats / len(X)
         self._steps += 1
         gamma = 1.0 if self._steps == 1 else (self._steps + self.step_offset) ** (-self.step_exponent)
@@ -133,7 +142,10 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
             self._running = (batch_counts, batch_sums)
         else:
             counts, sums = self._running
-            self._running = ((1 - gamma) * counts + gamma * batch_counts, (1 - gamma) * sums + gamma * batch_sums)
+            self._running = (
+                (1 - gamma) * counts + gamma * batch_counts,
+                (1 - gamma) * sums + gamma * batch_sums,
+            )
         counts, sums = self._running
         return counts, sums
 
@@ -151,7 +163,9 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
             totals = self._e_step(maps, chunks, log_w, theta)
             lower_bound = totals["loglik"] / totals["n"]
             if not np.isfinite(lower_bound):
-                raise NumericalError(f"{maps.name} mixture: the log-likelihood is {lower_bound} at iteration {iteration}")
+                raise NumericalError(
+                    f"{maps.name} mixture: the log-likelihood is {lower_bound} at iteration {iteration}"
+                )
             log_w = np.log(np.maximum(totals["counts"], np.finfo(float).tiny) / totals["n"])
             theta = self._m_step(maps, totals["counts"], totals["sums"], totals["pooled"] / totals["n"],
                                  totals, theta)
@@ -178,7 +192,9 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
         if getattr(self, "_dask", None) is not None:
             import dask
             blocks = self._dask.to_delayed().ravel()
-            parts = dask.compute(*[dask.delayed(_block_totals)(maps, b, theta, offset, spread) for b in blocks])
+            parts = dask.compute(
+                *[dask.delayed(_block_totals)(maps, b, theta, offset, spread) for b in blocks]
+            )
         else:
             # one chunk after another: the products inside are BLAS's, already threaded (a thread per chunk on
             # top oversubscribed the cores: 10-D/5 at 10⁶ points went from 349 to 869 ms an iteration)
@@ -205,8 +221,9 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
                 for key, value in (("x1", resp @ points), ("x2", resp @ points ** 2),
                                    ("all1", points.sum(dim=0)), ("all2", (points ** 2).sum(dim=0))):
                     totals[key] = totals.get(key, 0) + value
-        return {k: (v.detach().cpu().double().numpy() if torch.is_tensor(v) else v) for k, v in totals.items()} | \
-            {"loglik": float(totals["loglik"])}
+        return {
+            k: (v.detach().cpu().double().numpy() if torch.is_tensor(v) else v) for k, v in totals.items()
+        } | {"loglik": float(totals["loglik"])}
 
     def _m_step(self, maps, counts, sums, pooled, totals=None, theta=None):
         eta = np.where(counts[:, None] > 0, sums / np.maximum(counts, np.finfo(float).tiny)[:, None], pooled)
@@ -224,7 +241,9 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
         scale = totals["all2"] / n - (totals["all1"] / n) ** 2
         safe = np.maximum(counts, np.finfo(float).tiny)[:, None]
         spread = totals["x2"] / safe - (totals["x1"] / safe) ** 2
-        return np.all(spread <= COLLAPSE_RTOL * np.maximum(scale, np.finfo(float).tiny), axis=1) & (counts > 1.5)
+        return np.all(spread <= COLLAPSE_RTOL * np.maximum(scale, np.finfo(float).tiny), axis=1) & (
+            counts > 1.5
+        )
 
     def _start(self, maps, chunks, rng):
         """Initial weights and θ from the first chunk (or the given params_init and weights_init)."""
@@ -235,8 +254,14 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
             if params.shape != (self.n_components, len(maps.param_names)) or not np.all(np.isfinite(params)):
                 raise InvalidArgumentError(f"params_init must be finite with shape ({self.n_components}, "
                                            f"{len(maps.param_names)}) for {maps.param_names}")
-            if weights.shape != (self.n_components,) or not np.all(np.isfinite(weights)) or np.any(weights <= 0):
-                raise InvalidArgumentError(f"weights_init must be {self.n_components} positive finite numbers")
+            if (
+                weights.shape != (self.n_components,)
+                or not np.all(np.isfinite(weights))
+                or np.any(weights <= 0)
+            ):
+                raise InvalidArgumentError(
+                    f"weights_init must be {self.n_components} positive finite numbers"
+                )
             return np.log(weights / weights.sum()), maps.natural(params)
         x, stats, _ = next(iter(chunks()))
         if getattr(self, "_torch", False):
@@ -252,11 +277,15 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
             return "kmeans++"
         from sklearn.cluster import KMeans
         points = x.reshape(len(x), -1)
-        labels = KMeans(self.n_components, n_init=1, random_state=int(rng.integers(2 ** 31))).fit_predict(points)
+        labels = KMeans(self.n_components, n_init=1, random_state=int(rng.integers(2**31))).fit_predict(
+            points
+        )
         stats = maps.statistics(x)
         resp = np.eye(self.n_components)[labels] * 0.99 + 0.01 / self.n_components
         eta = resp.T @ stats / resp.sum(axis=0)[:, None]
-        theta = project(maps, eta, resp.sum(axis=0), stats.mean(axis=0), np.zeros((self.n_components, maps.m)))
+        theta = project(
+            maps, eta, resp.sum(axis=0), stats.mean(axis=0), np.zeros((self.n_components, maps.m))
+        )
         return maps.params(theta)
 
     # -- using the fit ----------------------------------------------------------------------------
@@ -308,7 +337,9 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=float)
         maps = self._maps
-        return log_joint(maps, maps.statistics(X), maps.log_base(X), np.log(self.weights_), self.natural_params_)
+        return log_joint(
+            maps, maps.statistics(X), maps.log_base(X), np.log(self.weights_), self.natural_params_
+        )
 
     def _joint_torch(self, X):
         from . import mixture_torch
@@ -353,7 +384,9 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
         self._dask = None
         if type(X).__module__.startswith("dask"):
             return self._dask_chunks(X, reset)
-        if callable(X) or (isinstance(X, (list, tuple)) and len(X) and _is_array(X[0]) and np.ndim(X[0]) == 2):
+        if callable(X) or (
+            isinstance(X, (list, tuple)) and len(X) and _is_array(X[0]) and np.ndim(X[0]) == 2
+        ):
             make = X if callable(X) else (lambda: iter(X))
             first = validate_data(self, next(iter(make())), reset=reset, dtype=float, ensure_min_samples=1)
             self._maps = self._maps_for(first)
@@ -381,7 +414,9 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
         rows = max(int(self.chunk_size), 1)
         if len(X) * self._maps.m * 8 <= STATISTICS_BYTES:  # T(x) computed once, kept for every iteration
             stats, log_base = self._maps.statistics(X), self._maps.log_base(X)
-            return lambda: ((X[i:i + rows], stats[i:i + rows], log_base[i:i + rows]) for i in range(0, len(X), rows))
+            return lambda: (
+                (X[i : i + rows], stats[i : i + rows], log_base[i : i + rows]) for i in range(0, len(X), rows)
+            )
         return lambda: (self._with_statistics(X[i:i + rows]) for i in range(0, len(X), rows))
 
     def _dask_chunks(self, X, reset: bool):
@@ -423,8 +458,9 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
         else:
             maps = maps_for(family, reg_covar=self.reg_covar)
         if maps.n_variables != X.shape[1]:
-            raise ValueError(f"{maps.name} has {maps.n_variables} variable(s): X needs that many columns, not "
-                             f"{X.shape[1]}")
+            raise ValueError(
+                f"{maps.name} has {maps.n_variables} variable(s): X needs that many columns, not {X.shape[1]}"
+            )
         self._maps = maps
         return maps
 
@@ -442,7 +478,9 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
         if self.distributed:
             import torch.distributed as dist
             if not (dist.is_available() and dist.is_initialized()):
-                raise InvalidArgumentError("distributed=True needs an initialised torch.distributed process group")
+                raise InvalidArgumentError(
+                    "distributed=True needs an initialised torch.distributed process group"
+                )
         if self.init_params not in INIT_PARAMS:
             raise InvalidArgumentError(f"init_params must be one of {INIT_PARAMS}, not {self.init_params!r}")
 
@@ -474,7 +512,9 @@ def _chunk_totals(x, stats, log_base, theta, offset, spread: bool) -> dict:
             "pooled": stats.sum(axis=0)}
     if spread:
         points = x.reshape(len(x), -1)
-        part.update(x1=resp @ points, x2=resp @ points ** 2, all1=points.sum(axis=0), all2=(points ** 2).sum(axis=0))
+        part.update(
+            x1=resp @ points, x2=resp @ points**2, all1=points.sum(axis=0), all2=(points**2).sum(axis=0)
+        )
     return part
 
 

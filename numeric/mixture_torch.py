@@ -34,7 +34,9 @@ class TorchStatistics:
         if isinstance(maps, GaussianMaps):
             i, j = (torch.as_tensor(a, device=x.device) for a in maps.iu)
             stats = torch.cat([x, x[:, i] * x[:, j]], dim=1)
-            log_base = torch.full((len(x),), -0.5 * maps.d * float(np.log(2 * np.pi)), dtype=x.dtype, device=x.device)
+            log_base = torch.full(
+                (len(x),), -0.5 * maps.d * float(np.log(2 * np.pi)), dtype=x.dtype, device=x.device
+            )
             return stats, log_base
         columns = [x[:, c] for c in range(x.shape[1])]
         stats = self._stats(*columns).reshape(len(x), maps.m)

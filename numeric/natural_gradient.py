@@ -89,17 +89,17 @@ def _exponential_mle(family: CompiledFamily, columns) -> Objective:
 
 
 def _log_base(family: CompiledFamily):
-    return family.function(family.family.variables, family.geometry.exponential_family.log_base_measure, slots=())
+    return family.function(
+        family.family.variables, family.geometry.exponential_family.log_base_measure, slots=()
+    )
 
 
 def score_function(family: CompiledFamily):
     """∂ log p(x | ξ)/∂ξ: arguments (variables..., params...), result (..., n)."""
-    key = "_score"
-    if key not in family.__dict__:
-        variables = family.family.variables
-        exprs = [sp.diff(family.family.log_density, p) for p in family.params]
-        family.__dict__[key] = family.function(variables + family.params, exprs, slots=(len(variables),))
-    return family.__dict__[key]
+    from symgeo.fisher import score
+    variables = family.family.variables
+    return family.extension("natural_gradient.score", lambda: family.function(
+        variables + family.params, score(family.family), slots=(len(variables),)))
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,9 @@ def kl_objective(q: CompiledFamily, log_target: Callable, quadrature: Quadrature
     integrate q to 1 (q narrower than the nodes resolve, or mass outside), KL(q ‖ p) is +inf, so that
     `minimize` halves the step instead of trusting a quadrature artefact."""
     if direction not in ("exclusive", "inclusive"):
-        raise InvalidArgumentError(f"direction must be 'exclusive' (KL(q‖p)) or 'inclusive' (KL(p‖q)), not {direction!r}")
+        raise InvalidArgumentError(
+            f"direction must be 'exclusive' (KL(q‖p)) or 'inclusive' (KL(p‖q)), not {direction!r}"
+        )
     if len(q.family.variables) != 1:
         raise SymgeoError("kl_objective integrates over one variable; use a Monte Carlo objective in more")
     x, w = quadrature.nodes, quadrature.weights
@@ -193,13 +195,6 @@ class Fit:
     values: list = field(default_factory=list)
     halvings: int = 0  # step halvings forced by the domain or a non-finite loss
 
-    def iterations_to(self, target: float, gap: float) -> int | None:
-        """First iteration whose loss is within `gap` of `target` (None if never)."""
-        for i, v in enumerate(self.values):
-            if v - target <= gap:
-                return i
-        return None
-
 
 def minimize(objective: Objective, family, start, *, method: str = "natural",
              lr: float = 1.0, damping: float = 0.0, max_iter: int = 1000, tol: float = 1e-10,
@@ -234,7 +229,9 @@ def minimize(objective: Objective, family, start, *, method: str = "natural",
     for iteration in range(1, max_iter + 1):
         grad = objective.gradient(xi)
         if not np.all(np.isfinite(grad)):
-            raise NumericalError(f"the gradient is not finite at {xi.tolist()} (iteration {iteration}): {grad.tolist()}")
+            raise NumericalError(
+                f"the gradient is not finite at {xi.tolist()} (iteration {iteration}): {grad.tolist()}"
+            )
         step = lr * direction(xi, grad, iteration)
         xi, value, halvings = _safe_step(objective, family, xi, step, value, monotone)
         fit.halvings += halvings

@@ -7,7 +7,8 @@ network Jacobian J_b = ∂ξ_b/∂w, i.e. the generalized Gauss–Newton matrix
     G = (1/B) Σ_b J_bᵀ F(ξ_b) J_b,       step:  w ← w − lr · (G + λI)⁻¹ ∇L
 
 G is never formed by default: conjugate gradient uses G·v = Jᵀ(F (J v))/B with torch.func (a forward-mode
-jvp for J v, one reverse-mode vjp closure for Jᵀ u). `solver="exact"` builds G from the full Jacobian (small networks).
+jvp for J v, one reverse-mode vjp closure for Jᵀ u). `solver="exact"` builds G from the full
+Jacobian (small networks).
 The batch is the input of the model's last forward call (captured by a forward pre-hook), so `step`
 keeps torch.optim's `step(closure)` signature.
 """
@@ -45,7 +46,9 @@ class NaturalGradient(torch.optim.Optimizer):
         positive("cg_tol", cg_tol)
         self.family = family if isinstance(family, CompiledFamily) else compile_family(family, "torch")
         if self.family.backend != "torch":
-            raise InvalidArgumentError("NaturalGradient needs a torch-backend family (numeric.compile(..., backend='torch'))")
+            raise InvalidArgumentError(
+                "NaturalGradient needs a torch-backend family (numeric.compile(..., backend='torch'))"
+            )
         defaults = dict(lr=lr, damping=damping, solver=solver, cg_iters=cg_iters, cg_tol=cg_tol)
         super().__init__([p for p in model.parameters() if p.requires_grad], defaults)
         if len(self.param_groups) != 1:
@@ -64,7 +67,9 @@ class NaturalGradient(torch.optim.Optimizer):
         """closure() must zero the gradients, run the model on the batch, compute the mean NLL and call
         backward; it returns the loss."""
         if closure is None:
-            raise InvalidArgumentError("NaturalGradient.step needs a closure that evaluates the loss (and its gradient)")
+            raise InvalidArgumentError(
+                "NaturalGradient.step needs a closure that evaluates the loss (and its gradient)"
+            )
         with torch.enable_grad():
             loss = closure()
         if self._inputs is None:
@@ -73,22 +78,32 @@ class NaturalGradient(torch.optim.Optimizer):
         params = group["params"]
         grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
         if not all(bool(torch.isfinite(g).all()) for g in grads):
-            warnings.warn("NaturalGradient: a non-finite gradient (NaN or inf in the batch or its targets); the "
-                          "step is skipped and the weights are left as they were", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                "NaturalGradient: a non-finite gradient (NaN or inf in the batch or its targets); the "
+                "step is skipped and the weights are left as they were",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             return loss.detach() if torch.is_tensor(loss) else loss
         direction, self.last_cg = natural_step(self.model, self.family, self.link, self._inputs, params,
                                                grads, group["damping"], group["solver"], group["cg_iters"],
                                                group["cg_tol"])
         if not all(bool(torch.isfinite(d).all()) for d in direction):
-            warnings.warn("NaturalGradient: the Fisher solve gave a non-finite direction (the output family's "
-                          "parameters left its domain?); the step is skipped", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                "NaturalGradient: the Fisher solve gave a non-finite direction (the output family's "
+                "parameters left its domain?); the step is skipped",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             return loss.detach() if torch.is_tensor(loss) else loss
         for p, d in zip(params, direction):
             p.sub_(group["lr"] * d)
         return loss.detach() if torch.is_tensor(loss) else loss
 
 
-def natural_step(model, family, link, inputs, params, grads, damping, solver="auto", cg_iters=50, cg_tol=1e-8):
+def natural_step(
+    model, family, link, inputs, params, grads, damping, solver="auto", cg_iters=50, cg_tol=1e-8
+):
     """(G + λI)⁻¹ g as a list shaped like `params`, and the CG report (None for the exact solver)."""
     primals = {n: p.detach() for n, p in zip(_names(model, params), params)}
     flat, g = _flatten(primals.values()), _flatten(grads)

@@ -22,7 +22,11 @@ import sympy as sp
 RTOL = 1e-10
 MAX_LEVEL = 8           # step 2^-8 · 0.5 at most
 FIRST_STEP = 0.5
-REACH = {"finite": 3.6, "half": 4.6, "line": 4.6}  # |u| range of the DE variable (nodes beyond are at the ends)
+REACH = {
+    "finite": 3.6,
+    "half": 4.6,
+    "line": 4.6,
+}  # |u| range of the DE variable (nodes beyond are at the ends)
 MAX_TERMS = 2 ** 20
 
 
@@ -89,7 +93,9 @@ class Represented:
             return np.where(significant, f * ww, 0.0).sum(0)
         with xp.no_grad():
             first = (self.fn(tt, *values)[0] + 0 * tt) * ww
-        significant = xp.as_tensor(_significant(first.cpu().numpy(), u, _spacing(u), self.atom), device=tt.device)
+        significant = xp.as_tensor(
+            _significant(first.cpu().numpy(), u, _spacing(u), self.atom), device=tt.device
+        )
         safe_t = xp.where(significant, tt, _as(xp, np.asarray(_middle(u, t)), values))
         f = self.fn(safe_t, *values)[0] + 0 * tt
         return xp.where(significant, f * ww, 0 * tt).sum(0)
@@ -108,7 +114,9 @@ class Represented:
             terms = terms + 0 * _as(xp, ks, values).reshape(shape)
             block = terms.sum(0)
             if not bool(_all(xp, xp.isfinite(block))):
-                raise RepresentationError(f"the series {self.atom} has a non-finite term at this parameter point")
+                raise RepresentationError(
+                    f"the series {self.atom} has a non-finite term at this parameter point"
+                )
             total = total + block
             k += len(ks)
             if stop == math.inf:

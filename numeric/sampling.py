@@ -33,17 +33,26 @@ def scipy_equivalent(compiled: CompiledFamily, spec: str):
     if any(not np.isfinite(v) for v in fixed.values()):
         return None
     scalar = {
-        "bernoulli": lambda p: st.bernoulli(p), "beta": lambda a, b: st.beta(a, b),
-        "binomial": lambda p: st.binom(int(fixed["n"]), p), "cauchy": lambda x0, g: st.cauchy(x0, g),
-        "exponential": lambda lam: st.expon(scale=1 / lam), "gamma": lambda k, th: st.gamma(k, scale=th),
-        "geometric": lambda p: st.geom(p, loc=-1), "inverse_gamma": lambda a, b: st.invgamma(a, scale=b),
+        "bernoulli": lambda p: st.bernoulli(p),
+        "beta": lambda a, b: st.beta(a, b),
+        "binomial": lambda p: st.binom(int(fixed["n"]), p),
+        "cauchy": lambda x0, g: st.cauchy(x0, g),
+        "exponential": lambda lam: st.expon(scale=1 / lam),
+        "gamma": lambda k, th: st.gamma(k, scale=th),
+        "geometric": lambda p: st.geom(p, loc=-1),
+        "inverse_gamma": lambda a, b: st.invgamma(a, scale=b),
         "inverse_gaussian": lambda mu, lam: st.invgauss(mu / lam, scale=lam),
-        "laplace": lambda mu, b: st.laplace(mu, b), "logistic": lambda mu, s: st.logistic(mu, s),
+        "laplace": lambda mu, b: st.laplace(mu, b),
+        "logistic": lambda mu, s: st.logistic(mu, s),
         "lognormal": lambda mu, s: st.lognorm(s, scale=np.exp(mu)),
-        "negative_binomial": lambda p: st.nbinom(fixed["r"], p), "normal": lambda mu, s: st.norm(mu, s),
-        "normal_mean": lambda mu: st.norm(mu, fixed["sigma"]), "poisson": lambda lam: st.poisson(lam),
-        "rayleigh": lambda s: st.rayleigh(scale=s), "student_t": lambda mu, s: st.t(fixed["nu"], mu, s),
-        "von_mises": lambda mu, k: st.vonmises(k, loc=mu), "weibull": lambda k, lam: st.weibull_min(k, scale=lam),
+        "negative_binomial": lambda p: st.nbinom(fixed["r"], p),
+        "normal": lambda mu, s: st.norm(mu, s),
+        "normal_mean": lambda mu: st.norm(mu, fixed["sigma"]),
+        "poisson": lambda lam: st.poisson(lam),
+        "rayleigh": lambda s: st.rayleigh(scale=s),
+        "student_t": lambda mu, s: st.t(fixed["nu"], mu, s),
+        "von_mises": lambda mu, k: st.vonmises(k, loc=mu),
+        "weibull": lambda k, lam: st.weibull_min(k, scale=lam),
     }
     if name in scalar:
         def build(point):

@@ -1,7 +1,8 @@
 """TRPO with the exact Fisher of the policy's action distribution, and PPO-clip on the same rollouts.
 
-Key equations (Schulman et al. 2015), for a policy π_w(a | s) whose action distribution has parameters ξ(s; w):
-    F v = (1/N) Σ_s J_sᵀ F_ξ(ξ_s) J_s v          J_s = ∂ξ_s/∂w,  F_ξ generated from symgeo (no 2nd derivatives)
+Key equations (Schulman et al. 2015), for a policy π_w(a | s) whose action distribution has parameters
+ξ(s; w):
+    F v = (1/N) Σ_s J_sᵀ F_ξ(ξ_s) J_s v     J_s = ∂ξ_s/∂w,  F_ξ generated from symgeo (no 2nd derivatives)
     x ≈ (F + c I)⁻¹ g  by conjugate gradient,    step = √(2δ / xᵀ F x) · x
     line search: shrink the step until KL(π_old ‖ π_new) ≤ δ (the KL generated from symgeo) and the surrogate
     L(w) = E[π_w(a|s)/π_old(a|s) · Â] improves; otherwise the parameters are restored.
@@ -14,6 +15,7 @@ or PPO epochs) → value-function regression → log a row.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import sys
@@ -29,6 +31,7 @@ from symgeo.errors import InvalidArgumentError
 
 from .cg import conjugate_gradient
 from .compiled import compile as compile_family
+from .torch_state import local_torch_state
 from .validate import count, in_unit, nonnegative, positive
 
 FVP_ROUTES = ("exact", "double_backprop")
@@ -107,7 +110,7 @@ class DiagonalNormalActions(ActionDistribution):
 
 def mlp(sizes, activation=nn.Tanh, last_gain: float = 1.0) -> nn.Sequential:
     layers = []
-    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         linear = nn.Linear(a, b)
         nn.init.orthogonal_(linear.weight, gain=last_gain if i == len(sizes) - 2 else math.sqrt(2))
         nn.init.zeros_(linear.bias)
@@ -205,7 +208,8 @@ class MLPLinearization:
 # -- GAE, written once --------------------------------------------------------------------------------
 def gae(rewards, values, next_values, terminated, ends, gamma: float, lam: float):
     """Generalised advantage estimation over (T, E) arrays. `next_values[t]` is V(s_{t+1}) (the true next
-    state, also at truncation); `terminated` zeroes it; `ends` (terminated or truncated) stops the recursion."""
+    state, also at truncation); `terminated` zeroes it; `ends` (terminated or truncated) stops the
+    recursion."""
     advantages = np.zeros_like(rewards)
     running = np.zeros(rewards.shape[1])
     for t in reversed(range(len(rewards))):
@@ -288,7 +292,9 @@ def _mlp_fvp(policy: Policy, obs, damping: float):
 
 
 def _has_tangent_rules(policy) -> bool:
-    return isinstance(policy, Policy) and all(isinstance(m, (nn.Linear, nn.Tanh, nn.ReLU)) for m in policy.net)
+    return isinstance(policy, Policy) and all(
+        isinstance(m, (nn.Linear, nn.Tanh, nn.ReLU)) for m in policy.net
+    )
 
 
 # -- the updates ---------------------------------------------------------------------------------------
@@ -328,7 +334,13 @@ def trpo_step(policy: Policy, obs, actions, advantages, config: TRPOConfig) -> d
     direction, info = conjugate_gradient(product, g, config.cg_iters, 1e-10)
     curvature = float(direction @ product(direction))
     if not curvature > 0 or not math.isfinite(curvature):
-        return {"accepted": False, "kl": 0.0, "fraction": 0.0, "improvement": 0.0, "cg_residual": info.residual}
+        return {
+            "accepted": False,
+            "kl": 0.0,
+            "fraction": 0.0,
+            "improvement": 0.0,
+            "cg_residual": info.residual,
+        }
     full_step = math.sqrt(2 * config.max_kl / curvature) * direction
     base = float(loss.detach())
     for i in range(config.backtrack_iters):
@@ -374,7 +386,13 @@ def ppo_step(policy: Policy, optimizer, obs, actions, advantages, config: PPOCon
             optimizer.step()
     with torch.no_grad():
         kl = float(policy.actions.kl(xi_old, policy(obs)).mean())
-    return {"accepted": True, "kl": kl, "fraction": 1.0, "improvement": float("nan"), "cg_residual": float("nan")}
+    return {
+        "accepted": True,
+        "kl": kl,
+        "fraction": 1.0,
+        "improvement": float("nan"),
+        "cg_residual": float("nan"),
+    }
 
 
 # -- observation normalisation -----------------------------------------------------------------------------
@@ -469,13 +487,17 @@ def train(env_id, total_steps: int, config: TrainConfig | None = None, seed: int
           stop=None) -> tuple[Policy, TrainLog]:
     """Train on a gymnasium env id (or a callable making one env) for `total_steps` env steps.
     `stop(log)` may end training early (e.g. once a return threshold is reached)."""
-    import gymnasium as gym
     config = config or TrainConfig()
     config.__post_init__()  # fields may have been changed after construction
     config.trpo.__post_init__()
     config.ppo.__post_init__()
     count("total_steps", total_steps)
-    torch.manual_seed(seed)
+    with local_torch_state(seed):  # the policy's initialisation; the caller's random stream is restored
+        return _train(env_id, total_steps, config, seed, progress, stop)
+
+
+def _train(env_id, total_steps: int, config: TrainConfig, seed: int, progress: bool, stop):
+    import gymnasium as gym
     generator = torch.Generator().manual_seed(seed)
     make = env_id if callable(env_id) else (lambda: gym.make(env_id))
     envs = gym.vector.SyncVectorEnv([make for _ in range(config.n_envs)],
@@ -483,7 +505,9 @@ def train(env_id, total_steps: int, config: TrainConfig | None = None, seed: int
     policy = make_policy(envs, config)
     value = mlp((policy.net[0].in_features, *config.hidden, 1))
     value_opt = torch.optim.Adam(value.parameters(), lr=config.value_lr)
-    policy_opt = torch.optim.Adam(policy.parameters(), lr=config.ppo.lr) if config.algorithm == "ppo" else None
+    policy_opt = (
+        torch.optim.Adam(policy.parameters(), lr=config.ppo.lr) if config.algorithm == "ppo" else None
+    )
     normalizer = RunningNormalizer(policy.net[0].in_features) if config.normalize_obs else None
     log, steps, started = TrainLog(), 0, time.perf_counter()
     obs, _ = envs.reset(seed=seed)
@@ -493,8 +517,15 @@ def train(env_id, total_steps: int, config: TrainConfig | None = None, seed: int
         batch, obs, episode_return = _rollout(envs, policy, value, obs, config, normalizer, generator,
                                               episode_return, log, steps, box)
         steps += config.n_steps * config.n_envs
-        advantages, returns = gae(batch["rewards"], batch["values"], batch["next_values"], batch["terminated"],
-                                  batch["ends"], config.gamma, config.gae_lambda)
+        advantages, returns = gae(
+            batch["rewards"],
+            batch["values"],
+            batch["next_values"],
+            batch["terminated"],
+            batch["ends"],
+            config.gamma,
+            config.gae_lambda,
+        )
         flat = _flatten_batch(batch, advantages, returns)
         adv = (flat["advantages"] - flat["advantages"].mean()) / (flat["advantages"].std() + 1e-8)
         if config.algorithm == "trpo":
@@ -556,8 +587,14 @@ def _rollout(envs, policy, value, obs, config, normalizer, generator, episode_re
 def _flatten_batch(batch, advantages, returns) -> dict:
     def flat(a):
         return torch.as_tensor(a.reshape(-1, *a.shape[2:]))
-    return {"obs": flat(batch["obs"]), "actions": flat(batch["actions"]), "advantages": flat(advantages).float(),
-            "returns": flat(returns).float(), "values": flat(batch["values"])}
+
+    return {
+        "obs": flat(batch["obs"]),
+        "actions": flat(batch["actions"]),
+        "advantages": flat(advantages).float(),
+        "returns": flat(returns).float(),
+        "values": flat(batch["values"]),
+    }
 
 
 def _fit_value(value, optimizer, obs, returns, config, generator) -> None:

@@ -80,8 +80,9 @@ class GaussianVI:
     def __init__(self, x, y, likelihood="bernoulli", prior_precision=1.0, nodes: int = 64):
         self.x = np.asarray(x, dtype=float)
         if self.x.ndim != 2 or len(self.x) != len(np.asarray(y).reshape(-1)):
-            raise InvalidArgumentError(f"x must be (N, d) with one row per observation; got {self.x.shape} and "
-                             f"{np.asarray(y).shape}")
+            raise InvalidArgumentError(
+                f"x must be (N, d) with one row per observation; got {self.x.shape} and {np.asarray(y).shape}"
+            )
         self.n, self.d = self.x.shape
         self.likelihood = likelihood if isinstance(likelihood, CanonicalLikelihood) else \
             CanonicalLikelihood(likelihood)
@@ -94,7 +95,9 @@ class GaussianVI:
         try:
             self._prior_logdet = 2 * np.sum(np.log(np.diag(np.linalg.cholesky(self.prior))))
         except np.linalg.LinAlgError:
-            raise InvalidArgumentError("prior_precision must be a positive number or a positive definite matrix") from None
+            raise InvalidArgumentError(
+                "prior_precision must be a positive number or a positive definite matrix"
+            ) from None
         z, w = np.polynomial.hermite.hermgauss(nodes)
         self._z, self._w = np.sqrt(2) * z, w / np.sqrt(np.pi)
         self._iu = np.triu_indices(self.d)
@@ -189,7 +192,10 @@ class GaussianVI:
             grad_c = 2 * grad_cov @ factor
             grad_c[np.diag_indices(self.d)] *= np.diag(factor)  # log-diagonal
             return np.concatenate([grad_m, grad_c[self._il]])
-        return Objective(value, gradient, f"negative ELBO, {self.likelihood.name} GLM, d = {self.d}, {chart} chart")
+
+        return Objective(
+            value, gradient, f"negative ELBO, {self.likelihood.name} GLM, d = {self.d}, {chart} chart"
+        )
 
     def space(self, chart: str = "natural") -> VariationalSpace:
         return VariationalSpace(self, chart)

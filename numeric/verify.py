@@ -121,7 +121,9 @@ def _z_check(name, label, estimate, stderr, exact) -> Check:
         return Check(name, label, float("nan"), f"≤ {Z_LIMIT:g} std. errors", False,
                      "(a Monte Carlo estimate or the formula is not finite)")
     diff = np.abs(estimate - exact)
-    z = np.max(np.where(stderr > 0, diff / np.where(stderr > 0, stderr, 1), np.where(diff > 1e-12, np.inf, 0)))
+    z = np.max(
+        np.where(stderr > 0, diff / np.where(stderr > 0, stderr, 1), np.where(diff > 1e-12, np.inf, 0))
+    )
     rel = float(np.max(diff) / max(np.max(np.abs(exact)), 1e-300))
     return Check(name, label, rel, f"≤ {Z_LIMIT:g} std. errors", bool(z <= Z_LIMIT), f"(max z = {z:.2f})")
 
@@ -147,11 +149,8 @@ def _fisher_monte_carlo(compiled, sampler, point, samples, rng, label) -> Check:
 
 
 def _torch_log_density(compiled: CompiledFamily):
-    key = "_torch_log_density"
-    if key not in compiled.__dict__:
-        torch_family = CompiledFamily(compiled.geometry, "torch", fixed=compiled.fixed, check=False)
-        compiled.__dict__[key] = torch_family.log_density
-    return compiled.__dict__[key]
+    return compiled.extension("verify.torch_log_density", lambda: CompiledFamily(
+        compiled.geometry, "torch", fixed=compiled.fixed, check=False).log_density)
 
 
 # -- several variables over a region --------------------------------------------------------------
@@ -169,8 +168,9 @@ def _region_checks(compiled: CompiledFamily, point, label) -> list:
                if isinstance(v, sp.Basic) and not v.is_number})
     n = fam.n
     pairs = [(i, j) for i in range(n) for j in range(i, n)]
-    exprs = [sp.Integer(1)] + [sp.diff(fam.log_density, fam.params[i]) * sp.diff(fam.log_density, fam.params[j])
-                               for i, j in pairs]
+    exprs = [sp.Integer(1)] + [
+        sp.diff(fam.log_density, fam.params[i]) * sp.diff(fam.log_density, fam.params[j]) for i, j in pairs
+    ]
     if fam.support.discrete:  # counts: direct sums
         from symgeo.expectation.region import region_expectation
         values, error = region_expectation(fam, exprs, {k: sp.Float(v, 30) for k, v in at.items()}), 0.0
@@ -225,8 +225,12 @@ def _region_nodes(ranges, at, level):
 
 def _all_u(r, level):
     from .represented import FIRST_STEP, REACH
-    kind = "finite" if r.lo.is_finite and r.hi.is_finite else ("line" if not (r.lo.is_finite or r.hi.is_finite)
-                                                              else "half")
+
+    kind = (
+        "finite"
+        if r.lo.is_finite and r.hi.is_finite
+        else ("line" if not (r.lo.is_finite or r.hi.is_finite) else "half")
+    )
     h = FIRST_STEP / 2 ** level
     count = int(REACH[kind] / h)
     return np.arange(-count, count + 1) * h
@@ -317,12 +321,20 @@ def _other_chart(compiled: CompiledFamily):
         chart = Chart(natural.name, natural.params, natural.old_in_new, natural.domains,
                       forward=tuple(zip(natural.params, ef.natural_of_params)))
     else:
-        positive = [p for p in geo.params if geo.family.domains[p].inf == 0 and not geo.family.domains[p].sup.is_finite]
+        positive = [
+            p
+            for p in geo.params
+            if geo.family.domains[p].inf == 0 and not geo.family.domains[p].sup.is_finite
+        ]
         if not positive:
             return None
         new = tuple(sp.Symbol(f"log_{p}", real=True) if p in positive else p for p in geo.params)
-        chart = Chart("log", new, tuple((p, sp.exp(u) if p in positive else u) for p, u in zip(geo.params, new)),
-                      forward=tuple((u, sp.log(p) if p in positive else p) for p, u in zip(geo.params, new)))
+        chart = Chart(
+            "log",
+            new,
+            tuple((p, sp.exp(u) if p in positive else u) for p, u in zip(geo.params, new)),
+            forward=tuple((u, sp.log(p) if p in positive else p) for p, u in zip(geo.params, new)),
+        )
     forward = generate(geo.params, compiled.bind([e for _, e in chart.forward]))
     return geo.in_chart(chart), (lambda x: forward(*x))
 
@@ -353,11 +365,15 @@ def _distance_in_two_charts(compiled: CompiledFamily, points) -> Check:
     geo, forward = other
     try:
         here = distance(compiled, *points).value
-        there = distance(CompiledFamily(geo, fixed=compiled.fixed), forward(points[0]), forward(points[1])).value
+        there = distance(
+            CompiledFamily(geo, fixed=compiled.fixed), forward(points[0]), forward(points[1])
+        ).value
     except SymgeoError as exc:
         return Check(name, "ξ₀→ξ₁", 0.0, "", None, str(exc))
     error = abs(here - there) / max(here, 1e-300)
-    return Check(name, "ξ₀→ξ₁", error, "≤ 1e-7", error <= 1e-7, f"(d = {here:.10g}, {geo.family.chart} chart)")
+    return Check(
+        name, "ξ₀→ξ₁", error, "≤ 1e-7", error <= 1e-7, f"(d = {here:.10g}, {geo.family.chart} chart)"
+    )
 
 
 def _kl_monte_carlo(compiled: CompiledFamily, sampler, points, samples, rng) -> Check:

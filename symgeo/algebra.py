@@ -46,7 +46,9 @@ def _normalize(expr: sp.Expr) -> sp.Expr:
 
 
 def _compound_argument(e) -> bool:
-    return isinstance(e, sp.Function) and not isinstance(e, sp.exp) and any(a.is_Add or a.is_Mul for a in e.args)
+    return (
+        isinstance(e, sp.Function) and not isinstance(e, sp.exp) and any(a.is_Add or a.is_Mul for a in e.args)
+    )
 
 
 def _canonical_arguments(e):

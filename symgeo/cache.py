@@ -70,7 +70,7 @@ class DiskCache:
             if json.loads(header) != _header(key, name):
                 return None
             return pickle.loads(payload)
-        except Exception:  # missing, truncated, foreign, unreadable: recompute
+        except Exception:  # noqa: BLE001 (missing, truncated, foreign, unreadable: recompute)
             return None
 
     def put(self, key: str, name: str, value) -> None:

@@ -10,12 +10,12 @@ A name may carry options: ``categorical:k=4``, ``dirichlet:k=3``, ``multivariate
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import sympy as sp
 
 from .algebra import lowest_terms
-from .errors import SymgeoError, UnknownFamilyError
+from .errors import UnknownFamilyError
 from .family import Chart, ExponentialFamily, Family, Reduction, pair_of
 from .support import Box, FinitePoints, Integers, Interval, Simplex
 
@@ -48,7 +48,9 @@ def parse_name(spec: str) -> tuple[str, dict]:
     for item in filter(None, opts.split(",")):
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
-            raise UnknownFamilyError(f"bad option {item!r} in {spec!r}: write key=value, e.g. categorical:k=4")
+            raise UnknownFamilyError(
+                f"bad option {item!r} in {spec!r}: write key=value, e.g. categorical:k=4"
+            )
         try:
             options[key.strip()] = int(value)
         except ValueError:
@@ -72,46 +74,20 @@ def get(spec: str, **options) -> Family:
         if value is not None and (not isinstance(value, int) or value < _MINIMUM.get((name, key), 1)):
             raise UnknownFamilyError(f"{name}: option {key} must be an integer ≥ "
                                      f"{_MINIMUM.get((name, key), 1)}, got {value!r}")
-    return fn(**kwargs)
+    family = fn(**kwargs)
+    options = [(k, v) for k, v in kwargs.items() if v is not None]
+    family.origin = name + "".join(f"{':' if i == 0 else ','}{k}={v}" for i, (k, v) in enumerate(options))
+    return family
 
 
 def spec_of(family: Family) -> str | None:
-    """The catalog name (with options) of which `family` is the declaration or one of its charts, else None.
+    """The catalog name (with options) `family` was built from, in any of its charts; None for a family
+    declared elsewhere.
 
     >>> spec_of(get("categorical:k=4").in_chart("natural"))
     'categorical:k=4'
     """
-    if family.name not in _BUILDERS:
-        return None
-    _, defaults, _ = _BUILDERS[family.name]
-    options = {}
-    for key in defaults:
-        value = family.fixed.get(key)
-        if isinstance(value, sp.Integer):
-            options[key] = int(value)
-        elif value is None:
-            size = _size_option(family.name, family.n)
-            if size is None:
-                return None
-            options[key] = size
-    spec = family.name + "".join(f"{':' if i == 0 else ','}{k}={v}" for i, (k, v) in enumerate(options.items()))
-    try:
-        reference = get(spec)
-        reference = reference.in_chart(family.chart)
-    except UnknownFamilyError:
-        return None
-    except SymgeoError:  # no such chart
-        return None
-    return spec if reference.key == family.key else None
-
-
-def _size_option(name: str, n_params: int) -> int | None:
-    """The size option (k or d) that gives `n_params` parameters."""
-    sizes = {"categorical": lambda k: k - 1, "dirichlet": lambda k: k,
-             "multivariate_normal": lambda d: d + d * (d + 1) // 2, "centered_normal": lambda d: d * (d + 1) // 2}
-    if name not in sizes:
-        return None
-    return next((k for k in range(1, _MAX_SIZE[name] + 1) if sizes[name](k) == n_params), None)
+    return family.origin
 
 
 _MINIMUM = {("categorical", "k"): 2, ("dirichlet", "k"): 2, ("multivariate_normal", "d"): 1,
@@ -295,12 +271,23 @@ def von_mises():
     t1, t2 = _thetas(2)
     ratio = sp.besseli(1, kappa) / sp.besseli(0, kappa)
     return ExponentialFamily(
-        "von_mises", x, Interval(-sp.pi, sp.pi), (t1, t2), (sp.cos(x), sp.sin(x)), None, 0,
-        params=(mu, kappa), natural_of_params=(kappa * sp.cos(mu), kappa * sp.sin(mu)),
+        "von_mises",
+        x,
+        Interval(-sp.pi, sp.pi),
+        (t1, t2),
+        (sp.cos(x), sp.sin(x)),
+        None,
+        0,
+        params=(mu, kappa),
+        natural_of_params=(kappa * sp.cos(mu), kappa * sp.sin(mu)),
         log_partition_of_params=sp.log(2 * sp.pi * sp.besseli(0, kappa)),
         expectation_of_params=(ratio * sp.cos(mu), ratio * sp.sin(mu)),
         domains={mu: sp.Interval.open(-sp.pi, sp.pi)},
-        samples=[{mu: -sp.Rational(6, 5), kappa: sp.Rational(7, 10)}, {mu: sp.Rational(1, 2), kappa: sp.Rational(23, 10)}])
+        samples=[
+            {mu: -sp.Rational(6, 5), kappa: sp.Rational(7, 10)},
+            {mu: sp.Rational(1, 2), kappa: sp.Rational(23, 10)},
+        ],
+    )
 
 
 @_register("rayleigh", "Rayleigh(sigma)")
@@ -339,8 +326,15 @@ def weibull():
     z = sp.Symbol("z", positive=True)
     logp = sp.log(k) - sp.log(lam) + (k - 1) * (sp.log(x) - sp.log(lam)) - (x / lam) ** k
     (k1, k2), (l1, l2) = pair_of(k), pair_of(lam)
-    kl = (sp.log(k1) - k1 * sp.log(l1) - sp.log(k2) + k2 * sp.log(l2) + (k1 - k2) * (sp.log(l1) - sp.EulerGamma / k1)
-          + (l1 / l2) ** k2 * sp.gamma(k2 / k1 + 1) - 1)  # Bauckhage (2013)
+    kl = (
+        sp.log(k1)
+        - k1 * sp.log(l1)
+        - sp.log(k2)
+        + k2 * sp.log(l2)
+        + (k1 - k2) * (sp.log(l1) - sp.EulerGamma / k1)
+        + (l1 / l2) ** k2 * sp.gamma(k2 / k1 + 1)
+        - 1
+    )  # Bauckhage (2013)
     return Family("weibull", x, Interval(0, sp.oo), (k, lam), log_density=logp,
                   reduction=Reduction(z, lam * z ** (1 / k), Interval(0, sp.oo)), closed_forms={"kl": kl})
 
@@ -399,7 +393,9 @@ def _multivariate_normal(name: str, d: int, with_mean: bool):
     prec = prec.applyfunc(lowest_terms)
     mu = sp.Matrix(mus) if with_mean else sp.zeros(d, 1)
     pm = prec * mu
-    natural = [pm[i] for i in range(len(mus))] + [(-prec[i, j] / 2 if i == j else -prec[i, j]) for i, j in pairs]
+    natural = [pm[i] for i in range(len(mus))] + [
+        (-prec[i, j] / 2 if i == j else -prec[i, j]) for i, j in pairs
+    ]
     stats = list(xs[:len(mus)]) + [xs[i] * xs[j] for i, j in pairs]
     eta = list(mus) + [cov[i, j] + mu[i] * mu[j] for i, j in pairs]
     log_a = (mu.T * prec * mu)[0, 0] / 2 + sp.log(cov.det()) / 2

@@ -1,6 +1,6 @@
 """Affine connections in coordinates, computed in a :class:`~symgeo.algebra.DiffField`.
 
-Index conventions (DESIGN): first kind Γ_ij,k as [i][j][k]; second kind Γ^k_ij as [k][i][j].
+Index conventions: first kind Γ_ij,k as [i][j][k]; second kind Γ^k_ij as [k][i][j].
 Levi-Civita: Γ_ij,k = ½(∂_i g_jk + ∂_j g_ik − ∂_k g_ij), symmetric in i, j.
 Amari's α-connection: Γ^(α)_ij,k = Γ_ij,k − (α/2) T_ijk; α = 1 is the e-, α = −1 the m-connection.
 """

@@ -94,7 +94,12 @@ def _matches_quadrature(geo: Geometry, expr, speed, a, b) -> bool:
             return False
         integrand = sp.lambdify(p, speed, "mpmath")
         with mpmath.workdps(30):
-            direct = abs(mpmath.quad(lambda t: mpmath.re(integrand(t)), [mpmath.mpf(sp.N(lo, 40)), mpmath.mpf(sp.N(hi, 40))]))
+            direct = abs(
+                mpmath.quad(
+                    lambda t, f=integrand: mpmath.re(f(t)),
+                    [mpmath.mpf(sp.N(lo, 40)), mpmath.mpf(sp.N(hi, 40))],
+                )
+            )
         if abs(closed - float(direct)) > 1e-9 * max(1.0, float(direct)):
             return False
     return True
@@ -128,7 +133,11 @@ def _half_plane(geo: Geometry):
 def _known(geo: Geometry):
     spec = catalog.spec_of(geo.family)
     name = catalog.parse_name(spec)[0] if spec else None
-    if name not in _KNOWN or geo.family.chart != "default" or (name == "centered_normal" and geo.family.n != 3):
+    if (
+        name not in _KNOWN
+        or geo.family.chart != "default"
+        or (name == "centered_normal" and geo.family.n != 3)
+    ):
         return None
     first, second = pair(geo)
     return ClosedForm(_KNOWN[name](geo.family, first, second), first, second, name)
@@ -149,7 +158,9 @@ def _through_default_chart(geo: Geometry):
     for symbols, point in ((form.first, first), (form.second, second)):
         at = dict(zip(geo.params, point))
         mapping.update({s: sub[p].xreplace(at) for s, p in zip(symbols, base.params)})
-    return ClosedForm(form.expr.xreplace(mapping), first, second, f"{form.source}, through chart {geo.family.chart}")
+    return ClosedForm(
+        form.expr.xreplace(mapping), first, second, f"{form.source}, through chart {geo.family.chart}"
+    )
 
 
 def _sphere(family, p, q):

@@ -123,12 +123,12 @@ def _entropy(geo: Geometry) -> sp.Expr:
     ef = geo.exponential_family
     if ef is None:  # −E[log p] by the expectation engine (a representation where it finds no closed form)
         geo.require_regular()
-        return _simplified(expectations(geo.family, [-geo.family.log_density], geo._timeout).values[0])
+        return _simplified(expectations(geo.family, [-geo.family.log_density], geo.timeout).values[0])
     log_h = ef.log_base_measure
     if log_h.free_symbols & set(ef.variables):
         e_log_h = _linear_in_stats(ef, log_h, geo.expectation_params)
         if e_log_h is None:
-            e_log_h = expectations(geo.family, [log_h], geo._timeout).values[0]
+            e_log_h = expectations(geo.family, [log_h], geo.timeout).values[0]
     else:
         e_log_h = log_h
     return _simplified(ef.log_partition_of_params
@@ -157,9 +157,13 @@ def _linear_in_stats(ef: ExponentialFamily, expr, eta):
     residual = sp.expand(expr - cs[0] - sum(c * t for c, t in zip(cs[1:], ef.stats)))
     if residual == 0:
         return None
-    sol = sp.solve(sp.Poly(residual, *ef.variables).coeffs() if residual.is_polynomial(*ef.variables)
-                   else [residual.coeff(t) for t in ef.stats] + [residual.as_independent(*ef.variables)[0]], cs,
-                   dict=True)
+    sol = sp.solve(
+        sp.Poly(residual, *ef.variables).coeffs()
+        if residual.is_polynomial(*ef.variables)
+        else [residual.coeff(t) for t in ef.stats] + [residual.as_independent(*ef.variables)[0]],
+        cs,
+        dict=True,
+    )
     if not sol:
         return None
     s = sol[0]
@@ -236,8 +240,10 @@ def _check_declared(geo: Geometry, kind: str, first: dict, second: dict, value: 
         value = value_at(formula, _pair_point(pair, first, second))
         numeric = _numeric(geo.family, kind, first, second, None)
     if abs(value - numeric.value) > numeric.error + DECLARED_RTOL * max(1.0, abs(value)):
-        raise SymgeoError(f"{geo.family.name}: the declared closed form of {kind} gives {value!r} at "
-                          f"{first}, {second} but quadrature gives {numeric.value!r}: the declaration is wrong")
+        raise SymgeoError(
+            f"{geo.family.name}: the declared closed form of {kind} gives {value!r} at "
+            f"{first}, {second} but quadrature gives {numeric.value!r}: the declaration is wrong"
+        )
 
 
 def _pair_point(pair: tuple, first: dict, second: dict) -> dict:
@@ -318,9 +324,11 @@ def _numeric(fam, kind: str, first: dict, second: dict, order) -> Divergence:
                              f"the divergence is probably infinite (∫ p₁^λ p₂^(1−λ) diverges for some orders "
                              f"when the tails differ)")
     if error > AGREEMENT * max(1.0, abs(value)):  # a convergent integral agrees to ~1e-18 between the two
-        raise NumericalError(f"{fam.name}: {kind} between {first} and {second} did not converge (quadrature at "
-                             f"20 and 30 digits: {float(values[0])!r} and {value!r}); the integral is probably "
-                             f"infinite (∫ p₁^λ p₂^(1−λ) diverges for some orders when the tails differ)")
+        raise NumericalError(
+            f"{fam.name}: {kind} between {first} and {second} did not converge (quadrature at "
+            f"20 and 30 digits: {float(values[0])!r} and {value!r}); the integral is probably "
+            f"infinite (∫ p₁^λ p₂^(1−λ) diverges for some orders when the tails differ)"
+        )
     return Divergence(kind, value, NUMERIC, error=error)
 
 
@@ -330,7 +338,9 @@ def _numeric_value(fam, kind, first, second, order, dps):
     from .expectation import numeric_expectation
 
     def kl_from(a, b):
-        return numeric_expectation(fam, fam.log_density - fam.log_density.xreplace(b), a, dps=dps, peaks_of=[b])
+        return numeric_expectation(
+            fam, fam.log_density - fam.log_density.xreplace(b), a, dps=dps, peaks_of=[b]
+        )
 
     def affinity(lam):  # ∫ p₁^λ p₂^(1−λ)
         log_ratio = fam.log_density.xreplace(second) - fam.log_density

@@ -45,7 +45,9 @@ def invert(exprs, params, new_symbols, sample: dict, timeout: float = SOLVE_TIME
     try:
         solutions = call_with_timeout(_solve, (equations, list(params)), timeout)
     except (TimeBoundExceeded, RuntimeError) as exc:
-        raise InversionUnavailable(f"no closed-form inverse of ({', '.join(map(str, exprs))}) ({exc})") from None
+        raise InversionUnavailable(
+            f"no closed-form inverse of ({', '.join(map(str, exprs))}) ({exc})"
+        ) from None
     target = {s: sp.sympify(e).xreplace(sample) for s, e in zip(new_symbols, exprs)}
     for sol in solutions:
         if set(sol) != set(params):
@@ -57,7 +59,9 @@ def invert(exprs, params, new_symbols, sample: dict, timeout: float = SOLVE_TIME
             ok = False
         if ok:
             return {p: sp.simplify(sol[p]) for p in params}
-    raise InversionUnavailable(f"no closed-form inverse of ({', '.join(map(str, exprs))}) on the parameter domain")
+    raise InversionUnavailable(
+        f"no closed-form inverse of ({', '.join(map(str, exprs))}) on the parameter domain"
+    )
 
 
 def natural_symbols(ef: ExponentialFamily) -> tuple:
@@ -204,5 +208,7 @@ def geodesic_residual(geo: Geometry, curve: dict, alpha) -> list:
     vs = [sp.diff(x, T) for x in xs]
     at = dict(zip(geo.params, xs))
     n = geo.family.n
-    return [sp.diff(vs[k], T) + sum(gam[k, i, j].xreplace(at) * vs[i] * vs[j] for i in range(n) for j in range(n))
-            for k in range(n)]
+    return [
+        sp.diff(vs[k], T) + sum(gam[k, i, j].xreplace(at) * vs[i] * vs[j] for i in range(n) for j in range(n))
+        for k in range(n)
+    ]

@@ -62,8 +62,10 @@ def _represented_at(expr, point: dict) -> float:
     from .expectation.representation import evaluate
     low, high = (evaluate(expr, point, dps) for dps in REPRESENTATION_DIGITS)
     if not _agree(low, high, REPRESENTATION_DIGITS[0]):
-        raise NumericalError(f"{_name(expr)} at {_show(point)}: its integral does not settle (quadrature at 20 "
-                             f"and 30 digits gives {mpmath.nstr(low, 8)} and {mpmath.nstr(high, 8)})")
+        raise NumericalError(
+            f"{_name(expr)} at {_show(point)}: its integral does not settle (quadrature at 20 "
+            f"and 30 digits gives {mpmath.nstr(low, 8)} and {mpmath.nstr(high, 8)})"
+        )
     return _checked(expr, point, high)
 
 
@@ -81,7 +83,9 @@ def _checked(expr, point, value) -> float:
         raise NumericalError(f"{_name(expr)} is not real at {_show(point)} (value {mpmath.nstr(value, 8)})")
     result = float(real)
     if not mpmath.isfinite(result):
-        raise NumericalError(f"{_name(expr)} at {_show(point)} is {mpmath.nstr(real, 8)}, beyond floating point")
+        raise NumericalError(
+            f"{_name(expr)} at {_show(point)} is {mpmath.nstr(real, 8)}, beyond floating point"
+        )
     return result
 
 

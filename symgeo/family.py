@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import sympy as sp
 
@@ -87,6 +87,7 @@ class Family:
         constraints: Sequence = (),
         samples: Sequence[Mapping] = (),
         closed_forms: Mapping | None = None,
+        origin: str | None = None,
     ):
         if (log_density is None) == (density is None):
             raise SymgeoError(f"{name}: give exactly one of log_density or density")
@@ -109,6 +110,9 @@ class Family:
         # known closed forms of divergences, e.g. {"kl": expr in x0_1, gamma_1, x0_2, gamma_2}: literature
         # results the expectation engine does not derive, checked against quadrature where they are used
         self.closed_forms = dict(closed_forms or {})
+        # the catalog name (with options) this family was built from, kept through its charts; None for a
+        # family declared elsewhere (a spec file, code): what is known of catalog families by name applies
+        self.origin = origin
 
     # -- identity -----------------------------------------------------------------------------
     def _declaration(self) -> tuple:
@@ -139,7 +143,7 @@ class Family:
         return len(self.params)
 
     # -- charts -------------------------------------------------------------------------------
-    def in_chart(self, name: str) -> "Family":
+    def in_chart(self, name: str) -> Family:
         """The same family in the named chart (parameters renamed and substituted)."""
         if name == self.chart:
             return self
@@ -148,14 +152,14 @@ class Family:
             raise SymgeoError(f"{self.name} has no chart {name!r} (charts: {known})")
         return self.reparametrize(self.charts[name])
 
-    def reparametrize(self, chart: Chart) -> "Family":
+    def reparametrize(self, chart: Chart) -> Family:
         sub, domains = self._chart_substitution(chart)
         return Family(self.name, self.variables, self.support, chart.params,
                      log_density=_subs(self.log_density, sub), domains=domains,
                      fixed=self.fixed,
                      reduction=self._reduction_in(sub), chart=chart.name,
                      description=self.description, constraints=self._constraints_in(sub),
-                     samples=self._samples_in(chart))
+                     samples=self._samples_in(chart), origin=self.origin)
 
     def _chart_substitution(self, chart: Chart) -> tuple:
         """(old → new substitution, new domains or None), after checking the chart covers every parameter."""
@@ -321,7 +325,7 @@ class ExponentialFamily(Family):
                                          self.log_base_measure, self.natural_of_params,
                                          self.log_partition_of_params, self.expectation_of_params)
 
-    def reparametrize(self, chart: Chart) -> "ExponentialFamily":
+    def reparametrize(self, chart: Chart) -> ExponentialFamily:
         sub, domains = self._chart_substitution(chart)
         expect = (None if self.expectation_of_params is None
                   else [_subs(e, sub) for e in self.expectation_of_params])
@@ -332,7 +336,7 @@ class ExponentialFamily(Family):
             log_partition_of_params=_subs(self.log_partition_of_params, sub),
             expectation_of_params=expect, domains=domains, fixed=self.fixed,
             reduction=self._reduction_in(sub), chart=chart.name, description=self.description,
-            constraints=self._constraints_in(sub), samples=self._samples_in(chart))
+            constraints=self._constraints_in(sub), samples=self._samples_in(chart), origin=self.origin)
 
 
 _OFFSETS = (sp.Rational(13, 10), sp.Rational(7, 10), sp.Rational(23, 10), sp.Rational(9, 5))

@@ -58,7 +58,12 @@ class Geometry:
     def params(self) -> tuple:
         return self.family.params
 
-    def in_chart(self, chart) -> "Geometry":
+    @property
+    def timeout(self) -> float:
+        """Seconds allowed to each symbolic integral or sum of this geometry's derivations."""
+        return self._timeout
+
+    def in_chart(self, chart) -> Geometry:
         """The same geometry in a named chart of the family, or in a given Chart."""
         family = self.family.in_chart(chart) if isinstance(chart, str) else self.family.reparametrize(chart)
         return Geometry(family, route=self._route, timeout=self._timeout, cache=self._disk or False,
@@ -228,7 +233,8 @@ class Geometry:
     def skewness(self) -> sp.ImmutableDenseNDimArray:
         """Amari–Chentsov tensor T_ijk = E[∂_iℓ ∂_jℓ ∂_kℓ] as [i][j][k] (totally symmetric).
 
-        Exponential families: T_ijk = Σ_a (∂_i∂_j η_a ∂_k θ_a − ∂_i∂_j θ_a ∂_k η_a) = Γ^(−1)_ij,k − Γ^(1)_ij,k,
+        Exponential families:
+        T_ijk = Σ_a (∂_i∂_j η_a ∂_k θ_a − ∂_i∂_j θ_a ∂_k η_a) = Γ^(−1)_ij,k − Γ^(1)_ij,k,
         no integral. Otherwise E[s_i s_j s_k] by the expectation engine."""
         return self._cached("skewness", self._derive_skewness)
 
@@ -243,8 +249,11 @@ class Geometry:
             deta = [[F.d(e, i) for i in range(n)] for e in eta]
             values = {}
             for i, j, k in triples:
-                acc = F.K.sum(term for a in range(len(theta))
-                              for term in (F.d(deta[a][i], j) * dtheta[a][k], -(F.d(dtheta[a][i], j) * deta[a][k])))
+                acc = F.K.sum(
+                    term
+                    for a in range(len(theta))
+                    for term in (F.d(deta[a][i], j) * dtheta[a][k], -(F.d(dtheta[a][i], j) * deta[a][k]))
+                )
                 values[(i, j, k)] = tidy_reduced(F.to_expr(acc))
         else:
             from .fisher import score
@@ -286,8 +295,10 @@ class Geometry:
     def ricci(self, alpha=0) -> sp.ImmutableMatrix:
         """Ric_σν = R^ρ_σρν."""
         alpha = self._alpha(alpha)
-        return self._cached(f"ricci_{alpha}",
-                            lambda: sp.ImmutableMatrix(_map_nested(self._ricci_f(alpha), self._field.to_expr)))
+        return self._cached(
+            f"ricci_{alpha}",
+            lambda: sp.ImmutableMatrix(_map_nested(self._ricci_f(alpha), self._field.to_expr)),
+        )
 
     @property
     def scalar_curvature(self) -> sp.Expr:
@@ -395,7 +406,9 @@ def _check_nonsingular(family: Family, g: sp.ImmutableMatrix) -> None:
     for k in range(2):
         point = family.sample_point(k)
         with mpmath.workdps(40):
-            values = mpmath.matrix([[_value_at(g[i, j], point) for j in range(g.cols)] for i in range(g.rows)])
+            values = mpmath.matrix(
+                [[_value_at(g[i, j], point) for j in range(g.cols)] for i in range(g.rows)]
+            )
             try:
                 chol = mpmath.cholesky(values)
             except (ValueError, ZeroDivisionError):
@@ -413,7 +426,9 @@ def _check_nonsingular(family: Family, g: sp.ImmutableMatrix) -> None:
     field = DiffField(list(g), family.params)
     det = field.det([[field.to_field(g[i, j]) for j in range(g.cols)] for i in range(g.rows)])
     if not det:
-        null = [[sp.simplify(sp.powsimp(c, force=True)) for c in v] for v in sp.Matrix(g).nullspace(simplify=True)]
+        null = [
+            [sp.simplify(sp.powsimp(c, force=True)) for c in v] for v in sp.Matrix(g).nullspace(simplify=True)
+        ]
         directions = "; ".join("(" + ", ".join(map(str, v)) + ")" for v in null)
         raise SingularFisherError(
             f"{family.name}: the Fisher matrix is singular (det g = 0): the parameters are not "

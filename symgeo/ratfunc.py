@@ -32,7 +32,9 @@ class RationalField:
         self._one_poly = self.ctx.constant(1)
         self.zero = RationalFunction(self, self.ctx.constant(0), self._one_poly)
         self.one = RationalFunction(self, self._one_poly, self._one_poly)
-        self.gens = tuple(RationalFunction(self, g, self._one_poly) for g in self.ctx.gens()[: len(self.names)])
+        self.gens = tuple(
+            RationalFunction(self, g, self._one_poly) for g in self.ctx.gens()[: len(self.names)]
+        )
 
     def __call__(self, value) -> RationalFunction:
         if isinstance(value, RationalFunction):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-
 from typing import TYPE_CHECKING
 
 import sympy as sp
@@ -58,7 +57,8 @@ def texts(nested):
 
 
 # -- LaTeX displays ---------------------------------------------------------------------------------
-LINE_WIDTH = 50  # estimated glyphs of an 11pt display line on A4 with the report's margins (kept short: the estimate is rough)
+# estimated glyphs of an 11pt display line on A4 with the report's margins (kept short: the estimate is rough)
+LINE_WIDTH = 50
 SHORTEST_NAMED = 12  # a sum narrower than this is not worth a name of its own
 SHORT_SCRIPT = 8
 
@@ -110,8 +110,12 @@ _INVISIBLE = {"left", "right", "big", "Big", "bigl", "bigr", "Bigl", "Bigr", ","
 
 def display(lhs: str, expr) -> str:
     """LaTeX of `lhs = expr` as one or more displays, none wider than the line where it can be helped."""
-    parts = [_single(name, latex(part)) if width(name) + width(latex(part)) <= LINE_WIDTH or len(_terms(part)) == 1
-             else _multiline(name, _terms(part)) for name, part in named_parts(lhs, expr)]
+    parts = [
+        _single(name, latex(part))
+        if width(name) + width(latex(part)) <= LINE_WIDTH or len(_terms(part)) == 1
+        else _multiline(name, _terms(part))
+        for name, part in named_parts(lhs, expr)
+    ]
     return parts[0] + ("where\n" if len(parts) > 1 else "") + "".join(parts[1:])
 
 
@@ -268,10 +272,14 @@ _JSON_KEYS = {"fisher": ("fisher", "fisher_route", "notes", "fisher_kinds"),
 def _text_fisher(geo, _):
     from .expectation import is_represented, kind
     fam, params, g = geo.family, geo.family.params, geo.fisher
-    lines = [f"exponential family: {'yes' if geo.exponential_family is not None else 'no'}   "
-             f"Fisher route: {geo.fisher_route}", "", "Fisher metric g_ij:"]
-    lines += [f"  g[{params[i]},{params[j]}] = {g[i, j]}" + (f"   [{kind(g[i, j])}]" if is_represented(g[i, j]) else "")
-              for i in range(fam.n) for j in range(i, fam.n)]
+    lines = [(f"exponential family: {'yes' if geo.exponential_family is not None else 'no'}   "
+              f"Fisher route: {geo.fisher_route}"), "", "Fisher metric g_ij:"]
+    lines += [
+        f"  g[{params[i]},{params[j]}] = {g[i, j]}"
+        + (f"   [{kind(g[i, j])}]" if is_represented(g[i, j]) else "")
+        for i in range(fam.n)
+        for j in range(i, fam.n)
+    ]
     if geo.notes:
         lines += ["", "notes:"] + [f"  {note}" for note in geo.notes]
     return lines

@@ -39,14 +39,74 @@ def _eq(lhs: str, expr) -> str:
     return display(lhs, expr)
 
 
-_UNICODE = {**{chr(0x3B1 + i): rf"$\{name}$" for i, name in enumerate(
-    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho varsigma sigma tau "
-    "upsilon phi chi psi omega".split()) if name not in ("omicron",)},
-    "Γ": r"$\Gamma$", "Σ": r"$\Sigma$", "Θ": r"$\Theta$", "Δ": r"$\Delta$", "ℓ": r"$\ell$", "‖": r"$\|$",
-    "→": r"$\to$", "↦": r"$\mapsto$", "≥": r"$\geq$", "≤": r"$\leq$", "≈": r"$\approx$", "×": r"$\times$",
-    "·": r"$\cdot$", "−": "-", "∞": r"$\infty$", "∂": r"$\partial$", "∇": r"$\nabla$", "∈": r"$\in$",
-    "⊗": r"$\otimes$", "√": r"$\surd$", "≠": r"$\neq$", "²": r"$^2$", "³": r"$^3$", "⁻": r"$^-$", "¹": r"$^1$",
-    "₁": r"$_1$", "₂": r"$_2$", "ᵀ": r"$^T$", "…": r"\dots{}", "–": "--", "—": "---", "é": r"\'e", "ψ": r"$\psi$"}
+_UNICODE = {
+    **{
+        chr(0x3B1 + i): rf"$\{name}$"
+        for i, name in enumerate(
+            [
+                "alpha",
+                "beta",
+                "gamma",
+                "delta",
+                "epsilon",
+                "zeta",
+                "eta",
+                "theta",
+                "iota",
+                "kappa",
+                "lambda",
+                "mu",
+                "nu",
+                "xi",
+                "omicron",
+                "pi",
+                "rho",
+                "varsigma",
+                "sigma",
+                "tau",
+                "upsilon",
+                "phi",
+                "chi",
+                "psi",
+                "omega",
+            ]
+        )
+        if name not in ("omicron",)
+    },
+    "Γ": r"$\Gamma$",
+    "Σ": r"$\Sigma$",
+    "Θ": r"$\Theta$",
+    "Δ": r"$\Delta$",
+    "ℓ": r"$\ell$",
+    "‖": r"$\|$",
+    "→": r"$\to$",
+    "↦": r"$\mapsto$",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "≈": r"$\approx$",
+    "×": r"$\times$",
+    "·": r"$\cdot$",
+    "−": "-",
+    "∞": r"$\infty$",
+    "∂": r"$\partial$",
+    "∇": r"$\nabla$",
+    "∈": r"$\in$",
+    "⊗": r"$\otimes$",
+    "√": r"$\surd$",
+    "≠": r"$\neq$",
+    "²": r"$^2$",
+    "³": r"$^3$",
+    "⁻": r"$^-$",
+    "¹": r"$^1$",
+    "₁": r"$_1$",
+    "₂": r"$_2$",
+    "ᵀ": r"$^T$",
+    "…": r"\dots{}",
+    "–": "--",
+    "—": "---",
+    "é": r"\'e",
+    "ψ": r"$\psi$",
+}
 
 
 def _text(s: str) -> str:
@@ -70,9 +130,8 @@ def _declaration(geo: Geometry) -> str:
     fam = geo.family
     params = ", ".join(f"${_tex(p)} \\in {_tex(fam.domains[p])}$" for p in fam.params)
     out = ["\\section{Declaration}\n",
-           f"Variable(s) ${', '.join(_tex(v) for v in fam.variables)}$ on the support "
-           f"{_support(fam)}; "
-           f"parameters {params}; chart: {_text(fam.chart or 'default')}.\n\n",
+           (f"Variable(s) ${', '.join(_tex(v) for v in fam.variables)}$ on the support {_support(fam)}; "
+            f"parameters {params}; chart: {_text(fam.chart or 'default')}.\n\n"),
            _eq(r"\log p(x \mid \xi)", fam.log_density)]
     return "".join(out)
 
@@ -99,7 +158,9 @@ def _exponential(geo: Geometry) -> str:
         out.append("Inverse map $\\theta(\\eta)$ (closed form):\n")
         out += [_eq(_tex(t), e) for t, e in inverse.items()]
     except SymgeoError:
-        out.append("$\\theta(\\eta)$ has no closed form here; symgeo inverts it numerically (Newton on $A$).\n\n")
+        out.append(
+            "$\\theta(\\eta)$ has no closed form here; symgeo inverts it numerically (Newton on $A$).\n\n"
+        )
     try:
         out.append(_eq(r"A^{*}(\eta) = \theta\cdot\eta - A", duality.dual_potential(geo)))
     except SymgeoError:

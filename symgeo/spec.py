@@ -7,7 +7,7 @@ bounded; numeric powers are bounded so `9**9**9**9` is refused, not evaluated.
 
     name = "zero_inflated_poisson"
     variable = "x"
-    support = "naturals"          # reals | positive | unit | naturals | {interval=[lo, hi]} | {integers=[lo, hi]}
+    support = "naturals"   # reals | positive | unit | naturals | {interval=[lo, hi]} | {integers=[lo, hi]}
     density = "..."               # or log_density = "..."
     [params]
     lam = "positive"              # real | positive | negative | unit | {interval=[lo, hi]}
@@ -51,10 +51,10 @@ def parse_expression(text: str, names: dict, where: str = "expression") -> sp.Ex
 
     >>> x = sp.Symbol('x'); parse_expression("exp(-x**2/2)", {"x": x})
     exp(-x**2/2)
-    >>> parse_expression("9**9**9**9", {})
+    >>> parse_expression("9**9**9**9", {})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    symgeo.errors.SpecError: expression: the power 9**387420489 is too large to evaluate (limit 100 digits of exponent magnitude)
+    symgeo.errors.SpecError: expression: the power 9**387420489 is too large to evaluate (limit 100 digits ...
     """
     if not isinstance(text, str):
         if isinstance(text, (int, float)) and not isinstance(text, bool):
@@ -121,10 +121,12 @@ def _check_constant_arguments(name: str, args: list, where: str) -> None:
             continue
         size = abs(sp.N(arg, 15))
         if not size.is_finite or size > MAX_CONSTANT_ARGUMENT:
-            raise SpecError(f"{where}: {name}({', '.join(map(str, args))}) has a constant argument above "
-                            f"{MAX_CONSTANT_ARGUMENT} in magnitude (SymPy may evaluate such a constant exactly, "
-                            f"digit by digit); "
-                            f"declare it under [fixed] as 'positive' (kept symbolic) or use a smaller value")
+            raise SpecError(
+                f"{where}: {name}({', '.join(map(str, args))}) has a constant argument above "
+                f"{MAX_CONSTANT_ARGUMENT} in magnitude (SymPy may evaluate such a constant exactly, "
+                f"digit by digit); "
+                f"declare it under [fixed] as 'positive' (kept symbolic) or use a smaller value"
+            )
 
 
 def _number(value, where: str):
@@ -185,8 +187,22 @@ _PARAM_KINDS = {
     "unit": (dict(positive=True), sp.Interval.open(0, 1)),
 }
 MAX_VARIABLES = 4
-_KEYS = {"name", "description", "variable", "variables", "support", "params", "fixed", "density", "log_density",
-         "normalize", "exponential_family", "charts", "reduction", "closed_forms"}
+_KEYS = {
+    "name",
+    "description",
+    "variable",
+    "variables",
+    "support",
+    "params",
+    "fixed",
+    "density",
+    "log_density",
+    "normalize",
+    "exponential_family",
+    "charts",
+    "reduction",
+    "closed_forms",
+}
 CLOSED_FORM_KINDS = ("kl",)
 
 
@@ -378,7 +394,9 @@ def _fixed(decl, where: str, names: dict) -> dict:
             sym = sp.Symbol(fname, positive=value != "real", integer=value == "positive integer",
                             real=True)
         else:
-            raise SpecError(f"{where}: fixed.{fname} must be a number, 'positive', 'positive integer' or 'real'")
+            raise SpecError(
+                f"{where}: fixed.{fname} must be a number, 'positive', 'positive integer' or 'real'"
+            )
         names[fname] = sym
         out[fname] = sym
     return out

@@ -180,7 +180,9 @@ def _after(current, pending, names, required, outcome):
     if current not in required:
         return rest
     for name, _ in rest:
-        outcome.unfinished[name] = Failure("error", f"{_label(name)}: not started, {_label(current)} did not finish")
+        outcome.unfinished[name] = Failure(
+            "error", f"{_label(name)}: not started, {_label(current)} did not finish"
+        )
     return []
 
 

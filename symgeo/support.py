@@ -36,7 +36,7 @@ class Interval(_Bounds):
 class Integers(_Bounds):
     """A discrete scalar support {lo, lo+1, ..., hi} (hi may be oo or a fixed symbol)."""
 
-    lo: sp.Expr = sp.Integer(0)
+    lo: sp.Expr = sp.Integer(0)  # noqa: RUF009 (SymPy numbers are immutable)
     hi: sp.Expr = sp.oo
     discrete = True
 

@@ -163,7 +163,9 @@ def compare(fn, family, quantity: str, *, chart=None, rtol: float = 1e-8, atol: 
         elif quantity in ("log_density", "score"):
             for x in _support_values(fam):
                 got = report.call(fn, point, x, *[point[str(p)] for p in fam.params])
-                _compare(formulas, {**exact_point, fam.variables[0]: sp.nsimplify(x)}, got, point, report, x=x)
+                _compare(
+                    formulas, {**exact_point, fam.variables[0]: sp.nsimplify(x)}, got, point, report, x=x
+                )
         else:
             got = report.call(fn, point, *[point[str(p)] for p in fam.params])
             _compare(formulas, exact_point, got, point, report)
@@ -202,8 +204,8 @@ def _moments(geo: Geometry) -> dict:
 def _derive_moments(geo: Geometry) -> dict:
     from .expectation import expectations
     fam = geo.family
-    first = expectations(fam, list(fam.variables), geo._timeout)
-    second = expectations(fam, [v ** 2 for v in fam.variables], geo._timeout)
+    first = expectations(fam, list(fam.variables), geo.timeout)
+    second = expectations(fam, [v ** 2 for v in fam.variables], geo.timeout)
     return {"mean": sp.Array([sp.simplify(m) for m in first.values]),
             "variance": sp.Array([sp.simplify(s2 - m ** 2) for m, s2 in zip(first.values, second.values)]),
             "conditions": {"mean": first.conditions, "variance": first.conditions + second.conditions}}
@@ -288,8 +290,10 @@ def _compare(formulas, point, got, shown, report: Report, x=None) -> None:
                                f"returned something that is not an array of numbers ({err})")
         return
     if got.size != len(flat):
-        report.failures.append(f"{report.quantity} of {report.family}: the function returned shape {got.shape}, "
-                               f"symgeo's is {expected_shape}")
+        report.failures.append(
+            f"{report.quantity} of {report.family}: the function returned shape {got.shape}, "
+            f"symgeo's is {expected_shape}"
+        )
         return
     for index, (formula, value) in enumerate(zip(flat, got.reshape(-1).tolist())):
         try:
@@ -299,10 +303,12 @@ def _compare(formulas, point, got, shown, report: Report, x=None) -> None:
         entry = tuple(int(i) for i in np.unravel_index(index, got.shape)) if got.shape else ()
 
         def describe(relative, formula=formula, value=value, exact=exact, entry=entry):
-            return (f"{report.quantity} of {report.family} at {_where(shown, x)}, entry {entry}: got {value!r}, "
-                    f"symgeo's exact value is {exact!r} (formula {formula}); relative error {relative:.3g} > "
-                    f"rtol {report.rtol:g}\n  reproduce: symgeo.testing.assert_matches(fn, {report.family!r}, "
-                    f"{report.quantity!r}, points=[{shown!r}])")
+            return (
+                f"{report.quantity} of {report.family} at {_where(shown, x)}, entry {entry}: got {value!r}, "
+                f"symgeo's exact value is {exact!r} (formula {formula}); relative error {relative:.3g} > "
+                f"rtol {report.rtol:g}\n  reproduce: symgeo.testing.assert_matches(fn, {report.family!r}, "
+                f"{report.quantity!r}, points=[{shown!r}])"
+            )
         report.record(value, exact, report.atol + report.rtol * abs(exact), describe)
 
 
@@ -311,7 +317,9 @@ def _array(values):
     return np.array(values, dtype=float)
 
 
-def _compare_divergence(fn, geo: Geometry, kind: str, order, first: dict, second: dict, report: Report) -> None:
+def _compare_divergence(
+    fn, geo: Geometry, kind: str, order, first: dict, second: dict, report: Report
+) -> None:
     fam = geo.family
     try:
         reference = _pair_reference(geo, kind, _exact(fam, first), _exact(fam, second), order)

@@ -48,7 +48,9 @@ class _Head:
         self.family = fam
         fisher = Geometry(fam).fisher
         if fisher.free_symbols - set(fam.params):
-            raise InvalidArgumentError(f"{fam.name}: give values to its fixed symbols (e.g. '{fam.name}:n=10')")
+            raise InvalidArgumentError(
+                f"{fam.name}: give values to its fixed symbols (e.g. '{fam.name}:n=10')"
+            )
         self._fisher = sp.lambdify(fam.params, fisher, "numpy")
         self.model, self.inputs, self.weights = model, inputs, _parameters(model)
         self.to_params = to_params or (lambda out: tuple(out[:, i] for i in range(fam.n)))
@@ -75,7 +77,9 @@ class _Head:
         return _flat(pullback(u)[0].values())
 
 
-def exact_ggn(model: torch.nn.Module, inputs: torch.Tensor, family, *, to_params=None, chart=None) -> torch.Tensor:
+def exact_ggn(
+    model: torch.nn.Module, inputs: torch.Tensor, family, *, to_params=None, chart=None
+) -> torch.Tensor:
     """The dense (P, P) matrix (1/N) Σ Jᵢᵀ F(ξᵢ) Jᵢ over the model's trainable parameters, in
     named_parameters order (for small models: compare a K-FAC factor's Kronecker product or a block)."""
     head = _Head(model, inputs, family, to_params, chart)
@@ -85,8 +89,18 @@ def exact_ggn(model: torch.nn.Module, inputs: torch.Tensor, family, *, to_params
     return torch.stack([head.product(eye[i]) for i in range(size)], dim=1)
 
 
-def assert_fvp_matches(fvp, model: torch.nn.Module, inputs: torch.Tensor, family, *, to_params=None, chart=None,
-                       rtol: float = 1e-6, n_vectors: int = 3, seed: int = 0) -> int:
+def assert_fvp_matches(
+    fvp,
+    model: torch.nn.Module,
+    inputs: torch.Tensor,
+    family,
+    *,
+    to_params=None,
+    chart=None,
+    rtol: float = 1e-6,
+    n_vectors: int = 3,
+    seed: int = 0,
+) -> int:
     """Raise AssertionError unless fvp(v) (v flat over the trainable parameters in named_parameters order)
     equals the exact G v for seeded random v; returns the number of vectors compared."""
     head = _Head(model, inputs, family, to_params, chart)
@@ -98,17 +112,21 @@ def assert_fvp_matches(fvp, model: torch.nn.Module, inputs: torch.Tensor, family
         expected = head.product(v)
         got = torch.as_tensor(fvp(v.clone()), dtype=expected.dtype, device=expected.device).reshape(-1)
         if got.shape != expected.shape:
-            raise AssertionError(f"Fisher-vector product for {head.family.name}: got shape {tuple(got.shape)}, "
-                                 f"expected {tuple(expected.shape)}")
+            raise AssertionError(
+                f"Fisher-vector product for {head.family.name}: got shape {tuple(got.shape)}, "
+                f"expected {tuple(expected.shape)}"
+            )
         error = float(torch.linalg.vector_norm(got - expected))
         scale = float(torch.linalg.vector_norm(expected))
         if not math.isfinite(float(got.abs().sum())) or error > rtol * scale:
             worst = int(torch.argmax((got - expected).abs()))
             name, offset = _entry_name(head.weights, worst)
             raise AssertionError(
-                f"Fisher-vector product for a {head.family.name} head, vector {k} (seed {seed}): relative error "
-                f"{error / scale if scale else math.inf:.3g} > rtol {rtol:g}; worst entry {name}{offset}: got "
-                f"{float(got[worst])!r}, exact Jᵀ F J v gives {float(expected[worst])!r}")
+                f"Fisher-vector product for a {head.family.name} head, vector {k} (seed {seed}): "
+                f"relative error {error / scale if scale else math.inf:.3g} > rtol {rtol:g}; "
+                f"worst entry {name}{offset}: got "
+                f"{float(got[worst])!r}, exact Jᵀ F J v gives {float(expected[worst])!r}"
+            )
     return n_vectors
 
 

@@ -21,7 +21,7 @@ def _child(conn, fn, args, seconds):
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     try:
         conn.send_bytes(pickle.dumps(("ok", fn(*args))))
-    except BaseException as exc:  # report any failure to the parent, never hang it
+    except BaseException as exc:  # noqa: BLE001 (report any failure to the parent, never hang it)
         conn.send_bytes(pickle.dumps(("err", f"{type(exc).__name__}: {exc}")))
     finally:
         conn.close()

@@ -1,4 +1,4 @@
-"""Every catalog family against a published closed form (kind a of STYLE §6)."""
+"""Every catalog family against a published closed form."""
 import pytest
 import sympy as sp
 
@@ -126,3 +126,16 @@ def test_every_family_derives_everything(name, geometry):
     eqs = g.geodesic_equations()
     assert list(eqs) == list(g.params)
     assert (g.fisher * g.inverse_fisher).applyfunc(lambda e: sp.simplify(sp.expand_func(e))) == sp.eye(n)
+
+
+def test_a_family_remembers_its_catalog_origin_through_its_charts(tmp_path):
+    from symgeo.spec import load_spec
+    family = catalog.get("categorical:k=4")
+    assert catalog.spec_of(family) == "categorical:k=4"
+    assert catalog.spec_of(family.in_chart("natural")) == "categorical:k=4"
+    assert catalog.get(catalog.spec_of(catalog.get("binomial:n=7"))).key == catalog.get("binomial:n=7").key
+    spec = tmp_path / "normal.toml"  # declared elsewhere under a catalog name: not the catalog's family
+    spec.write_text('name = "normal"\nvariable = "x"\nsupport = "reals"\n'
+                    'log_density = "-(x - mu)**2/(2*sigma**2) - log(sigma) - log(2*pi)/2"\n'
+                    '[params]\nmu = "real"\nsigma = "positive"\n')
+    assert catalog.spec_of(load_spec(str(spec))) is None

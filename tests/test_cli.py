@@ -1,4 +1,4 @@
-"""The command line: contract of DESIGN.md (exit codes, one-line errors, JSON keys)."""
+"""The command line's contract: exit codes, one-line errors, JSON keys."""
 import json
 import math
 import os

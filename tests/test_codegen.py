@@ -1,4 +1,4 @@
-"""Generated numpy/torch functions against `expr.evalf` at seeded points (issue 4, STYLE §5)."""
+"""Generated numpy/torch functions against `expr.evalf` at seeded points."""
 import numpy as np
 import pytest
 import sympy as sp

@@ -1,4 +1,4 @@
-"""Second derivation routes and numeric references (kinds b and d of STYLE §6)."""
+"""Second derivation routes and numeric references."""
 import numpy as np
 import pytest
 import scipy.stats as st

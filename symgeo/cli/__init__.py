@@ -11,9 +11,18 @@ import sys
 
 from ..divergence import KINDS
 from ..errors import SymgeoError
-from .arguments import (DEFAULT_MEMORY_GIB, common, count, divergence_arguments, limits, output_file,
-                        output_folder, positive, two_points)
 from ..render import derivation
+from .arguments import (
+    DEFAULT_MEMORY_GIB,
+    common,
+    count,
+    divergence_arguments,
+    limits,
+    output_file,
+    output_folder,
+    positive,
+    two_points,
+)
 from .symbolic import EXIT_PARTIAL, cmd_check, cmd_derive, cmd_divergence, cmd_entropy, cmd_kl, cmd_list
 
 EXIT_BAD_INPUT = 2
@@ -47,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("family", help="catalog name (normal, categorical:k=4, ...) or a .toml spec file")
     p.add_argument("--chart", help="derive in this named chart (see symgeo list)")
     p.add_argument("--format", choices=("text", "latex", "json"), default="text")
-    p.add_argument("--alpha", help="also give the α-connection symbols for this α (1, -1, 1/2, or 'alpha' for symbolic)")
+    p.add_argument(
+        "--alpha", help="also give the α-connection symbols for this α (1, -1, 1/2, or 'alpha' for symbolic)"
+    )
     p.add_argument("--budget", type=positive("--budget"), default=DEFAULT_BUDGET,
                    help=f"seconds for the whole derivation (default {DEFAULT_BUDGET:g}); what finished "
                         f"within it is printed, the rest named, exit {EXIT_PARTIAL}")
@@ -56,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, bounded=False)
     p.set_defaults(func=cmd_derive)
 
-    p = sub.add_parser("kl", help="KL divergence between two members (closed form where known, else quadrature)")
+    p = sub.add_parser(
+        "kl", help="KL divergence between two members (closed form where known, else quadrature)"
+    )
     divergence_arguments(p)
     p.set_defaults(func=cmd_kl)
 
@@ -75,14 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_entropy)
 
-    p = sub.add_parser("check", help="check your own function against symgeo's exact quantity (exit 0 agrees, "
-                                     "1 disagrees)")
-    p.add_argument("function", help="MODULE:FUNCTION or FILE.py:FUNCTION; it takes the family's parameters in "
-                                    "order (see symgeo.testing.assert_matches)")
+    p = sub.add_parser(
+        "check", help="check your own function against symgeo's exact quantity (exit 0 agrees, 1 disagrees)"
+    )
+    p.add_argument(
+        "function",
+        help="MODULE:FUNCTION or FILE.py:FUNCTION; it takes the family's parameters in "
+        "order (see symgeo.testing.assert_matches)",
+    )
     p.add_argument("--family", required=True, help="a catalog family or a .toml spec file")
-    p.add_argument("--quantity", required=True, help="fisher, inverse_fisher, christoffel, skewness, log_density, "
-                                                     "score, entropy, kl, renyi, ..., fisher_vector_product, "
-                                                     "natural_gradient, natural_params, ...")
+    p.add_argument(
+        "--quantity",
+        required=True,
+        help="fisher, inverse_fisher, christoffel, skewness, log_density, "
+        "score, entropy, kl, renyi, ..., fisher_vector_product, "
+        "natural_gradient, natural_params, ...",
+    )
     p.add_argument("--chart", help="the function takes this chart's parameters")
     p.add_argument("--order", help="Rényi's order or Amari's α, for renyi and alpha")
     p.add_argument("--rtol", type=positive("--rtol"), default=1e-8)
@@ -93,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("distance", help="Fisher–Rao distance (closed form where known, else the geodesic BVP)")
+    p = sub.add_parser(
+        "distance", help="Fisher–Rao distance (closed form where known, else the geodesic BVP)"
+    )
     two_points(p)
     p.add_argument("--method", choices=("auto", "closed", "quadrature", "shooting"), default="auto")
     p.add_argument("--json", action="store_true")
@@ -103,7 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     two_points(p)
     p.add_argument("--points", type=count("--points", 2, 100_000), default=21,
                    help="number of points along the path (default 21)")
-    p.add_argument("--plot", metavar="FILE", type=output_file("--plot"), help="draw the path in the parameter plane (PNG, PDF, SVG)")
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        type=output_file("--plot"),
+        help="draw the path in the parameter plane (PNG, PDF, SVG)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_numeric("cmd_geodesic"))
 
@@ -111,7 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
                                       "exits 1 if a check fails")
     p.add_argument("family", help="catalog name or a .toml spec file")
     p.add_argument("--chart", help="verify in this named chart")
-    p.add_argument("--samples", type=count("--samples", 1000, MAX_SAMPLES), default=100_000, help="Monte Carlo sample size (default 100000)")
+    p.add_argument(
+        "--samples",
+        type=count("--samples", 1000, MAX_SAMPLES),
+        default=100_000,
+        help="Monte Carlo sample size (default 100000)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     common(p)
@@ -119,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="a LaTeX (and PDF) document of a family's derivation, or of the claims")
     p.add_argument("family", nargs="?", help="catalog name or a .toml spec file")
-    p.add_argument("-o", "--output", required=True, type=output_file("--output"), help="the .tex file to write")
+    p.add_argument(
+        "-o", "--output", required=True, type=output_file("--output"), help="the .tex file to write"
+    )
     p.add_argument("--chart", help="derive in this named chart")
     p.add_argument("--pdf", action="store_true", help="also compile it with pdflatex")
     p.add_argument("--claims", action="store_true", help="the seed article's claims instead of a family")
@@ -128,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_numeric("cmd_report"))
 
     p = sub.add_parser("figures", help="regenerate the project's figures (seeded PNGs)")
-    p.add_argument("--out", default="figures", type=output_folder("--out"), help="output folder (default figures/)")
+    p.add_argument(
+        "--out", default="figures", type=output_folder("--out"), help="output folder (default figures/)"
+    )
     p.add_argument("--only", action="append", metavar="NAME", help="only this figure (repeatable)")
     p.add_argument("--list", action="store_true", help="list the figures and exit")
     p.add_argument("--seed", type=int, default=0)
@@ -161,7 +198,10 @@ def main(argv=None, *, bounded: bool = False) -> int:
         with process_limits(*_bounds(args)) if bounded else contextlib.nullcontext():
             return args.func(args)
     except MemoryError:
-        print(f"symgeo: out of memory (the limit is {getattr(args, 'memory', '?')} GiB: --memory)", file=sys.stderr)
+        print(
+            f"symgeo: out of memory (the limit is {getattr(args, 'memory', '?')} GiB: --memory)",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     except ImportError as exc:
         if not bounded or "map" not in str(exc):

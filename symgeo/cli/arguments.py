@@ -36,7 +36,9 @@ def count(option: str, low: int, high: int):
         except ValueError:
             value = low - 1
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{option} must be an integer from {low} to {high}, not {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"{option} must be an integer from {low} to {high}, not {text!r}"
+            )
         return value
     return parse
 

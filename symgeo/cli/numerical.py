@@ -36,9 +36,15 @@ def cmd_distance(args) -> int:
                           "method": result.method, "residual": result.residual,
                           "iterations": result.iterations}, ensure_ascii=False))
         return 0
-    print(f"Fisher–Rao distance ({result.method}"
-          + (f", endpoint residual {result.residual:.1e}, {result.iterations} Newton steps" if result.iterations
-             else "") + "):")
+    print(
+        f"Fisher–Rao distance ({result.method}"
+        + (
+            f", endpoint residual {result.residual:.1e}, {result.iterations} Newton steps"
+            if result.iterations
+            else ""
+        )
+        + "):"
+    )
     print(repr(result.value))
     return 0
 
@@ -124,7 +130,10 @@ def cmd_report(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.claims:
         from numeric.claims import check_claims
-        claims = check_claims(progress=lambda name: print(f"symgeo: checking {name}", file=sys.stderr, flush=True))
+
+        claims = check_claims(
+            progress=lambda name: print(f"symgeo: checking {name}", file=sys.stderr, flush=True)
+        )
         text = claims_report([(c.name, c.claim, c.computed, c.verdict) for c in claims])
     elif not args.family:
         raise InvalidArgumentError("report: give a FAMILY (catalog name or spec file), or --claims")
@@ -134,7 +143,9 @@ def cmd_report(args) -> int:
         if not args.no_figures and compiled.n in (1, 2):
             from numeric.figures import family_plane
             picture = family_plane(compiled, out.with_name(out.stem + "-plane.png"))
-            figures.append((picture.name, "Fisher metric over the parameter plane, and geodesics (generated code)."))
+            figures.append(
+                (picture.name, "Fisher metric over the parameter plane, and geodesics (generated code).")
+            )
         text = family_report(compiled.geometry, figures)
     out.write_text(text)
     print(out)

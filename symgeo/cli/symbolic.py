@@ -75,8 +75,15 @@ def cmd_kl(args) -> int:
     return cmd_divergence(args)
 
 
-NAMES = {"kl": "KL(p1 || p2)", "reverse_kl": "KL(p2 || p1)", "jeffreys": "J(p1, p2)", "renyi": "D_{a}(p1 || p2)",
-         "alpha": "D^({a})(p1 || p2)", "bhattacharyya": "B(p1, p2)", "hellinger_squared": "H²(p1, p2)"}
+NAMES = {
+    "kl": "KL(p1 || p2)",
+    "reverse_kl": "KL(p2 || p1)",
+    "jeffreys": "J(p1, p2)",
+    "renyi": "D_{a}(p1 || p2)",
+    "alpha": "D^({a})(p1 || p2)",
+    "bhattacharyya": "B(p1, p2)",
+    "hellinger_squared": "H²(p1, p2)",
+}
 
 
 def cmd_divergence(args) -> int:
@@ -113,9 +120,18 @@ def cmd_entropy(args) -> int:
     point = parse_point(args.at, geo.family)
     result = entropy_at(geo, point)
     if args.json:
-        print(json.dumps({"family": geo.family.name, "at": {str(k): str(v) for k, v in point.items()},
-                          "entropy": result.value, "formula": None if result.formula is None else str(result.formula),
-                          "method": result.method, "error": result.error}))
+        print(
+            json.dumps(
+                {
+                    "family": geo.family.name,
+                    "at": {str(k): str(v) for k, v in point.items()},
+                    "entropy": result.value,
+                    "formula": None if result.formula is None else str(result.formula),
+                    "method": result.method,
+                    "error": result.error,
+                }
+            )
+        )
     elif result.method == NUMERIC:
         print(f"H by quadrature (no closed form found), error ≈ {result.error:.1e}")
         print(repr(result.value))
@@ -140,9 +156,17 @@ def cmd_check(args) -> int:
                           "comparisons": report.comparisons, "max_relative_error": report.max_relative,
                           "rtol": args.rtol, "passed": report.passed, "failures": report.failures}))
     else:
-        rows = [("function", "family", "quantity", "comparisons", "max rel. error", "verdict"),
-                (args.function, report.family, report.quantity, str(report.comparisons),
-                 f"{report.max_relative:.2e}", "agrees" if report.passed else f"{len(report.failures)} disagree")]
+        rows = [
+            ("function", "family", "quantity", "comparisons", "max rel. error", "verdict"),
+            (
+                args.function,
+                report.family,
+                report.quantity,
+                str(report.comparisons),
+                f"{report.max_relative:.2e}",
+                "agrees" if report.passed else f"{len(report.failures)} disagree",
+            ),
+        ]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for r in rows:
             print("  ".join(c.ljust(w) for c, w in zip(r, widths)))

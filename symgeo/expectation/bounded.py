@@ -47,7 +47,9 @@ def gamma_moments_after_log(integrand, z, support: Interval):
     u = sp.Dummy("u", positive=True)
     for sign in (-1, 1):
         moved = sp.powsimp(sp.expand(integrand.xreplace({z: sign * sp.log(u)}) / u), force=True)
-        moved = sp.expand(moved.replace(lambda e: isinstance(e, sp.exp), lambda e: sp.exp(sp.expand(e.args[0]))))
+        moved = sp.expand(
+            moved.replace(lambda e: isinstance(e, sp.exp), lambda e: sp.exp(sp.expand(e.args[0])))
+        )
         value = gamma_moments(moved, u, Interval(0, sp.oo))
         if value is not None:
             return value
@@ -127,7 +129,12 @@ def summation_closed(expr, x, lo, hi, points):
     for term in sp.Add.make_args(sp.expand(exp_log_to_power(expr))):
         plain = sp.simplify(sp.powsimp(term, force=True))
         as_power, bases = exp_linear_to_power(plain, x)
-        for candidate, back in ((plain, {}), (plain.rewrite(sp.factorial), {}), (as_power, bases), (term, {})):
+        for candidate, back in (
+            (plain, {}),
+            (plain.rewrite(sp.factorial), {}),
+            (as_power, bases),
+            (term, {}),
+        ):
             res = converged_branch(sp.summation(candidate, (x, lo, hi)), points)
             if res is not None and is_closed_form(res):
                 total += res.xreplace(back)

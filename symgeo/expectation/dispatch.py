@@ -100,7 +100,9 @@ def _continuous(family: Family, exprs: list, timeout: float) -> Expectations:
         shape = shape | {p for ts in terms for t in ts for p in _entangled(t, red.z, params)}
         split = [[separate(t, red.z, params - shape, family.name) for t in ts] for ts in terms]
     law = _Law(family, red, logq, shape, timeout)
-    shapes = sorted({h for terms in split for _, h in terms}, key=lambda h: (sp.count_ops(h), sp.default_sort_key(h)))
+    shapes = sorted(
+        {h for terms in split for _, h in terms}, key=lambda h: (sp.count_ops(h), sp.default_sort_key(h))
+    )
     constants = {h: law.expect(h) for h in shapes}
     values = [sp.Add(*[c * constants[h] for c, h in terms]) for terms in split]
     method = f"reduction x = {red.x_of_z}" if red.x_of_z != x else "integration over the support"
@@ -197,7 +199,11 @@ class _Law:
         start = time.monotonic()
         value = bounded_integrate(integrand, self.z, self.support, seconds)
         self._integrate_left -= time.monotonic() - start
-        if value is None or not evaluable(value) or not all(self._agrees(value, h, pt) for pt in self.wide_points):
+        if (
+            value is None
+            or not evaluable(value)
+            or not all(self._agrees(value, h, pt) for pt in self.wide_points)
+        ):
             return None
         return value
 
@@ -298,12 +304,15 @@ def _region(family: Family, exprs: list, timeout: float) -> Expectations:
             raise IntegrationError(
                 f"{family.name}: E[{f}] over {family.support.describe()} did not finish within {timeout:g} s "
                 f"({exc}); a multi-variable family derives without integrals when it is an exponential "
-                f"family (declare [exponential_family] or write its log-density as θ(ξ)·T(x) − A(ξ) + log h(x))"
+                "family (declare [exponential_family] or write its log-density as "
+                "θ(ξ)·T(x) − A(ξ) + log h(x))"
             ) from None
         if value is None or not is_closed_form(value) or not agrees(
                 value.xreplace(point), region_expectation(family, f, point), 1e-9):
-            raise IntegrationError(f"{family.name}: no closed form for E[{f}] over {family.support.describe()}; "
-                                   f"declare it as an exponential family if it is one")
+            raise IntegrationError(
+                f"{family.name}: no closed form for E[{f}] over {family.support.describe()}; "
+                f"declare it as an exponential family if it is one"
+            )
         values.append(sp.simplify(value))
     return Expectations(values, [], "iterated integration over the region")
 
@@ -375,7 +384,9 @@ def _sum_term(family, term, x, lo, hi, points, bound):
     if _special_in(term, x):
         return None
     try:
-        res = call_with_timeout(summation_closed, (sp.expand(term * family.density), x, lo, hi, points), bound)
+        res = call_with_timeout(
+            summation_closed, (sp.expand(term * family.density), x, lo, hi, points), bound
+        )
     except (TimeBoundExceeded, RuntimeError):
         return None
     if res is None or not is_closed_form(res):

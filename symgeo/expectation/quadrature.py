@@ -113,7 +113,9 @@ def integrate_density(h, logq, z, lo, hi, dps: int, breaks=()) -> mpmath.mpf:
         def beyond(start, sign):  # ∫ over x = start ± eᵘ, u ∈ ℝ: power-law and log-type ends decay
             return mpmath.quad(lambda u: weighted(start + sign * mpmath.exp(u), u), [-mpmath.inf, 0, far])
 
-        peaks = [c for c in (peak, tallest) if c is not None]  # of q, and of h q (E[e^(−x)] far out in a tail)
+        peaks = [
+            c for c in (peak, tallest) if c is not None
+        ]  # of q, and of h q (E[e^(−x)] far out in a tail)
         inner = sorted({mpmath.mpf(c) for c in list(breaks) + peaks
                         if (a is None or c > a) and (b is None or c < b)})
         if a is None and b is None:
@@ -230,7 +232,7 @@ def _integer_peak(log_term, lo: int, top) -> int:
     """Roughly the largest term's index: the best of a geometric grid from lo (and back from a finite
     top), then a ternary search between its neighbours (the terms of a unimodal law)."""
     span = (10 ** 15) if top == mpmath.inf else top - lo
-    grid = sorted({lo + int(round(10 ** (j / 8))) for j in range(8 * len(str(span)) + 1)
+    grid = sorted({lo + round(10 ** (j / 8)) for j in range(8 * len(str(span)) + 1)
                    if 10 ** (j / 8) <= span} | {lo})
 
     def value(k):

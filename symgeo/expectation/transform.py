@@ -78,7 +78,9 @@ def _find(logq, z, support: Interval, samples: list):
     if critical is None:
         return None
     g_squared = sp.factor(-2 * (quadratic - quadratic.xreplace({z: critical})))
-    g = sp.powdenest(sp.sqrt(g_squared), force=True).replace(lambda e: isinstance(e, sp.Abs), lambda e: e.args[0])
+    g = sp.powdenest(sp.sqrt(g_squared), force=True).replace(
+        lambda e: isinstance(e, sp.Abs), lambda e: e.args[0]
+    )
     if _value_at(sp.diff(g, z), samples[0], {z: _inside(support)[1]}) < 0:
         g = -g
     if not _matches(logq, g, z, support, samples):
@@ -133,7 +135,9 @@ def _matches(logq, g, z, support, samples) -> bool:
                 rhs = complex(sp.N(formula.xreplace(sample).xreplace({z: point}), 30))
             except (TypeError, ValueError):
                 return False
-            if not (abs(lhs.imag) < 1e-20 and abs(rhs.imag) < 1e-20 and abs(lhs - rhs) <= 1e-12 * max(1, abs(lhs))):
+            if not (
+                abs(lhs.imag) < 1e-20 and abs(rhs.imag) < 1e-20 and abs(lhs - rhs) <= 1e-12 * max(1, abs(lhs))
+            ):
                 return False
     return True
 
