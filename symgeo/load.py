@@ -59,6 +59,13 @@ def rational(text: str, what: str) -> sp.Rational:
     return numerator / denominator
 
 
+def as_family(family: str | Family, chart: str | None = None) -> Family:
+    """A catalog name or spec path (loaded), or a Family; in `chart` if one is named."""
+    if isinstance(family, str):
+        return load_family(family, chart)
+    return family.in_chart(chart) if chart else family
+
+
 def parse_point(text: str, family: Family) -> dict:
     """'mu=0,sigma=1' -> validated {symbol: Rational}."""
     values = {}

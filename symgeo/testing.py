@@ -29,7 +29,7 @@ from .errors import InvalidArgumentError, NumericalError
 from .evaluate import value_at
 from .family import Family
 from .geometry import Geometry
-from .load import load_family
+from .load import as_family
 from .regularity import support_points
 
 PARAMETER_QUANTITIES = ("fisher", "inverse_fisher", "christoffel", "skewness", "natural_params",
@@ -40,17 +40,10 @@ QUANTITIES = PARAMETER_QUANTITIES + VECTOR_QUANTITIES + ("log_density", "score")
 EXTREMES = (1e-3, 1e-2, 0.1, 0.5, 1.0, 2.0, 10.0, 100.0, 1e3)
 
 
-def _family(family, chart) -> Family:
-    """A catalog name or spec path (the command line's loader), or a Family."""
-    if isinstance(family, str):
-        return load_family(family, chart)
-    return family.in_chart(chart) if chart else family
-
-
 def sample_points(family, n: int = 20, *, chart=None, seed: int = 0) -> list[dict]:
     """n points of the parameter domain {name: float}: a grid of edge and extreme values of each
     parameter (the others at a moderate value), then seeded random ones; all satisfy the constraints."""
-    fam = _family(family, chart)
+    fam = as_family(family, chart)
     rng = random.Random(seed)
     out, base = [], {str(p): float(v) for p, v in fam.sample_point(0).items() if p in fam.params}
     for p in fam.params:
@@ -99,7 +92,7 @@ def _random_value(domain, rng: random.Random) -> float:
 def points(family, chart=None):
     """A hypothesis strategy of parameter points {name: float} inside the domain (edges included)."""
     from hypothesis import strategies as st
-    fam = _family(family, chart)
+    fam = as_family(family, chart)
     grid = sample_points(fam, 200, seed=1)
     return st.sampled_from(grid) if grid else st.nothing()
 
@@ -138,7 +131,7 @@ def compare(fn, family, quantity: str, *, chart=None, rtol: float = 1e-8, atol: 
         raise InvalidArgumentError(f"quantity must be one of {', '.join(QUANTITIES)}, not {quantity!r}")
     if (order is not None) != (quantity in ORDERED):
         raise InvalidArgumentError(f"order= is given for renyi and alpha only, and needed there ({quantity})")
-    fam = _family(family, chart)
+    fam = as_family(family, chart)
     geo = Geometry(fam)
     chosen = list(points) if points is not None else sample_points(fam, n, seed=seed)
     report = Report(fam.name, quantity, rtol, atol)

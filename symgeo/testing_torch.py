@@ -21,7 +21,7 @@ from torch.func import functional_call, jvp, vjp
 
 from .errors import InvalidArgumentError
 from .geometry import Geometry
-from .testing import _family
+from .load import as_family
 
 
 def _parameters(model: torch.nn.Module) -> dict:
@@ -44,7 +44,7 @@ class _Head:
     """ξ(w) for the batch, and F(ξ) per example from the family's exact Fisher."""
 
     def __init__(self, model, inputs, family, to_params, chart):
-        fam = _family(family, chart)
+        fam = as_family(family, chart)
         self.family = fam
         fisher = Geometry(fam).fisher
         if fisher.free_symbols - set(fam.params):
