@@ -10,7 +10,7 @@
    time per step relative to SGD (amortised over the run). Settings that diverge or fail are counted.
 2. The seed's claim "K-FAC computes natural gradients far faster than inverting the Fisher": time per
    step of K-FAC (inverses every step, and amortised every 10) vs the naive exact Fisher block solved
-   directly (`numeric.kfac.exact_block_directions`), for an MLP 64-w-10 with growing width w.
+   directly (`numeric.nets.kfac.exact_block_directions`), for an MLP 64-w-10 with growing width w.
 
 The loss on the full training set is evaluated every 10 steps, outside the timed region.
 
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-from numeric.kfac import KFAC, exact_block_directions, per_example_nll
+from numeric.nets.kfac import KFAC, exact_block_directions, per_example_nll
 
 try:
     if not torch.cuda.is_available():  # asdl 0.1a5 calls torch.cuda.nvtx.range even on CPU builds

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-from numeric.trpo import (
+from numeric.nets.rl import (
     CategoricalActions,
     DiagonalNormalActions,
     Policy,

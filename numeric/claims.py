@@ -165,7 +165,7 @@ def kfac_vs_naive() -> Claim:
     except ImportError:
         return Claim("kfac_vs_naive", "K-FAC computes natural gradients about 10× faster than inverting the "
                      "Fisher naively", "not computed", "not checked: torch is not installed")
-    from .kfac import KFAC, exact_block_directions
+    from .nets.kfac import KFAC, exact_block_directions
     from .torch_state import local_torch_state
     generator = torch.Generator().manual_seed(0)
     x, y = torch.randn(256, 64, generator=generator), torch.randint(0, 10, (256,), generator=generator)

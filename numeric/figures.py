@@ -244,7 +244,7 @@ def kfac_training(out: Path, seed: int = 0) -> Path:
     from sklearn.datasets import load_digits
     from torch import nn
 
-    from .kfac import KFAC, per_example_nll
+    from .nets.kfac import KFAC, per_example_nll
     plt = _pyplot()
     data = load_digits()
     x, y = torch.tensor(data.data / 16.0, dtype=torch.float32), torch.tensor(data.target)
@@ -288,7 +288,7 @@ def kfac_training(out: Path, seed: int = 0) -> Path:
 @_torch_local
 def trpo_cartpole(out: Path, seed: int = 0) -> Path:
 
-    from .trpo import TrainConfig, train
+    from .nets.rl import TrainConfig, train
     plt = _pyplot()
     _, log = train("CartPole-v1", 40_960, TrainConfig(), seed=seed, progress=False)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=130)

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from numeric.kfac import KFAC, KroneckerBlock, per_example_nll, robust_eigh
+from numeric.nets.kfac import KFAC, KroneckerBlock, per_example_nll, robust_eigh
 
 
 def per_example_fisher(model, x, targets, loss):
@@ -208,7 +208,7 @@ def test_factors_stay_float32_for_bfloat16_models():
 
 
 def test_naive_exact_block_equals_kfac_when_kronecker_exact():
-    from numeric.kfac import exact_block_directions
+    from numeric.nets.kfac import exact_block_directions
     torch.manual_seed(8)
     model = nn.Linear(3, 2, bias=False).double()
     x = torch.randn(1, 3, dtype=torch.float64).repeat(16, 1)
@@ -262,7 +262,7 @@ def test_distributed_run_equals_the_single_process_run_on_the_same_global_batch(
 
 
 def test_levenberg_marquardt_rule_and_adaptive_damping_run():
-    from numeric.kfac import adjust_damping
+    from numeric.nets.kfac import adjust_damping
     assert adjust_damping(1e-2, 0.9) == pytest.approx(0.95e-2)
     assert adjust_damping(1e-2, 0.1) == pytest.approx(1e-2 / 0.95)
     assert adjust_damping(1e-2, 0.5) == 1e-2

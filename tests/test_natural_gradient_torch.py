@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 import numeric
-from numeric.cg import conjugate_gradient
+from numeric.nets.cg import conjugate_gradient
 from numeric.natural_gradient import mle_objective, natural_direction
 
 torch = pytest.importorskip("torch")
-from numeric.natural_gradient_torch import NaturalGradient, natural_step
+from numeric.nets.natural_gradient import NaturalGradient, natural_step
 
 
 class Constant(torch.nn.Module):

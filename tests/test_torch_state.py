@@ -22,7 +22,7 @@ def test_the_block_is_seeded_and_the_callers_state_restored():
 
 def test_trpo_training_leaves_the_global_stream_alone():
     pytest.importorskip("gymnasium")
-    from numeric.trpo import TrainConfig, train
+    from numeric.nets.rl import TrainConfig, train
     torch.manual_seed(5)
     expected = torch.rand(2)
     torch.manual_seed(5)

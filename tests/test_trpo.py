@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from numeric.trpo import (
+from numeric.nets.rl import (
     CategoricalActions,
     DiagonalNormalActions,
     Policy,
@@ -93,7 +93,7 @@ def test_line_search_respects_the_trust_region_and_restores_on_failure(kind):
 
 def test_short_cartpole_run_improves_and_never_exceeds_the_trust_region(tmp_path):
     pytest.importorskip("gymnasium")
-    from numeric.trpo import train
+    from numeric.nets.rl import train
     config = TrainConfig(n_envs=2, n_steps=512, trpo=TRPOConfig(max_kl=0.01))
     _, log = train("CartPole-v1", 8192, config, seed=0, progress=False)
     assert all(row["kl"] <= 0.01 for row in log.rows)
@@ -106,7 +106,7 @@ def test_short_cartpole_run_improves_and_never_exceeds_the_trust_region(tmp_path
 
 def test_ppo_and_pendulum_smoke():
     pytest.importorskip("gymnasium")
-    from numeric.trpo import PPOConfig, train
+    from numeric.nets.rl import PPOConfig, train
     _, log = train("Pendulum-v1", 1024, TrainConfig(n_steps=512, normalize_obs=True), seed=1, progress=False)
     assert len(log.rows) == 2 and all(np.isfinite(r["kl"]) for r in log.rows)
     _, log = train("CartPole-v1", 1024, TrainConfig(algorithm="ppo", n_steps=512, ppo=PPOConfig(epochs=2)),
@@ -118,7 +118,7 @@ def test_ppo_and_pendulum_smoke():
 
 def test_seeded_runs_are_reproducible():
     pytest.importorskip("gymnasium")
-    from numeric.trpo import train
+    from numeric.nets.rl import train
     runs = [train("CartPole-v1", 1024, TrainConfig(n_steps=512), seed=3, progress=False)[1] for _ in range(2)]
     assert runs[0].rows[-1]["kl"] == runs[1].rows[-1]["kl"]
     assert runs[0].episode_returns == runs[1].episode_returns

@@ -129,9 +129,9 @@ def cases(tmp: Path) -> list:
         "NaturalGradient lr inf": "NaturalGradient(torch.nn.Linear(2, 2), 'normal', lr=float('inf'))",
     }
     prelude = ("import numpy as np, torch, numeric; from numeric.em import fit_mixture; "
-               "from numeric.natural_gradient import minimize, mle_objective; from numeric.kfac import KFAC; "
-               "from numeric.trpo import TRPOConfig, TrainConfig; "
-               "from numeric.natural_gradient_torch import NaturalGradient; "
+               "from numeric.natural_gradient import minimize, mle_objective; from numeric.nets.kfac import KFAC; "
+               "from numeric.nets.rl import TRPOConfig, TrainConfig; "
+               "from numeric.nets.natural_gradient import NaturalGradient; "
                "from symgeo.errors import SymgeoError; x = np.random.default_rng(0).gamma(3, 1, 300)\n"
                "try:\n    r = {call}\n    print(json.dumps({{'returned': repr(r)[:200]}}))\n"
                "except SymgeoError as e:\n    import sys; print('symgeo:', e, file=sys.stderr); sys.exit(2)\n")
@@ -180,7 +180,7 @@ def _write(path: Path, text: str) -> str:
 
 KFAC_NAN = """
 import torch, warnings, json
-from numeric.kfac import KFAC
+from numeric.nets.kfac import KFAC
 torch.manual_seed(0)
 m = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
 opt = KFAC(m, loss='mse', kl_clip=None)

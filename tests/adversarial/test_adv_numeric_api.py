@@ -117,7 +117,7 @@ def _state(optimizer, model):
                                      {"damping": float("nan")}, {"momentum": 1.0}, {"ema_decay": float("nan")},
                                      {"kl_clip": float("inf")}, {"inverse_interval": 0}])
 def test_kfac_validates_its_settings(setting):
-    from numeric.kfac import KFAC
+    from numeric.nets.kfac import KFAC
     with pytest.raises(InvalidArgumentError):
         KFAC(torch.nn.Linear(3, 2), **setting)
 
@@ -125,7 +125,7 @@ def test_kfac_validates_its_settings(setting):
 @pytest.mark.parametrize("fisher", ["empirical", "true"])
 @pytest.mark.parametrize("poison", ["input", "target"])
 def test_kfac_skips_a_non_finite_batch_and_keeps_its_state(fisher, poison):
-    from numeric.kfac import KFAC
+    from numeric.nets.kfac import KFAC
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
     optimizer = KFAC(model, lr=0.05, loss="mse", fisher=fisher, kl_clip=None, inverse_interval=1, seed=0)
@@ -154,7 +154,7 @@ def test_kfac_skips_a_non_finite_batch_and_keeps_its_state(fisher, poison):
 
 
 def test_natural_gradient_skips_a_non_finite_batch():
-    from numeric.natural_gradient_torch import NaturalGradient
+    from numeric.nets.natural_gradient import NaturalGradient
     family = numeric.compile("normal", backend="torch")
     model = torch.nn.Linear(2, 2).double()
     optimizer = NaturalGradient(model, family, lr=0.5, damping=1e-3,
@@ -184,6 +184,6 @@ def test_natural_gradient_skips_a_non_finite_batch():
     ("TrainConfig", {"n_envs": 0}), ("TrainConfig", {"n_steps": 0}), ("TrainConfig", {"gamma": 1.5}),
     ("TrainConfig", {"algorithm": "sac"})])
 def test_trpo_and_ppo_configs_are_validated(config, setting):
-    from numeric import trpo
+    from numeric.nets import rl as trpo
     with pytest.raises(InvalidArgumentError):
         getattr(trpo, config)(**setting)

@@ -25,87 +25,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, jvp, vjp
+from torch.func import functional_call, vjp
 
 from symgeo.errors import InvalidArgumentError
 
+from ..torch_state import local_torch_state
+from ..validate import count, in_unit, nonnegative, positive
 from .cg import conjugate_gradient
-from .compiled import compile as compile_family
-from .torch_state import local_torch_state
-from .validate import count, in_unit, nonnegative, positive
+from .flat import flat_params, flatten, module_params, set_flat_params
+from .heads import CategoricalHead, DiagonalNormalHead, Head
+from .pullback import GaussNewton
 
 FVP_ROUTES = ("exact", "double_backprop")
 
 
-# -- action distributions: a family from symgeo, D independent factors per state ---------------------------
-class ActionDistribution:
-    """Per-state parameters ξ of shape (N, D, n): D independent factors of one declared family."""
-
-    def __init__(self, family: str, chart: str | None = None):
-        self.family = compile_family(family, "torch", chart=chart)
-        self.n = self.family.n
-
-    def _split(self, xi):
-        return xi.unbind(-1)
-
-    def fisher(self, xi):                          # (N, D, n, n)
-        return self.family.fisher(*self._split(xi))
-
-    def kl(self, xi_old, xi_new):                  # (N,): KL summed over the D factors
-        return self.family.kl(*self._split(xi_old), *self._split(xi_new)).sum(dim=-1)
-
-
-class CategoricalActions(ActionDistribution):
-    """Discrete actions: symgeo's categorical:k in natural parameters θ_i = logit_i − logit_k."""
-
-    def __init__(self, k: int):
-        super().__init__(f"categorical:k={k}", "natural")
-        self.k = k
-
-    def params(self, logits):                      # (N, k) logits → (N, 1, k − 1) θ
-        return (logits[:, :-1] - logits[:, -1:])[:, None, :]
-
-    def params_tangent(self, logits, tangent):     # the same linear map on a tangent
-        return self.params(logits), self.params(tangent)
-
-    def log_prob(self, xi, actions):
-        logits = torch.cat([xi[:, 0], torch.zeros_like(xi[:, 0, :1])], dim=-1)
-        return torch.log_softmax(logits, dim=-1).gather(-1, actions.long()[:, None])[:, 0]
-
-    def sample(self, xi, generator=None):
-        logits = torch.cat([xi[:, 0], torch.zeros_like(xi[:, 0, :1])], dim=-1)
-        return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)[:, 0]
-
-    def mode(self, xi):
-        return torch.cat([xi[:, 0], torch.zeros_like(xi[:, 0, :1])], dim=-1).argmax(dim=-1)
-
-
-class DiagonalNormalActions(ActionDistribution):
-    """Continuous actions: D independent normals in symgeo's (μ, σ) chart."""
-
-    def __init__(self, dim: int):
-        super().__init__("normal")
-        self.dim = dim
-
-    def params(self, mean_and_log_std):            # (N, 2D) → (N, D, 2)
-        mean, log_std = mean_and_log_std.chunk(2, dim=-1)
-        return torch.stack([mean, log_std.exp()], dim=-1)
-
-    def params_tangent(self, raw, tangent):        # d(μ, e^s) = (dμ, e^s ds)
-        xi = self.params(raw)
-        d_mean, d_log_std = tangent.chunk(2, dim=-1)
-        return xi, torch.stack([d_mean, xi[..., 1] * d_log_std], dim=-1)
-
-    def log_prob(self, xi, actions):
-        mu, sigma = xi.unbind(-1)
-        return (-0.5 * ((actions - mu) / sigma) ** 2 - sigma.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
-
-    def sample(self, xi, generator=None):
-        mu, sigma = xi.unbind(-1)
-        return mu + sigma * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
-
-    def mode(self, xi):
-        return xi[..., 0]
+# -- action distributions: heads (numeric.nets.heads), D independent members of a family per state ---------
+CategoricalActions = CategoricalHead  # discrete actions: categorical:k in natural parameters
+DiagonalNormalActions = DiagonalNormalHead  # continuous actions: D independent normals (μ, σ)
 
 
 def mlp(sizes, activation=nn.Tanh, last_gain: float = 1.0) -> nn.Sequential:
@@ -122,7 +58,7 @@ class Policy(nn.Module):
     """obs → action-distribution parameters ξ (N, D, n). Gaussian policies have a state-independent log-std
     parameter unless `state_dependent_std`."""
 
-    def __init__(self, obs_dim: int, actions: ActionDistribution, hidden=(64, 64), state_dependent_std=False):
+    def __init__(self, obs_dim: int, actions: Head, hidden=(64, 64), state_dependent_std=False):
         super().__init__()
         self.actions = actions
         if isinstance(actions, CategoricalActions):
@@ -220,45 +156,21 @@ def gae(rewards, values, next_values, terminated, ends, gamma: float, lam: float
 
 
 # -- Fisher-vector products ----------------------------------------------------------------------------
-def flat_params(module: nn.Module) -> torch.Tensor:
-    return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
-
-
-def _unflatten(module: nn.Module, flat: torch.Tensor) -> dict:
-    out, start = {}, 0
-    for name, p in module.named_parameters():
-        out[name] = flat[start:start + p.numel()].view_as(p)
-        start += p.numel()
-    return out
-
-
-def set_flat_params(module: nn.Module, flat: torch.Tensor) -> None:
-    with torch.no_grad():
-        for p, value in zip(module.parameters(), _unflatten(module, flat).values()):
-            p.copy_(value)
-
-
 def fisher_vector_product(policy: Policy, obs: torch.Tensor, damping: float = 0.0, route: str = "exact"):
-    """v ↦ (F + damping·I) v at the current weights, F the mean Fisher of π(· | s) over `obs`."""
+    """v ↦ (F + damping·I) v at the current weights, F the mean Fisher of π(· | s) over `obs`: the head's
+    exact Fisher pulled back through the policy (numeric.nets.pullback), or the KL's Hessian by
+    differentiating twice (`route="double_backprop"`, kept for comparison)."""
     if route not in FVP_ROUTES:
         raise InvalidArgumentError(f"route must be one of {FVP_ROUTES}, not {route!r}")
     weights = flat_params(policy)
 
     def params_of(w):
-        return functional_call(policy, _unflatten(policy, w), (obs,))
+        return functional_call(policy, module_params(policy, w), (obs,))
 
     if route == "exact" and _has_tangent_rules(policy):
         return _mlp_fvp(policy, obs, damping)
     if route == "exact":
-        with torch.enable_grad():
-            xi, pullback = vjp(params_of, weights)
-        fisher = policy.actions.fisher(xi.detach())
-
-        def product(v):
-            with torch.enable_grad():
-                jv = jvp(params_of, (weights,), (v,))[1]
-            return pullback(torch.einsum("ndij,ndj->ndi", fisher, jv) / len(obs))[0] + damping * v
-        return product
+        return GaussNewton.of(params_of, weights, policy.actions.fisher, damping).matvec
 
     xi_old = params_of(weights).detach()
     w = weights.clone().requires_grad_(True)
@@ -273,22 +185,19 @@ def fisher_vector_product(policy: Policy, obs: torch.Tensor, damping: float = 0.
 
 
 def _mlp_fvp(policy: Policy, obs, damping: float):
-    """Jᵀ F J v + damping·v with the policy's hand linearization; the pull-back through the distribution's
-    parameter map (logits → θ, log σ → σ) is a vjp of that small map."""
+    """The pull-back with the policy's hand linearization for J v and Jᵀ u; through the head's parameter
+    map (logits → θ, log σ → σ) Jᵀ is a vjp of that small map."""
     lin = policy.linearize(obs)
     raw = lin.raw.detach().requires_grad_(True)
     with torch.enable_grad():
         xi, map_pullback = vjp(policy.actions.params, raw)
-    fisher = policy.actions.fisher(xi.detach())
     names = [n for n, _ in policy.named_parameters()]
 
-    def product(v):
-        with torch.no_grad():
-            jv = lin.jvp(_unflatten(policy, v))
-            u = torch.einsum("ndij,ndj->ndi", fisher, jv) / len(obs)
-            grads = lin.vjp(map_pullback(u)[0])
-            return torch.cat([grads[n].reshape(-1) for n in names]) + damping * v
-    return product
+    def pullback(u):
+        grads = lin.vjp(map_pullback(u)[0])
+        return flatten(grads[n] for n in names)
+    return GaussNewton(lambda v: lin.jvp(module_params(policy, v)), pullback,
+                       policy.actions.fisher(xi.detach()), damping).matvec
 
 
 def _has_tangent_rules(policy) -> bool:

@@ -35,65 +35,33 @@ from torch import nn
 
 from symgeo.errors import InvalidArgumentError
 
-from .validate import count, in_unit, nonnegative, positive
+from ..validate import count, in_unit, nonnegative, positive
+from .heads import LOSSES, head_for_loss
 
-LOSSES = ("cross_entropy", "mse", "bce")
 FISHERS = ("true", "empirical", "ggn")
 SUPPORTED = (nn.Linear, nn.Conv2d)
 
 
-# -- losses and the output distribution they are the NLL of ---------------------------------------
+# -- losses: the negative log-likelihoods of heads (numeric.nets.heads) --------------------------------
 def per_example_nll(loss: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Negative log-likelihood per example (up to constants): cross-entropy on logits, 0.5‖y − out‖², or
     BCE."""
-    if loss == "cross_entropy":
-        return F.cross_entropy(outputs, targets, reduction="none")
-    if loss == "mse":
-        return 0.5 * (outputs - targets).pow(2).reshape(len(outputs), -1).sum(dim=1)
-    return (
-        F.binary_cross_entropy_with_logits(outputs, targets, reduction="none")
-        .reshape(len(outputs), -1)
-        .sum(1)
-    )
+    return head_for_loss(loss, outputs.shape[-1]).nll(outputs, targets)
 
 
 def sample_targets(loss: str, outputs: torch.Tensor, generator=None) -> torch.Tensor:
     """Targets drawn from the model's predictive distribution (the true-Fisher K-FAC)."""
     out = outputs.detach()
-    if loss == "cross_entropy":
-        return torch.multinomial(torch.softmax(out.float(), dim=-1), 1, generator=generator).squeeze(-1)
-    if loss == "mse":
-        return out + torch.randn(out.shape, generator=generator, dtype=out.dtype, device=out.device)
-    return torch.bernoulli(torch.sigmoid(out), generator=generator)
+    head = head_for_loss(loss, out.shape[-1])
+    drawn = head.sample(head.params(out.reshape(len(out), -1)), generator)
+    return drawn if loss == "cross_entropy" else drawn.reshape(out.shape)
 
 
 def output_fisher(loss: str, outputs: torch.Tensor) -> torch.Tensor:
-    """Fisher of the output distribution in the network's output coordinates, (B, k, k), from symgeo's
-    generated code: categorical:k in natural parameters θ = z_{:k−1} − z_k pulled back to the k logits
-    (Pᵀ F_θ P, P = [I | −1]); unit-variance normal (normal_mean, σ = 1) per output; Bernoulli in its logit."""
+    """Fisher of the output distribution in the network's output coordinates, (B, k, k), in float64: the
+    head's generated Fisher pulled back to the raw outputs (numeric.nets.heads)."""
     out = outputs.detach().double().reshape(len(outputs), -1)
-    k = out.shape[1]
-    if loss == "cross_entropy":
-        family = _output_family(f"categorical:k={k}", "natural")
-        theta = out[:, :-1] - out[:, -1:]
-        f_theta = family.fisher(*theta.unbind(-1))
-        pull = torch.cat([torch.eye(k - 1, dtype=out.dtype), -torch.ones(k - 1, 1, dtype=out.dtype)], dim=1)
-        return pull.T @ f_theta @ pull
-    if loss == "mse":
-        family = _output_family("normal_mean:sigma=1", None)
-        return torch.diag_embed(family.fisher(out.reshape(-1)).reshape(len(out), k))
-    family = _output_family("bernoulli", "natural")
-    return torch.diag_embed(family.fisher(out.reshape(-1)).reshape(len(out), k))
-
-
-_OUTPUT_FAMILIES: dict = {}
-
-
-def _output_family(name: str, chart):
-    from .compiled import compile as compile_family
-    if (name, chart) not in _OUTPUT_FAMILIES:
-        _OUTPUT_FAMILIES[name, chart] = compile_family(name, "torch", chart=chart)
-    return _OUTPUT_FAMILIES[name, chart]
+    return head_for_loss(loss, out.shape[1]).output_fisher(out)
 
 
 def output_fisher_root(loss: str, outputs: torch.Tensor) -> torch.Tensor:

@@ -17,14 +17,15 @@ from __future__ import annotations
 import warnings
 
 import torch
-from torch.func import functional_call, jacfwd, jacrev, jvp, vjp
+from torch.func import functional_call
 
 from symgeo.errors import InvalidArgumentError
 
+from ..validate import count, nonnegative, positive
 from .cg import CGInfo, conjugate_gradient
-from .compiled import CompiledFamily
-from .compiled import compile as compile_family
-from .validate import count, nonnegative, positive
+from .flat import flatten, unflatten
+from .heads import Head
+from .pullback import GaussNewton
 
 SOLVERS = ("auto", "cg", "exact")
 EXACT_LIMIT = 4096  # "auto" forms G (P × P) up to this many weights, else runs conjugate gradient
@@ -33,8 +34,8 @@ EXACT_LIMIT = 4096  # "auto" forms G (P × P) up to this many weights, else runs
 class NaturalGradient(torch.optim.Optimizer):
     """Natural-gradient descent with the exact output-distribution Fisher (see the module docstring).
 
-    family: a catalog name or a torch-backend CompiledFamily; link maps raw outputs (B, k) to the family's
-    parameters (B, n) (e.g. a softplus for a scale). Tests call `natural_step` directly."""
+    family: a catalog name, spec path, torch-backend CompiledFamily or a Head (numeric.nets.heads); link
+    maps raw outputs (B, k) to the family's parameters (B, n) (e.g. a softplus for a scale)."""
 
     def __init__(self, model: torch.nn.Module, family, lr: float = 1.0, damping: float = 1e-3, link=None,
                  solver: str = "auto", cg_iters: int = 50, cg_tol: float = 1e-8):
@@ -44,20 +45,21 @@ class NaturalGradient(torch.optim.Optimizer):
             raise InvalidArgumentError(f"solver must be one of {SOLVERS}, not {solver!r}")
         count("cg_iters", cg_iters)
         positive("cg_tol", cg_tol)
-        self.family = family if isinstance(family, CompiledFamily) else compile_family(family, "torch")
-        if self.family.backend != "torch":
-            raise InvalidArgumentError(
-                "NaturalGradient needs a torch-backend family (numeric.compile(..., backend='torch'))"
-            )
+        self.head = family if isinstance(family, Head) else Head(family, link=link)
+        self.family = self.head.family
         defaults = dict(lr=lr, damping=damping, solver=solver, cg_iters=cg_iters, cg_tol=cg_tol)
         super().__init__([p for p in model.parameters() if p.requires_grad], defaults)
         if len(self.param_groups) != 1:
             raise InvalidArgumentError("NaturalGradient supports one parameter group")
         self.model = model
-        self.link = link or (lambda out: out)
+        self.link = self.head.link or (lambda out: out)
         self._inputs = None
         self.last_cg: CGInfo | None = None
-        model.register_forward_pre_hook(self._capture)
+        self._hook = model.register_forward_pre_hook(self._capture)
+
+    def close(self) -> None:
+        """Remove the hook this optimizer put on the model."""
+        self._hook.remove()
 
     def _capture(self, module, args):
         self._inputs = tuple(a.detach() if torch.is_tensor(a) else a for a in args)
@@ -104,51 +106,24 @@ class NaturalGradient(torch.optim.Optimizer):
 def natural_step(
     model, family, link, inputs, params, grads, damping, solver="auto", cg_iters=50, cg_tol=1e-8
 ):
-    """(G + λI)⁻¹ g as a list shaped like `params`, and the CG report (None for the exact solver)."""
+    """(G + λI)⁻¹ g as a list shaped like `params`, and the CG report (None for the exact solver); G is the
+    family's Fisher pulled back through link ∘ model (numeric.nets.pullback)."""
     primals = {n: p.detach() for n, p in zip(_names(model, params), params)}
-    flat, g = _flatten(primals.values()), _flatten(grads)
+    flat, g = flatten(primals.values()), flatten(grads)
 
     def outputs(w):
-        return link(functional_call(model, _unflatten(w, primals), inputs))
+        return link(functional_call(model, unflatten(w, primals), inputs))
 
-    with torch.enable_grad():
-        xi, vjp_fn = vjp(outputs, flat)
-    fisher = family.fisher(*xi.detach().unbind(-1))          # (B, n, n), generated from symgeo
+    gauss_newton = GaussNewton.of(outputs, flat, lambda xi: family.fisher(*xi.unbind(-1)), damping)
     if solver == "auto":
         solver = "exact" if len(flat) <= EXACT_LIMIT else "cg"
     if solver == "exact":
-        direction, info = torch.linalg.solve(_gauss_newton_matrix(outputs, flat, fisher, damping), g), None
+        direction, info = torch.linalg.solve(gauss_newton.matrix(), g), None
     else:
-        def gauss_newton(v):
-            with torch.enable_grad():
-                jv = jvp(outputs, (flat,), (v,))[1]
-            return vjp_fn(torch.einsum("bij,bj->bi", fisher, jv) / len(xi))[0] + damping * v
-        direction, info = conjugate_gradient(gauss_newton, g, cg_iters, cg_tol)
-    return list(_unflatten(direction, primals).values()), info
-
-
-def _gauss_newton_matrix(outputs, flat, fisher, damping) -> torch.Tensor:
-    """(1/B) Σ_b J_bᵀ F_b J_b + λI from the full Jacobian (forward mode when the weights are fewer)."""
-    batch, n = fisher.shape[:2]
-    jacobian = jacfwd if len(flat) <= batch * n else jacrev
-    with torch.enable_grad():
-        jac = jacobian(outputs)(flat).reshape(batch, n, -1)
-    matrix = torch.einsum("bip,bij,bjq->pq", jac, fisher, jac) / batch
-    return matrix + damping * torch.eye(len(flat), dtype=flat.dtype, device=flat.device)
+        direction, info = conjugate_gradient(gauss_newton.matvec, g, cg_iters, cg_tol)
+    return list(unflatten(direction, primals).values()), info
 
 
 def _names(model, params):
     by_id = {id(p): n for n, p in model.named_parameters()}
     return [by_id[id(p)] for p in params]
-
-
-def _flatten(tensors) -> torch.Tensor:
-    return torch.cat([t.reshape(-1) for t in tensors])
-
-
-def _unflatten(flat, like: dict) -> dict:
-    out, start = {}, 0
-    for name, t in like.items():
-        out[name] = flat[start:start + t.numel()].view_as(t)
-        start += t.numel()
-    return out
