@@ -12,14 +12,13 @@ maps are written with numpy and tested against the generated maps of `multivaria
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import sympy as sp
 
-from symgeo import DomainError, Geometry, SymgeoError, duality
+from symgeo import DomainError, Geometry, SymgeoError, catalog, duality
 from symgeo.duality import InversionUnavailable
 from symgeo.errors import InvalidArgumentError
+from symgeo.load import load_family
 from symgeo.support import Box, FinitePoints, Integers, Simplex
 
 from .codegen import as_array, numpy_function
@@ -222,10 +221,9 @@ def maps_for(family, fixed: dict | None = None, reg_covar: float = 1e-6):
     """Batched dual maps: a catalog name, a spec path, a Family or a Geometry. `multivariate_normal:d=N`
     (any N) gets the matrix-algebra maps; every other exponential family gets generated ones."""
     if isinstance(family, str):
-        match = re.fullmatch(r"multivariate_normal(?::d=(\d+))?", family.strip())
-        if match:
-            return GaussianMaps(int(match.group(1) or 2), reg_covar)
-        from symgeo.load import load_family
+        name, options = (None, {}) if family.endswith(".toml") else catalog.parse_name(family)
+        if name == "multivariate_normal":  # any d: matrix algebra, no symbolic family of that size needed
+            return GaussianMaps(options.get("d", 2), reg_covar)
         family = load_family(family)
     if fixed:
         raise SymgeoError("fixed values: declare the family with them (e.g. 'binomial:n=10')")

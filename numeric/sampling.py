@@ -1,13 +1,13 @@
-"""Samplers of a compiled family at a parameter point: scipy.stats for catalog families in their
-default chart, else an inverse CDF tabulated from the generated density (one variable), or the
-probability table (counts). Used by `verify`'s Monte Carlo checks and the mixture estimator's `sample`.
+"""Samplers of a compiled family at a parameter point: the scipy.stats distribution declared with the
+family (catalog families in their default chart), else an inverse CDF tabulated from the generated
+density (one variable), or the probability table (counts). Used by `verify`'s Monte Carlo checks and
+the mixture estimator's `sample`.
 """
 from __future__ import annotations
 
 import numpy as np
 import sympy as sp
 
-from symgeo import catalog
 from symgeo.errors import InvalidArgumentError
 from symgeo.support import FinitePoints, Integers, Interval
 
@@ -16,89 +16,47 @@ from .compiled import CompiledFamily
 
 def sampler(compiled: CompiledFamily):
     """A function (point, n, rng) -> tuple of variable columns, or None."""
-    spec = catalog.spec_of(compiled.family)
-    if spec is not None and compiled.family.chart == "default":
-        scipy_dist = scipy_equivalent(compiled, spec)
-        if scipy_dist is not None:
-            return lambda point, n, rng: scipy_dist(point)[1](n, rng)
+    equivalent = scipy_equivalent(compiled)
+    if equivalent is not None:
+        return lambda point, n, rng: equivalent(point)[1](n, rng)
     return _tabulated_sampler(compiled)
 
 
-def scipy_equivalent(compiled: CompiledFamily, spec: str):
-    """point -> (log_density(x columns), sample(n, rng)) for catalog families in their default chart."""
-    import scipy.stats as st
-    name, fam = catalog.parse_name(spec)[0], compiled.family
-    fixed = {k: float(compiled.bind(v)) if isinstance(v, sp.Basic) else float(v)
-             for k, v in fam.fixed.items()}
-    if any(not np.isfinite(v) for v in fixed.values()):
+def scipy_equivalent(compiled: CompiledFamily):
+    """point -> (log_density(x columns), sample(n, rng)) from the scipy.stats distribution declared with the
+    family (`Family.scipy`), or None. A k-vector distribution of a family with k − 1 variables (categorical
+    as a one-hot multinomial, Dirichlet on the simplex) leaves its last component implicit, as the family
+    does."""
+    fam = compiled.family
+    if fam.scipy is None:
         return None
-    scalar = {
-        "bernoulli": lambda p: st.bernoulli(p),
-        "beta": lambda a, b: st.beta(a, b),
-        "binomial": lambda p: st.binom(int(fixed["n"]), p),
-        "cauchy": lambda x0, g: st.cauchy(x0, g),
-        "exponential": lambda lam: st.expon(scale=1 / lam),
-        "gamma": lambda k, th: st.gamma(k, scale=th),
-        "geometric": lambda p: st.geom(p, loc=-1),
-        "inverse_gamma": lambda a, b: st.invgamma(a, scale=b),
-        "inverse_gaussian": lambda mu, lam: st.invgauss(mu / lam, scale=lam),
-        "laplace": lambda mu, b: st.laplace(mu, b),
-        "logistic": lambda mu, s: st.logistic(mu, s),
-        "lognormal": lambda mu, s: st.lognorm(s, scale=np.exp(mu)),
-        "negative_binomial": lambda p: st.nbinom(fixed["r"], p),
-        "normal": lambda mu, s: st.norm(mu, s),
-        "normal_mean": lambda mu: st.norm(mu, fixed["sigma"]),
-        "poisson": lambda lam: st.poisson(lam),
-        "rayleigh": lambda s: st.rayleigh(scale=s),
-        "student_t": lambda mu, s: st.t(fixed["nu"], mu, s),
-        "von_mises": lambda mu, k: st.vonmises(k, loc=mu),
-        "weibull": lambda k, lam: st.weibull_min(k, scale=lam),
-    }
-    if name in scalar:
-        def build(point):
-            dist = scalar[name](*point)
-            logp = (lambda cols: dist.logpmf(cols[0])) if hasattr(dist.dist, "pmf") else \
-                (lambda cols: dist.logpdf(cols[0]))
-            return logp, lambda n, rng: (dist.rvs(size=n, random_state=rng),)
-        return build
-    if name in ("multivariate_normal", "centered_normal"):
-        return lambda point: _mvn(fam, point, name == "multivariate_normal")
-    if name == "dirichlet":
-        def build(point):
-            dist = st.dirichlet(point)
-            return (lambda cols: dist.logpdf(np.vstack(list(cols) + [1 - sum(cols)]))), \
-                (lambda n, rng: tuple(dist.rvs(size=n, random_state=rng).T[:-1]))
-        return build
-    if name == "categorical":
-        def build(point):
-            probs = np.append(point, 1 - point.sum())
-            k = probs.size
+    fixed = {v: compiled.bind(v) for v in fam.fixed.values() if isinstance(v, sp.Symbol)}  # given at compile
+    if any(not (v.is_number and v.is_finite) for v in fixed.values()):
+        return None
 
-            def sample(n, rng):
-                onehot = np.eye(k)[rng.choice(k, size=n, p=probs)]
-                return tuple(onehot.T[:-1])
-            return (lambda cols: np.log(probs[_category(cols, k)])), sample
-        return build
-    return None
+    def build(point):
+        dist = fam.scipy.at({**fixed, **dict(zip(fam.params, map(float, point)))})
+        return _adapted(dist, len(fam.variables), fam.scipy.components_first)
+    return build
 
 
-def _category(cols, k):
-    stacked = np.vstack(cols)
-    return np.where(stacked.sum(axis=0) == 0, k - 1, stacked.argmax(axis=0))
+def _adapted(dist, n_variables: int, components_first: bool):
+    """(log p of variable columns, draw n rows as columns) for a frozen scipy distribution."""
+    discrete = hasattr(dist, "pmf") or hasattr(getattr(dist, "dist", None), "pmf")
+    log = dist.logpmf if discrete else dist.logpdf
+    if n_variables == 1:
+        return (lambda cols: log(cols[0])), (lambda n, rng: (dist.rvs(size=n, random_state=rng),))
+    mean = dist.mean() if callable(dist.mean) else dist.mean
+    width = len(np.atleast_1d(mean))
 
+    def log_density(cols):
+        rows = np.vstack(list(cols) + ([1 - sum(cols)] if width == n_variables + 1 else []))
+        return log(rows if components_first else rows.T)
 
-def _mvn(fam, point, with_mean):
-    import scipy.stats as st
-    d = len(fam.variables)
-    mean = point[:d] if with_mean else np.zeros(d)
-    entries = iter(point[d:] if with_mean else point)
-    cov = np.zeros((d, d))
-    for i in range(d):
-        for j in range(i, d):
-            cov[i, j] = cov[j, i] = next(entries)
-    dist = st.multivariate_normal(mean, cov)
-    return (lambda cols: dist.logpdf(np.vstack(cols).T)), \
-        (lambda n, rng: tuple(dist.rvs(size=n, random_state=rng).T))
+    def sample(n, rng):
+        rows = np.asarray(dist.rvs(size=n, random_state=rng), dtype=float).reshape(n, width)
+        return tuple(rows[:, :n_variables].T)
+    return log_density, sample
 
 
 def _tabulated_sampler(compiled: CompiledFamily):

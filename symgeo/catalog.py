@@ -11,24 +11,36 @@ A name may carry options: ``categorical:k=4``, ``dirichlet:k=3``, ``multivariate
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import sympy as sp
 
 from .algebra import lowest_terms
 from .errors import UnknownFamilyError
-from .family import Chart, ExponentialFamily, Family, Reduction, pair_of
+from .family import Chart, ExponentialFamily, Family, Reduction, ScipyEquivalent, pair_of
 from .support import Box, FinitePoints, Integers, Interval, Simplex
 
-_BUILDERS: dict[str, tuple[Callable, dict, str]] = {}
+_BUILDERS: dict[str, Builder] = {}
 
 POS = dict(positive=True)
 REAL = dict(real=True)
 UNIT = sp.Interval.open(0, 1)
 
 
-def _register(name: str, description: str, **defaults):
+@dataclass(frozen=True)
+class Builder:
+    """A catalog entry: its builder, option defaults, description and each option's allowed range
+    (sizes beyond the upper end are refused: the symbolic tensors grow as n⁴)."""
+
+    build: Callable
+    defaults: dict
+    description: str
+    ranges: dict  # option -> (lowest, highest or None)
+
+
+def _register(name: str, description: str, ranges: dict | None = None, **defaults):
     def wrap(fn):
-        _BUILDERS[name] = (fn, defaults, description)
+        _BUILDERS[name] = Builder(fn, defaults, description, ranges or {})
         return fn
     return wrap
 
@@ -38,7 +50,7 @@ def names() -> list[str]:
 
 
 def description(name: str) -> str:
-    return _BUILDERS[name][2]
+    return _BUILDERS[name].description
 
 
 def parse_name(spec: str) -> tuple[str, dict]:
@@ -64,17 +76,20 @@ def get(spec: str, **options) -> Family:
     parsed.update(options)
     if name not in _BUILDERS:
         raise UnknownFamilyError(f"unknown family {name!r}; known: {', '.join(names())}")
-    fn, defaults, _ = _BUILDERS[name]
-    unknown = set(parsed) - set(defaults)
+    entry = _BUILDERS[name]
+    unknown = set(parsed) - set(entry.defaults)
     if unknown:
-        allowed = ", ".join(defaults) or "none"
+        allowed = ", ".join(entry.defaults) or "none"
         raise UnknownFamilyError(f"{name} takes no option {', '.join(sorted(unknown))} (options: {allowed})")
-    kwargs = {**defaults, **parsed}
+    kwargs = {**entry.defaults, **parsed}
     for key, value in kwargs.items():
-        if value is not None and (not isinstance(value, int) or value < _MINIMUM.get((name, key), 1)):
-            raise UnknownFamilyError(f"{name}: option {key} must be an integer ≥ "
-                                     f"{_MINIMUM.get((name, key), 1)}, got {value!r}")
-    family = fn(**kwargs)
+        lowest, highest = entry.ranges.get(key, (1, None))
+        if value is not None and (not isinstance(value, int) or value < lowest):
+            raise UnknownFamilyError(f"{name}: option {key} must be an integer ≥ {lowest}, got {value!r}")
+        if value is not None and highest is not None and value > highest:
+            raise UnknownFamilyError(f"{name} is limited to size {highest} here (asked {value}): the "
+                                     f"symbolic tensors grow as n^4")
+    family = entry.build(**kwargs)
     options = [(k, v) for k, v in kwargs.items() if v is not None]
     family.origin = name + "".join(f"{':' if i == 0 else ','}{k}={v}" for i, (k, v) in enumerate(options))
     return family
@@ -88,11 +103,6 @@ def spec_of(family: Family) -> str | None:
     'categorical:k=4'
     """
     return family.origin
-
-
-_MINIMUM = {("categorical", "k"): 2, ("dirichlet", "k"): 2, ("multivariate_normal", "d"): 1,
-            ("centered_normal", "d"): 1}
-_MAX_SIZE = {"categorical": 12, "dirichlet": 12, "multivariate_normal": 5, "centered_normal": 5}
 
 
 def _fixed(name: str, value, assumptions: dict):
@@ -115,7 +125,8 @@ def bernoulli():
     return ExponentialFamily(
         "bernoulli", x, Integers(0, 1), (t,), (x,), sp.log(1 + sp.exp(t)), 0, params=(p,),
         natural_of_params=(sp.log(p / (1 - p)),), expectation_of_params=(p,), domains={p: UNIT},
-        charts=[Chart("natural", (t,), ((p, sp.exp(t) / (1 + sp.exp(t))),))])
+        charts=[Chart("natural", (t,), ((p, sp.exp(t) / (1 + sp.exp(t))),))],
+        closed_forms={"distance": _sphere_distance((p,))}, scipy=ScipyEquivalent("bernoulli", (p,)))
 
 
 @_register("binomial", "Binomial(n, p), n trials fixed", n=None)
@@ -123,15 +134,26 @@ def binomial(n):
     x, p, (t,) = sp.Symbol("x", integer=True, nonnegative=True), sp.Symbol("p", **POS), _thetas(1)
     trials = _fixed("n", n, dict(positive=True, integer=True))
     return ExponentialFamily(
-        "binomial", x, Integers(0, trials), (t,), (x,), trials * sp.log(1 + sp.exp(t)),
-        sp.log(sp.binomial(trials, x)), params=(p,), natural_of_params=(sp.log(p / (1 - p)),),
-        expectation_of_params=(trials * p,), domains={p: UNIT}, fixed={"n": trials},
-        charts=[Chart("natural", (t,), ((p, sp.exp(t) / (1 + sp.exp(t))),))])
+        "binomial",
+        x,
+        Integers(0, trials),
+        (t,),
+        (x,),
+        trials * sp.log(1 + sp.exp(t)),
+        sp.log(sp.binomial(trials, x)),
+        params=(p,),
+        natural_of_params=(sp.log(p / (1 - p)),),
+        expectation_of_params=(trials * p,),
+        domains={p: UNIT},
+        fixed={"n": trials},
+        charts=[Chart("natural", (t,), ((p, sp.exp(t) / (1 + sp.exp(t))),))],
+        closed_forms={"distance": _sphere_distance((p,), trials)},
+        scipy=ScipyEquivalent("binom", (trials, p)),
+    )
 
 
-@_register("categorical", "Categorical(p1..pk) as one-hot x1..x_{k-1}", k=3)
+@_register("categorical", "Categorical(p1..pk) as one-hot x1..x_{k-1}", {"k": (2, 12)}, k=3)
 def categorical(k):
-    _limit("categorical", k)
     xs = tuple(sp.Symbol(f"x{i + 1}", integer=True, nonnegative=True) for i in range(k - 1))
     ps = tuple(sp.Symbol(f"p{i + 1}", **POS) for i in range(k - 1))
     ts = _thetas(k - 1)
@@ -143,7 +165,18 @@ def categorical(k):
         natural_of_params=tuple(sp.log(p / last) for p in ps), expectation_of_params=ps,
         domains={p: UNIT for p in ps}, constraints=(sp.Lt(sum(ps), 1),),
         samples=[{p: sp.Rational(1, k + i % 2) for i, p in enumerate(ps)}],
-        charts=[Chart("natural", ts, tuple((p, e / (1 + sum(eth))) for p, e in zip(ps, eth)))])
+        charts=[Chart("natural", ts, tuple((p, e / (1 + sum(eth))) for p, e in zip(ps, eth)))],
+        closed_forms={"distance": _sphere_distance(ps)},
+        scipy=ScipyEquivalent("multinomial", (1, sp.Matrix(ps + (last,)))))
+
+
+def _sphere_distance(ps, trials=1):
+    """Fisher–Rao distance of the categorical on the sphere of radius 2 (Rao 1945), 4 asin(‖√p − √q‖ / 2),
+    written with asin so that near points keep their digits; n trials scale it by √n."""
+    first, second = zip(*(pair_of(p) for p in ps))
+    p, q = list(first) + [1 - sum(first)], list(second) + [1 - sum(second)]
+    chord = sp.sqrt(sum((sp.sqrt(a) - sp.sqrt(b)) ** 2 for a, b in zip(p, q)))
+    return 4 * sp.sqrt(trials) * sp.asin(chord / 2)
 
 
 @_register("poisson", "Poisson(lam) on {0, 1, 2, ...}")
@@ -152,7 +185,7 @@ def poisson():
     return ExponentialFamily(
         "poisson", x, Integers(0, sp.oo), (t,), (x,), sp.exp(t), -sp.loggamma(x + 1), params=(lam,),
         natural_of_params=(sp.log(lam),), expectation_of_params=(lam,),
-        charts=[Chart("natural", (t,), ((lam, sp.exp(t)),))])
+        charts=[Chart("natural", (t,), ((lam, sp.exp(t)),))], scipy=ScipyEquivalent("poisson", (lam,)))
 
 
 @_register("geometric", "Geometric(p): failures before the first success, on {0, 1, ...}")
@@ -161,7 +194,8 @@ def geometric():
     return ExponentialFamily(
         "geometric", x, Integers(0, sp.oo), (t,), (x,), -sp.log(1 - sp.exp(t)), 0, params=(p,),
         natural_of_params=(sp.log(1 - p),), expectation_of_params=((1 - p) / p,), domains={p: UNIT},
-        charts=[Chart("natural", (t,), ((p, 1 - sp.exp(t)),))])
+        charts=[Chart("natural", (t,), ((p, 1 - sp.exp(t)),))],
+        scipy=ScipyEquivalent("geom", (p,), (("loc", -1),)))
 
 
 @_register("negative_binomial", "NegativeBinomial(r, p): failures before the r-th success, r fixed", r=None)
@@ -172,7 +206,8 @@ def negative_binomial(r):
         "negative_binomial", x, Integers(0, sp.oo), (t,), (x,), -rr * sp.log(1 - sp.exp(t)),
         sp.loggamma(x + rr) - sp.loggamma(rr) - sp.loggamma(x + 1), params=(p,),
         natural_of_params=(sp.log(1 - p),), expectation_of_params=(rr * (1 - p) / p,),
-        domains={p: UNIT}, fixed={"r": rr}, charts=[Chart("natural", (t,), ((p, 1 - sp.exp(t)),))])
+        domains={p: UNIT}, fixed={"r": rr}, charts=[Chart("natural", (t,), ((p, 1 - sp.exp(t)),))],
+        scipy=ScipyEquivalent("nbinom", (rr, p)))
 
 
 # -- continuous, univariate ----------------------------------------------------------------------
@@ -181,10 +216,11 @@ def exponential():
     x, lam, (t,) = _x(True), sp.Symbol("lam", **POS), _thetas(1, 0)
     return ExponentialFamily(
         "exponential", x, Interval(0, sp.oo), (t,), (x,), -sp.log(-t), 0, params=(lam,),
-        natural_of_params=(-lam,), charts=[Chart("natural", (t,), ((lam, -t),))])
+        natural_of_params=(-lam,), charts=[Chart("natural", (t,), ((lam, -t),))],
+        scipy=ScipyEquivalent("expon", (), (("scale", 1 / lam),)))
 
 
-def _gaussian(name, x, stat, log_h, support):
+def _gaussian(name, x, stat, log_h, support, scipy):
     mu, sigma = sp.Symbol("mu", **REAL), sp.Symbol("sigma", **POS)
     t1, t2 = _thetas(2, 1)
     v, e1, e2 = sp.Symbol("v", **POS), sp.Symbol("eta1", **REAL), sp.Symbol("eta2", **POS)
@@ -194,12 +230,13 @@ def _gaussian(name, x, stat, log_h, support):
         expectation_of_params=(mu, sigma ** 2 + mu ** 2),
         charts=[Chart("variance", (mu, v), ((mu, mu), (sigma, sp.sqrt(v)))),
                 Chart("natural", (t1, t2), ((mu, -t1 / (2 * t2)), (sigma, sp.sqrt(-1 / (2 * t2))))),
-                Chart("expectation", (e1, e2), ((mu, e1), (sigma, sp.sqrt(e2 - e1 ** 2))))])
+                Chart("expectation", (e1, e2), ((mu, e1), (sigma, sp.sqrt(e2 - e1 ** 2))))],
+        scipy=scipy(mu, sigma))
 
 
 @_register("normal", "Normal(mu, sigma); charts variance (mu, v), natural, expectation")
 def normal():
-    return _gaussian("normal", _x(), _x(), 0, Interval())
+    return _gaussian("normal", _x(), _x(), 0, Interval(), lambda mu, s: ScipyEquivalent("norm", (mu, s)))
 
 
 @_register("normal_mean", "Normal(mu, sigma) with sigma fixed (symbolic unless sigma=...)", sigma=None)
@@ -210,13 +247,14 @@ def normal_mean(sigma):
         "normal_mean", x, Interval(), (t,), (x,), t ** 2 * scale ** 2 / 2,
         -x ** 2 / (2 * scale ** 2) - sp.log(2 * sp.pi * scale ** 2) / 2, params=(mu,),
         natural_of_params=(mu / scale ** 2,), fixed={"sigma": scale},
-        charts=[Chart("natural", (t,), ((mu, t * scale ** 2),))])
+        charts=[Chart("natural", (t,), ((mu, t * scale ** 2),))], scipy=ScipyEquivalent("norm", (mu, scale)))
 
 
 @_register("lognormal", "LogNormal(mu, sigma): log x ~ Normal(mu, sigma)")
 def lognormal():
     x = _x(True)
-    return _gaussian("lognormal", x, sp.log(x), -sp.log(x), Interval(0, sp.oo))
+    return _gaussian("lognormal", x, sp.log(x), -sp.log(x), Interval(0, sp.oo),
+                     lambda mu, s: ScipyEquivalent("lognorm", (s,), (("scale", sp.exp(mu)),)))
 
 
 @_register("gamma", "Gamma(k, theta), shape k, scale theta; chart rate (k, beta)")
@@ -228,7 +266,8 @@ def gamma():
         sp.loggamma(t1) - t1 * sp.log(-t2), -sp.log(x), params=(k, th),
         natural_of_params=(k, -1 / th), expectation_of_params=(sp.polygamma(0, k) + sp.log(th), k * th),
         charts=[Chart("rate", (k, beta), ((k, k), (th, 1 / beta))),
-                Chart("natural", (t1, t2), ((k, t1), (th, -1 / t2)))])
+                Chart("natural", (t1, t2), ((k, t1), (th, -1 / t2)))],
+        scipy=ScipyEquivalent("gamma", (k,), (("scale", th),)))
 
 
 @_register("inverse_gamma", "InverseGamma(a, b), shape a, scale b")
@@ -239,7 +278,8 @@ def inverse_gamma():
         "inverse_gamma", x, Interval(0, sp.oo), (t1, t2), (sp.log(x), 1 / x),
         sp.loggamma(-t1) + t1 * sp.log(-t2), -sp.log(x), params=(a, b), natural_of_params=(-a, -b),
         expectation_of_params=(sp.log(b) - sp.polygamma(0, a), a / b),
-        charts=[Chart("natural", (t1, t2), ((a, -t1), (b, -t2)))])
+        charts=[Chart("natural", (t1, t2), ((a, -t1), (b, -t2)))],
+        scipy=ScipyEquivalent("invgamma", (a,), (("scale", b),)))
 
 
 @_register("beta", "Beta(a, b) on (0, 1)")
@@ -250,7 +290,7 @@ def beta():
         "beta", x, Interval(0, 1), (t1, t2), (sp.log(x), sp.log(1 - x)),
         sp.loggamma(t1) + sp.loggamma(t2) - sp.loggamma(t1 + t2), -sp.log(x) - sp.log(1 - x),
         params=(a, b), natural_of_params=(a, b),
-        charts=[Chart("natural", (t1, t2), ((a, t1), (b, t2)))])
+        charts=[Chart("natural", (t1, t2), ((a, t1), (b, t2)))], scipy=ScipyEquivalent("beta", (a, b)))
 
 
 @_register("inverse_gaussian", "InverseGaussian(mu, lam), mean mu, shape lam")
@@ -262,7 +302,8 @@ def inverse_gaussian():
         -2 * sp.sqrt(t1 * t2) - sp.log(-2 * t2) / 2, -sp.log(2 * sp.pi) / 2 - 3 * sp.log(x) / 2,
         params=(mu, lam), natural_of_params=(-lam / (2 * mu ** 2), -lam / 2),
         expectation_of_params=(mu, 1 / mu + 1 / lam),
-        charts=[Chart("natural", (t1, t2), ((mu, sp.sqrt(t2 / t1)), (lam, -2 * t2)))])
+        charts=[Chart("natural", (t1, t2), ((mu, sp.sqrt(t2 / t1)), (lam, -2 * t2)))],
+        scipy=ScipyEquivalent("invgauss", (mu / lam,), (("scale", lam),)))
 
 
 @_register("von_mises", "VonMises(mu, kappa) on the circle (-pi, pi)")
@@ -287,6 +328,7 @@ def von_mises():
             {mu: -sp.Rational(6, 5), kappa: sp.Rational(7, 10)},
             {mu: sp.Rational(1, 2), kappa: sp.Rational(23, 10)},
         ],
+        scipy=ScipyEquivalent("vonmises", (kappa,), (("loc", mu),)),
     )
 
 
@@ -296,7 +338,8 @@ def rayleigh():
     return ExponentialFamily(
         "rayleigh", x, Interval(0, sp.oo), (t,), (x ** 2,), -sp.log(-2 * t), sp.log(x), params=(sigma,),
         natural_of_params=(-1 / (2 * sigma ** 2),), expectation_of_params=(2 * sigma ** 2,),
-        charts=[Chart("natural", (t,), ((sigma, sp.sqrt(-1 / (2 * t))),))])
+        charts=[Chart("natural", (t,), ((sigma, sp.sqrt(-1 / (2 * t))),))],
+        scipy=ScipyEquivalent("rayleigh", (), (("scale", sigma),)))
 
 
 # -- not exponential families --------------------------------------------------------------------
@@ -306,7 +349,8 @@ def cauchy():
     (a1, a2), (g1, g2) = pair_of(x0), pair_of(g)
     kl = sp.log(((g1 + g2) ** 2 + (a1 - a2) ** 2) / (4 * g1 * g2))  # Chyzak & Nielsen (2019)
     return Family("cauchy", x, Interval(), (x0, g),
-                  log_density=-sp.log(sp.pi * g) - sp.log(1 + ((x - x0) / g) ** 2), closed_forms={"kl": kl})
+                  log_density=-sp.log(sp.pi * g) - sp.log(1 + ((x - x0) / g) ** 2), closed_forms={"kl": kl},
+                  scipy=ScipyEquivalent("cauchy", (x0, g)))
 
 
 @_register("student_t", "StudentT(mu, sigma) with nu degrees of freedom fixed", nu=5)
@@ -317,7 +361,7 @@ def student_t(nu):
     logp = (sp.loggamma((n + 1) / 2) - sp.loggamma(n / 2) - sp.log(n * sp.pi) / 2 - sp.log(sigma)
             - (n + 1) / 2 * sp.log(1 + z ** 2 / n))
     return Family("student_t", x, Interval(), (mu, sigma), log_density=sp.expand_func(logp),
-                  fixed={"nu": n})
+                  fixed={"nu": n}, scipy=ScipyEquivalent("t", (n, mu, sigma)))
 
 
 @_register("weibull", "Weibull(k, lam), shape k, scale lam")
@@ -336,15 +380,22 @@ def weibull():
         - 1
     )  # Bauckhage (2013)
     return Family("weibull", x, Interval(0, sp.oo), (k, lam), log_density=logp,
-                  reduction=Reduction(z, lam * z ** (1 / k), Interval(0, sp.oo)), closed_forms={"kl": kl})
+                  reduction=Reduction(z, lam * z ** (1 / k), Interval(0, sp.oo)), closed_forms={"kl": kl},
+                  scipy=ScipyEquivalent("weibull_min", (k,), (("scale", lam),)))
 
 
 @_register("logistic", "Logistic(mu, s), location mu, scale s")
 def logistic():
     x, mu, s = _x(), sp.Symbol("mu", **REAL), sp.Symbol("s", **POS)
     z = (x - mu) / s
-    return Family("logistic", x, Interval(), (mu, s),
-                  log_density=-z - 2 * sp.log(1 + sp.exp(-z)) - sp.log(s))
+    return Family(
+        "logistic",
+        x,
+        Interval(),
+        (mu, s),
+        log_density=-z - 2 * sp.log(1 + sp.exp(-z)) - sp.log(s),
+        scipy=ScipyEquivalent("logistic", (mu, s)),
+    )
 
 
 @_register("laplace", "Laplace(mu, b), location mu, scale b")
@@ -354,36 +405,44 @@ def laplace():
     shift = sp.Abs(m1 - m2)
     kl = sp.log(b2 / b1) + shift / b2 + b1 / b2 * sp.exp(-shift / b1) - 1
     return Family("laplace", x, Interval(), (mu, b), log_density=-sp.log(2 * b) - sp.Abs(x - mu) / b,
-                  closed_forms={"kl": kl})
+                  closed_forms={"kl": kl}, scipy=ScipyEquivalent("laplace", (mu, b)))
 
 
 # -- multivariate --------------------------------------------------------------------------------
-@_register("dirichlet", "Dirichlet(alpha1..alphak) on the simplex", k=3)
+@_register("dirichlet", "Dirichlet(alpha1..alphak) on the simplex", {"k": (2, 12)}, k=3)
 def dirichlet(k):
-    _limit("dirichlet", k)
     xs = tuple(sp.Symbol(f"x{i + 1}", positive=True) for i in range(k - 1))
     alphas = tuple(sp.Symbol(f"alpha{i + 1}", **POS) for i in range(k))
     ts = tuple(sp.Symbol(f"theta{i + 1}", **POS) for i in range(k))
     parts = xs + (1 - sum(xs),)
     return ExponentialFamily(
-        "dirichlet", xs, Simplex(k - 1), ts, tuple(sp.log(p) for p in parts),
-        sum(sp.loggamma(t) for t in ts) - sp.loggamma(sum(ts)), -sum(sp.log(p) for p in parts),
-        params=alphas, natural_of_params=alphas,
-        charts=[Chart("natural", ts, tuple(zip(alphas, ts)))])
+        "dirichlet",
+        xs,
+        Simplex(k - 1),
+        ts,
+        tuple(sp.log(p) for p in parts),
+        sum(sp.loggamma(t) for t in ts) - sp.loggamma(sum(ts)),
+        -sum(sp.log(p) for p in parts),
+        params=alphas,
+        natural_of_params=alphas,
+        charts=[Chart("natural", ts, tuple(zip(alphas, ts)))],
+        scipy=ScipyEquivalent("dirichlet", (sp.Matrix(alphas),), components_first=True),
+    )
 
 
-@_register("multivariate_normal", "MultivariateNormal:d, means mu_i and covariance entries s_ij (i<=j)", d=2)
+@_register("multivariate_normal", "MultivariateNormal:d, means mu_i and covariance entries s_ij (i<=j)",
+           {"d": (1, 5)}, d=2)
 def multivariate_normal(d):
     return _multivariate_normal("multivariate_normal", d, with_mean=True)
 
 
-@_register("centered_normal", "MultivariateNormal(0, Sigma):d, covariance entries s_ij (i<=j) only", d=2)
+@_register("centered_normal", "MultivariateNormal(0, Sigma):d, covariance entries s_ij (i<=j) only",
+           {"d": (1, 5)}, d=2)
 def centered_normal(d):
     return _multivariate_normal("centered_normal", d, with_mean=False)
 
 
 def _multivariate_normal(name: str, d: int, with_mean: bool):
-    _limit(name, d)
     xs = tuple(sp.Symbol(f"x{i + 1}", **REAL) for i in range(d))
     mus = tuple(sp.Symbol(f"mu{i + 1}", **REAL) for i in range(d)) if with_mean else ()
     pairs = [(i, j) for i in range(d) for j in range(i, d)]
@@ -403,14 +462,23 @@ def _multivariate_normal(name: str, d: int, with_mean: bool):
     minors = tuple(sp.Gt(cov[:m, :m].det(), 0) for m in range(2, d + 1))
     sample = {**{m: sp.Rational(i + 1, 4) for i, m in enumerate(mus)},
               **{s[p]: (sp.Integer(2) if p[0] == p[1] else sp.Rational(1, 2)) for p in pairs}}
+    known = {}
+    if not with_mean and d == 2:
+        known["distance"] = _centered_bivariate_distance(*(s[p] for p in pairs))
     return ExponentialFamily(
         name, xs, Box(tuple(Interval() for _ in xs)), thetas, stats, None,
         -sp.Rational(d, 2) * sp.log(2 * sp.pi), params=mus + tuple(s[p] for p in pairs),
         natural_of_params=natural, log_partition_of_params=log_a, expectation_of_params=eta,
-        constraints=minors, samples=[sample])
+        constraints=minors, samples=[sample], closed_forms=known,
+        scipy=ScipyEquivalent("multivariate_normal", (mu, cov)))
 
 
-def _limit(name: str, size: int) -> None:
-    if size > _MAX_SIZE[name]:
-        raise UnknownFamilyError(f"{name} is limited to size {_MAX_SIZE[name]} here (asked {size}): the "
-                                 f"symbolic tensors grow as n^4")
+def _centered_bivariate_distance(s11, s12, s22):
+    """Fisher–Rao distance of centred bivariate normals (Atkinson & Mitchell 1981): √(½ Σ log² λᵢ), λ± the
+    eigenvalues of Σ₁⁻¹Σ₂ (trace τ, determinant δ)."""
+    (a11, b11), (a12, b12), (a22, b22) = pair_of(s11), pair_of(s12), pair_of(s22)
+    cov1, cov2 = sp.Matrix([[a11, a12], [a12, a22]]), sp.Matrix([[b11, b12], [b12, b22]])
+    tau = (cov1.inv() * cov2).trace()
+    delta = cov2.det() / cov1.det()
+    root = sp.sqrt(tau ** 2 - 4 * delta)
+    return sp.sqrt((sp.log((tau + root) / 2) ** 2 + sp.log((tau - root) / 2) ** 2) / 2)

@@ -1,6 +1,7 @@
 """Closed-form Fisher–Rao distances, derived from the metric where its shape allows, else from the literature.
 
-Three derived cases and two known ones:
+Three derived cases, and forms from the literature declared with the family (`closed_forms["distance"]`,
+in the catalog for these two):
 - one parameter: d = |F(ξ₂) − F(ξ₁)| with F' = √g, when SymPy finds the antiderivative (time-bounded);
 - two parameters with g = diag(a/σ², b/σ²) (a, b constants; every symmetric location–scale family): the
   hyperbolic half-plane scaled by √b, d = 2√b asinh(√(((u₁−u₂)² + (σ₁−σ₂)²)/(4σ₁σ₂))), u = μ√(a/b);
@@ -22,6 +23,7 @@ import sympy as sp
 
 from . import catalog
 from .divergence import pair_symbols
+from .family import pair_of
 from .geometry import Geometry
 from .timebound import TimeBoundExceeded, call_with_timeout
 
@@ -50,7 +52,7 @@ def closed_form_distance(geo: Geometry) -> ClosedForm | None:
 
 
 def _derive(geo: Geometry):
-    for rule in (_one_parameter, _half_plane, _known, _through_default_chart):
+    for rule in (_one_parameter, _half_plane, _declared, _through_default_chart):
         form = rule(geo)
         if form is not None:
             return form
@@ -130,25 +132,27 @@ def _half_plane(geo: Geometry):
     return None
 
 
-def _known(geo: Geometry):
-    spec = catalog.spec_of(geo.family)
-    name = catalog.parse_name(spec)[0] if spec else None
-    if (
-        name not in _KNOWN
-        or geo.family.chart != "default"
-        or (name == "centered_normal" and geo.family.n != 3)
-    ):
+def _declared(geo: Geometry):
+    """A distance declared with the family from the literature (`closed_forms["distance"]`, written in
+    pair_of(ξ) symbols: the categorical's sphere, the centred bivariate normal's eigenvalue formula)."""
+    form = geo.family.closed_forms.get("distance")
+    if form is None:
         return None
     first, second = pair(geo)
-    return ClosedForm(_KNOWN[name](geo.family, first, second), first, second, name)
+    names = dict(zip((q for p in geo.params for q in pair_of(p)),
+                     (q for pair_ in zip(first, second) for q in pair_)))
+    return ClosedForm(form.xreplace(names), first, second, f"{geo.family.name}, declared with the family")
 
 
 def _through_default_chart(geo: Geometry):
-    """A catalog family in another chart: the default chart's closed form, composed with the chart map."""
+    """A catalog family in one of its named charts: the default chart's closed form, composed with the
+    chart map (a chart made up elsewhere under a name the catalog also uses is not taken for it)."""
     spec = catalog.spec_of(geo.family)
     if spec is None or geo.family.chart == "default":
         return None
     base = catalog.get(spec)
+    if geo.family.chart not in base.charts or base.in_chart(geo.family.chart).key != geo.family.key:
+        return None
     form = closed_form_distance(Geometry(base))
     if form is None:
         return None
@@ -161,25 +165,3 @@ def _through_default_chart(geo: Geometry):
     return ClosedForm(
         form.expr.xreplace(mapping), first, second, f"{form.source}, through chart {geo.family.chart}"
     )
-
-
-def _sphere(family, p, q):
-    """Categorical on the sphere of radius 2: 4 asin(‖√p − √q‖ / 2); binomial(n) scales it by √n."""
-    p, q = list(p) + [1 - sum(p)], list(q) + [1 - sum(q)]
-    chord = sp.sqrt(sum((sp.sqrt(a) - sp.sqrt(b)) ** 2 for a, b in zip(p, q)))
-    trials = family.fixed.get("n", 1)
-    return 4 * sp.sqrt(trials) * sp.asin(chord / 2)
-
-
-def _centered_bivariate(family, s, t):
-    """√(½ (log² λ₊ + log² λ₋)), λ± the eigenvalues of Σ₁⁻¹Σ₂ (trace τ, determinant δ)."""
-    cov1 = sp.Matrix([[s[0], s[1]], [s[1], s[2]]])
-    cov2 = sp.Matrix([[t[0], t[1]], [t[1], t[2]]])
-    tau = (cov1.inv() * cov2).trace()
-    delta = cov2.det() / cov1.det()
-    root = sp.sqrt(tau ** 2 - 4 * delta)
-    return sp.sqrt((sp.log((tau + root) / 2) ** 2 + sp.log((tau - root) / 2) ** 2) / 2)
-
-
-_KNOWN = {"categorical": _sphere, "bernoulli": _sphere, "binomial": _sphere,
-          "centered_normal": _centered_bivariate}

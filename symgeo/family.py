@@ -54,6 +54,32 @@ class Reduction:
     z_support: Interval
 
 
+@dataclass(frozen=True)
+class ScipyEquivalent:
+    """The same distribution in scipy.stats, declared with a family: `scipy.stats.<name>(*args, **kwargs)`
+    with the arguments written as expressions of the parameters and fixed values (matrices for vectors).
+    A reference for sampling and for independent checks, never a source of symgeo's formulas."""
+
+    name: str
+    args: tuple = ()
+    kwargs: tuple = ()  # (keyword, expression) pairs
+    components_first: bool = False  # its log-density takes x as (components, points) (scipy's dirichlet)
+
+    def at(self, values: Mapping):
+        """The frozen scipy.stats distribution at a member ({symbol: number})."""
+        import scipy.stats
+
+        def number(e):
+            e = sp.sympify(sp.sympify(e).xreplace(values))
+            if isinstance(e, sp.MatrixBase):
+                return (
+                    [[float(v) for v in row] for row in e.tolist()] if e.cols > 1 else [float(v) for v in e]
+                )
+            return int(e) if e.is_Integer else float(e)  # counts stay integers (binomial n, multinomial)
+        return getattr(scipy.stats, self.name)(*map(number, self.args),
+                                               **{k: number(v) for k, v in self.kwargs})
+
+
 def pair_of(param: sp.Symbol) -> tuple:
     """The symbols ξ_1, ξ_2 in which a declared divergence between two members is written."""
     return tuple(sp.Symbol(f"{param.name}_{i}", **param.assumptions0) for i in (1, 2))
@@ -88,6 +114,7 @@ class Family:
         samples: Sequence[Mapping] = (),
         closed_forms: Mapping | None = None,
         origin: str | None = None,
+        scipy: ScipyEquivalent | None = None,
     ):
         if (log_density is None) == (density is None):
             raise SymgeoError(f"{name}: give exactly one of log_density or density")
@@ -113,6 +140,7 @@ class Family:
         # the catalog name (with options) this family was built from, kept through its charts; None for a
         # family declared elsewhere (a spec file, code): what is known of catalog families by name applies
         self.origin = origin
+        self.scipy = scipy  # in this chart's parameters; a reparametrized family has none
 
     # -- identity -----------------------------------------------------------------------------
     def _declaration(self) -> tuple:
