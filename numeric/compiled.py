@@ -224,14 +224,10 @@ class CompiledFamily:
         return self._geodesic(alpha)[1]
 
     def _geodesic(self, alpha):
-        key = f"_geodesic_{alpha}"
-        if key not in self.__dict__:
-            eqs = self.geometry.geodesic_equations(sp.nsimplify(alpha))
-            state = self.params + self.velocities
-            rhs = list(self.velocities) + [eqs[p] for p in self.params]
-            jacobian = sp.Matrix(rhs).jacobian(state)
-            self.__dict__[key] = (self.function(state, rhs), self.function(state, jacobian))
-        return self.__dict__[key]
+        def build():
+            state, rhs, jacobian = self.geometry.geodesic_system(sp.nsimplify(alpha))
+            return self.function(state, rhs), self.function(state, jacobian)
+        return self.extension(f"compiled.geodesic_{alpha}", build)
 
     @cached_property
     def domain_margins(self) -> Generated:

@@ -25,9 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import sympy as sp
 
-from symgeo import DomainError, SymgeoError
+from symgeo import DomainError, SymgeoError, duality
 from symgeo.errors import InvalidArgumentError, NumericalError
 
 from .codegen import as_array
@@ -74,12 +73,10 @@ def mle_objective(family: CompiledFamily, data) -> Objective:
 
 
 def _exponential_mle(family: CompiledFamily, columns) -> Objective:
-    ef = family.geometry.exponential_family
-    means = sp.symbols(f"tbar1:{len(ef.stats) + 1}", real=True)
-    loss = ef.log_partition_of_params - sum(t * s for t, s in zip(ef.natural_of_params, means))
+    means, loss, gradient = duality.mle_loss(family.geometry)
     args = family.params + tuple(means)
     value = family.function(args, loss)
-    gradient = family.function(args, [sp.diff(loss, p) for p in family.params])
+    gradient = family.function(args, gradient)
     t_bar = np.mean(as_array(family.sufficient_statistics(*columns)).reshape(len(columns[0]), -1), axis=0)
     t_bar = np.broadcast_to(t_bar, (len(means),))
     offset = -float(np.mean(np.broadcast_to(as_array(_log_base(family)(*columns)), columns[0].shape)))

@@ -30,7 +30,6 @@ Charts, each a parameter space for `natural_gradient.minimize`:
 from __future__ import annotations
 
 import numpy as np
-import sympy as sp
 
 from symgeo import DomainError, SymgeoError, duality
 from symgeo.errors import InvalidArgumentError
@@ -57,12 +56,12 @@ class CanonicalLikelihood:
             raise SymgeoError(f"{maps.name}: its natural parameter is confined to a half-line, so a Gaussian "
                               "linear predictor would leave the domain; use a family whose natural parameter "
                               "ranges over all of ℝ (bernoulli, binomial:n=N, poisson)")
-        log_partition = sp.simplify(natural.exponential_family.log_partition_of_params)
+        theta, log_partition, mean, variance = duality.natural_log_partition(geometry)
         self.name = maps.name
         self.maps = maps
         self.log_partition = numpy_function((theta,), log_partition)
-        self.mean = numpy_function((theta,), sp.simplify(sp.diff(log_partition, theta)))
-        self.variance = numpy_function((theta,), sp.simplify(sp.diff(log_partition, theta, 2)))
+        self.mean = numpy_function((theta,), mean)
+        self.variance = numpy_function((theta,), variance)
 
     def statistic_and_log_base(self, y) -> tuple[np.ndarray, float]:
         y = np.asarray(y, dtype=float).reshape(-1)

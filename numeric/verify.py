@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from symgeo import Chart, Family, SymgeoError, duality
+from symgeo import Family, SymgeoError, duality
 from symgeo.errors import InvalidArgumentError
+from symgeo.family import log_chart
+from symgeo.fisher import score
 from symgeo.support import Interval, Region
 
 from .codegen import generate
@@ -168,9 +170,8 @@ def _region_checks(compiled: CompiledFamily, point, label) -> list:
                if isinstance(v, sp.Basic) and not v.is_number})
     n = fam.n
     pairs = [(i, j) for i in range(n) for j in range(i, n)]
-    exprs = [sp.Integer(1)] + [
-        sp.diff(fam.log_density, fam.params[i]) * sp.diff(fam.log_density, fam.params[j]) for i, j in pairs
-    ]
+    s = score(fam)
+    exprs = [sp.Integer(1)] + [s[i] * s[j] for i, j in pairs]
     if fam.support.discrete:  # counts: direct sums
         from symgeo.expectation.region import region_expectation
         values, error = region_expectation(fam, exprs, {k: sp.Float(v, 30) for k, v in at.items()}), 0.0
@@ -315,25 +316,9 @@ def _other_chart(compiled: CompiledFamily):
     """(Geometry in another chart, map of points) — the natural chart, else logs of positive parameters."""
     geo = compiled.geometry
     ef = geo.exponential_family
-    if ef is not None:
-        natural = duality.natural_chart(geo)
-        chart = Chart(natural.name, natural.params, natural.old_in_new, natural.domains,
-                      forward=tuple(zip(natural.params, ef.natural_of_params)))
-    else:
-        positive = [
-            p
-            for p in geo.params
-            if geo.family.domains[p].inf == 0 and not geo.family.domains[p].sup.is_finite
-        ]
-        if not positive:
-            return None
-        new = tuple(sp.Symbol(f"log_{p}", real=True) if p in positive else p for p in geo.params)
-        chart = Chart(
-            "log",
-            new,
-            tuple((p, sp.exp(u) if p in positive else u) for p, u in zip(geo.params, new)),
-            forward=tuple((u, sp.log(p) if p in positive else p) for p, u in zip(geo.params, new)),
-        )
+    chart = duality.natural_chart(geo) if ef is not None else log_chart(geo.family)
+    if chart is None:
+        return None
     forward = generate(geo.params, compiled.bind([e for _, e in chart.forward]))
     return geo.in_chart(chart), (lambda x: forward(*x))
 

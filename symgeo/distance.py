@@ -48,7 +48,7 @@ def pair(geo: Geometry) -> tuple[tuple, tuple]:
 
 def closed_form_distance(geo: Geometry) -> ClosedForm | None:
     """The Fisher–Rao distance in closed form, or None where none is known (solve the geodesic BVP)."""
-    return geo.memo("closed_form_distance", lambda: _derive(geo))
+    return geo.extension("distance", "closed_form", lambda: _derive(geo))
 
 
 def _derive(geo: Geometry):

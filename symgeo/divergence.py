@@ -52,7 +52,7 @@ def _at(expr, point: dict):
 def kl(geo: Geometry, p1: dict, p2: dict) -> sp.Expr:
     """KL(p_ξ1 ‖ p_ξ2) as the Bregman divergence of the log-partition."""
     a, b = pair_symbols(geo)
-    formula = geo.memo("kl_logs_expanded", lambda: _kl(geo, a, b))
+    formula = geo.extension("divergence", "kl_logs_expanded", lambda: _kl(geo, a, b))
     # one simultaneous substitution: p1, p2 may themselves be the pair symbols (reverse KL)
     return formula.xreplace({**{a[p]: p1[p] for p in geo.params}, **{b[p]: p2[p] for p in geo.params}})
 
@@ -115,7 +115,7 @@ def hellinger_squared(geo: Geometry, p1: dict, p2: dict) -> sp.Expr:
 def entropy(geo: Geometry) -> sp.Expr:
     """Differential (or Shannon) entropy H = A − θ·η − E[log h]."""
     from .errors import IntegrationError
-    return geo.memo("entropy", lambda: _entropy(geo), remember=(IntegrationError,))
+    return geo.extension("divergence", "entropy", lambda: _entropy(geo), remember=(IntegrationError,))
 
 
 def _entropy(geo: Geometry) -> sp.Expr:

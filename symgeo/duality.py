@@ -7,6 +7,8 @@ branch kept is the one that maps a sample point back to itself. Where SymPy cann
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from .errors import SymgeoError
@@ -73,7 +75,7 @@ def expectation_symbols(ef: ExponentialFamily) -> tuple:
 
 
 def _memo_or_raise(geo: Geometry, name: str, compute):
-    return geo.memo(name, compute, remember=(InversionUnavailable,))
+    return geo.extension("duality", name, compute, remember=(InversionUnavailable,))
 
 
 def natural_chart(geo: Geometry) -> Chart:
@@ -87,9 +89,11 @@ def _natural_chart(geo: Geometry) -> Chart:
 
 
 def _derived_chart(geo: Geometry, name: str, symbols: tuple, exprs) -> Chart:
-    """The declared chart `name`, else the old parameters solved from symbols = exprs(ξ)."""
+    """The declared chart `name` (with its forward map ξ ↦ symbols), else the old parameters solved from
+    symbols = exprs(ξ)."""
     if name in geo.family.charts:
-        return geo.family.charts[name]
+        declared = geo.family.charts[name]
+        return declared if declared.forward else replace(declared, forward=tuple(zip(declared.params, exprs)))
     sol = invert(exprs, geo.params, symbols, geo.family.sample_point())
     return Chart(name, symbols, tuple((p, sol[p]) for p in geo.params), forward=tuple(zip(symbols, exprs)))
 
@@ -212,3 +216,30 @@ def geodesic_residual(geo: Geometry, curve: dict, alpha) -> list:
         sp.diff(vs[k], T) + sum(gam[k, i, j].xreplace(at) * vs[i] * vs[j] for i in range(n) for j in range(n))
         for k in range(n)
     ]
+
+
+def mle_loss(geo: Geometry) -> tuple:
+    """(T̄ symbols, L, ∇_ξ L) with L(ξ; T̄) = A(ξ) − θ(ξ)·T̄: the mean negative log-likelihood of data whose
+    sufficient statistics average T̄, less the data's mean log h (a constant in ξ)."""
+    ef = _require_ef(geo)
+
+    def derive():
+        means = sp.symbols(f"tbar1:{len(ef.stats) + 1}", real=True)
+        loss = ef.log_partition_of_params - sum(t * m for t, m in zip(ef.natural_of_params, means))
+        return means, loss, [sp.diff(loss, p) for p in geo.params]
+    return geo.extension("duality", "mle_loss", derive)
+
+
+def natural_log_partition(geo: Geometry) -> tuple:
+    """(θ, A(θ), A′(θ), A″(θ)) of a one-parameter exponential family in its natural chart: the log-partition
+    and the mean and variance of T as functions of θ."""
+    ef = _require_ef(geo)
+    if len(ef.stats) != 1:
+        raise SymgeoError(f"{geo.family.name}: A′ and A″ as scalars need one natural parameter")
+
+    def derive():
+        natural = in_chart(geo, natural_chart(geo))
+        theta = natural.family.params[0]
+        a = sp.simplify(natural.exponential_family.log_partition_of_params)
+        return theta, a, sp.simplify(sp.diff(a, theta)), sp.simplify(sp.diff(a, theta, 2))
+    return geo.extension("duality", "natural_log_partition", derive)

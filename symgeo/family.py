@@ -41,6 +41,18 @@ class Chart:
         return dict(self.old_in_new)
 
 
+def log_chart(family) -> Chart | None:
+    """The chart of log σ for each parameter σ on (0, ∞) (the others kept), or None if there is none."""
+    domains = family.domains
+    positive = [p for p in family.params if domains[p].inf == 0 and not domains[p].sup.is_finite]
+    if not positive:
+        return None
+    new = tuple(sp.Symbol(f"log_{p}", real=True) if p in positive else p for p in family.params)
+    pairs = list(zip(family.params, new))
+    return Chart("log", new, tuple((p, sp.exp(u) if p in positive else u) for p, u in pairs),
+                 forward=tuple((u, sp.log(p) if p in positive else p) for p, u in pairs))
+
+
 @dataclass(frozen=True)
 class Reduction:
     """A standardizing substitution x = x_of_z(z, ξ) under which z has a parameter-free law.

@@ -70,8 +70,15 @@ class Geometry:
                         check=self._check)
 
     # -- caching ------------------------------------------------------------------------------
+    def extension(self, owner: str, name: str, compute, remember: tuple = ()):
+        """Cache a result another module derives from this geometry (memory, then disk), in that module's
+        own namespace (`owner`, e.g. "distance"): it never meets the geometry's internals or another
+        module's entries. `remember` as for `memo`."""
+        return self.memo(f"{owner}/{name}", compute, remember)
+
     def memo(self, name: str, compute, remember: tuple = ()):
-        """Cache a quantity derived from this geometry (memory, then disk) under `name`.
+        """Cache a quantity of this geometry's own (memory, then disk) under `name`; other modules use
+        `extension`.
 
         Exceptions of the classes in `remember` (a proven "cannot") are cached too and re-raised,
         so a time-bounded failure is not paid again."""
@@ -102,14 +109,15 @@ class Geometry:
     def _disk_key(self) -> str:
         return f"{self.family.key}-{self._route or 'auto'}" + ("" if self._check else "-unchecked")
 
-    def stored(self, name: str):
-        """What the disk cache holds for this geometry under `name`, or None."""
-        return self._disk.get(self._disk_key, name) if self._disk else None
+    def stored(self, name: str, owner: str | None = None):
+        """What the disk cache holds for this geometry under `name` (in `owner`'s namespace), or None."""
+        key = name if owner is None else f"{owner}/{name}"
+        return self._disk.get(self._disk_key, key) if self._disk else None
 
-    def store(self, name: str, value) -> None:
-        """Keep `value` on disk under `name` (None forgets it)."""
+    def store(self, name: str, value, owner: str | None = None) -> None:
+        """Keep `value` on disk under `name` (in `owner`'s namespace); None forgets it."""
         if self._disk:
-            self._disk.put(self._disk_key, name, value)
+            self._disk.put(self._disk_key, name if owner is None else f"{owner}/{name}", value)
 
     @property
     def exponential_family(self) -> ExponentialFamily | None:
@@ -332,6 +340,19 @@ class Geometry:
         alpha = self._alpha(alpha)
         return self._cached(f"geodesic_{alpha}",
                             lambda: geodesic_equations(self.params, self.christoffel(alpha)))
+
+    def geodesic_system(self, alpha=0) -> tuple:
+        """The geodesic equations as a first-order system in the state (ξ, v): (state, rhs, ∂rhs/∂state),
+        rhs = (v, ξ̈); the Jacobian drives the variational equation of shooting."""
+        from .geodesic import velocity_symbols
+        alpha = self._alpha(alpha)
+
+        def derive():
+            eqs = self.geodesic_equations(alpha)
+            state = self.params + velocity_symbols(self.params)
+            rhs = list(velocity_symbols(self.params)) + [eqs[p] for p in self.params]
+            return state, rhs, sp.ImmutableMatrix(rhs).jacobian(state)
+        return self._cached(f"geodesic_system_{alpha}", derive)
 
     # -- statistics ---------------------------------------------------------------------------
     def cramer_rao(self, n=N_OBS) -> sp.ImmutableMatrix:

@@ -188,7 +188,7 @@ def stages(geo: Geometry, alpha, fmt: str) -> list:
 
     def stage(name):
         key = f"{fmt}_{name}" + (f"_{alpha}" if name == "alpha_christoffel" else "")
-        return name, lambda: geo.memo(key, lambda: render[name](geo, alpha))
+        return name, lambda: geo.extension("render", key, lambda: render[name](geo, alpha))
     return [stage(n) for n in names]
 
 

@@ -191,7 +191,7 @@ def _formulas(geo: Geometry, quantity: str):
 def _moments(geo: Geometry) -> dict:
     """E[x] and Var[x] (componentwise for several variables) from the expectation engine, with the
     conditions on the parameters for them to be finite."""
-    return geo.memo("moments", lambda: _derive_moments(geo))
+    return geo.extension("testing", "moments", lambda: _derive_moments(geo))
 
 
 def _derive_moments(geo: Geometry) -> dict:

@@ -34,15 +34,15 @@ def cmd_derive(args) -> int:
     geo = geometry(args)
     alpha = _alpha(args.alpha, geo)
     stages = render.stages(geo, alpha, args.format)
-    known = {name: geo.stored(f"failure_{name}") for name, _ in stages}
+    known = {name: geo.stored(f"failure_{name}", owner="cli") for name, _ in stages}
     known = {k: v for k, v in known.items() if isinstance(v, Failure)}
     outcome = run_stages(stages, budget=args.budget, memory_bytes=int(args.memory * 2 ** 30),
                          required=("fisher",), known=known,
-                         on_failure=lambda name, failure: geo.store(f"failure_{name}", failure),
+                         on_failure=lambda name, failure: geo.store(f"failure_{name}", failure, owner="cli"),
                          progress=lambda message: print(f"symgeo: {message}", file=sys.stderr, flush=True))
     for name in outcome.values:
         if name in known:
-            geo.store(f"failure_{name}", None)
+            geo.store(f"failure_{name}", None, owner="cli")
     print(render.document(geo, args.format, outcome))
     if outcome.complete:
         return 0
