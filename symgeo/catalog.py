@@ -91,8 +91,9 @@ def get(spec: str, **options) -> Family:
                                      f"symbolic tensors grow as n^4")
     family = entry.build(**kwargs)
     options = [(k, v) for k, v in kwargs.items() if v is not None]
-    family.origin = name + "".join(f"{':' if i == 0 else ','}{k}={v}" for i, (k, v) in enumerate(options))
-    return family
+    return family.with_origin(
+        name + "".join(f"{':' if i == 0 else ','}{k}={v}" for i, (k, v) in enumerate(options))
+    )
 
 
 def spec_of(family: Family) -> str | None:
@@ -123,10 +124,21 @@ def _thetas(n: int, *negative: int):
 def bernoulli():
     x, p, (t,) = sp.Symbol("x", integer=True, nonnegative=True), sp.Symbol("p", **POS), _thetas(1)
     return ExponentialFamily(
-        "bernoulli", x, Integers(0, 1), (t,), (x,), sp.log(1 + sp.exp(t)), 0, params=(p,),
-        natural_of_params=(sp.log(p / (1 - p)),), expectation_of_params=(p,), domains={p: UNIT},
+        "bernoulli",
+        variables=x,
+        support=Integers(0, 1),
+        natural=(t,),
+        stats=(x,),
+        log_partition=sp.log(1 + sp.exp(t)),
+        log_base_measure=0,
+        params=(p,),
+        natural_of_params=(sp.log(p / (1 - p)),),
+        expectation_of_params=(p,),
+        domains={p: UNIT},
         charts=[Chart("natural", (t,), ((p, sp.exp(t) / (1 + sp.exp(t))),))],
-        closed_forms={"distance": _sphere_distance((p,))}, scipy=ScipyEquivalent("bernoulli", (p,)))
+        closed_forms={"distance": _sphere_distance((p,))},
+        scipy=ScipyEquivalent("bernoulli", (p,)),
+    )
 
 
 @_register("binomial", "Binomial(n, p), n trials fixed", n=None)
@@ -135,12 +147,12 @@ def binomial(n):
     trials = _fixed("n", n, dict(positive=True, integer=True))
     return ExponentialFamily(
         "binomial",
-        x,
-        Integers(0, trials),
-        (t,),
-        (x,),
-        trials * sp.log(1 + sp.exp(t)),
-        sp.log(sp.binomial(trials, x)),
+        variables=x,
+        support=Integers(0, trials),
+        natural=(t,),
+        stats=(x,),
+        log_partition=trials * sp.log(1 + sp.exp(t)),
+        log_base_measure=sp.log(sp.binomial(trials, x)),
         params=(p,),
         natural_of_params=(sp.log(p / (1 - p)),),
         expectation_of_params=(trials * p,),
@@ -161,13 +173,23 @@ def categorical(k):
     points = tuple(tuple(int(i == j) for j in range(k - 1)) for i in range(k - 1)) + ((0,) * (k - 1),)
     eth = [sp.exp(t) for t in ts]
     return ExponentialFamily(
-        "categorical", xs, FinitePoints(points), ts, xs, sp.log(1 + sum(eth)), 0, params=ps,
-        natural_of_params=tuple(sp.log(p / last) for p in ps), expectation_of_params=ps,
-        domains={p: UNIT for p in ps}, constraints=(sp.Lt(sum(ps), 1),),
+        "categorical",
+        variables=xs,
+        support=FinitePoints(points),
+        natural=ts,
+        stats=xs,
+        log_partition=sp.log(1 + sum(eth)),
+        log_base_measure=0,
+        params=ps,
+        natural_of_params=tuple(sp.log(p / last) for p in ps),
+        expectation_of_params=ps,
+        domains={p: UNIT for p in ps},
+        constraints=(sp.Lt(sum(ps), 1),),
         samples=[{p: sp.Rational(1, k + i % 2) for i, p in enumerate(ps)}],
         charts=[Chart("natural", ts, tuple((p, e / (1 + sum(eth))) for p, e in zip(ps, eth)))],
         closed_forms={"distance": _sphere_distance(ps)},
-        scipy=ScipyEquivalent("multinomial", (1, sp.Matrix(ps + (last,)))))
+        scipy=ScipyEquivalent("multinomial", (1, sp.Matrix(ps + (last,)))),
+    )
 
 
 def _sphere_distance(ps, trials=1):
@@ -183,19 +205,39 @@ def _sphere_distance(ps, trials=1):
 def poisson():
     x, lam, (t,) = sp.Symbol("x", integer=True, nonnegative=True), sp.Symbol("lam", **POS), _thetas(1)
     return ExponentialFamily(
-        "poisson", x, Integers(0, sp.oo), (t,), (x,), sp.exp(t), -sp.loggamma(x + 1), params=(lam,),
-        natural_of_params=(sp.log(lam),), expectation_of_params=(lam,),
-        charts=[Chart("natural", (t,), ((lam, sp.exp(t)),))], scipy=ScipyEquivalent("poisson", (lam,)))
+        "poisson",
+        variables=x,
+        support=Integers(0, sp.oo),
+        natural=(t,),
+        stats=(x,),
+        log_partition=sp.exp(t),
+        log_base_measure=-sp.loggamma(x + 1),
+        params=(lam,),
+        natural_of_params=(sp.log(lam),),
+        expectation_of_params=(lam,),
+        charts=[Chart("natural", (t,), ((lam, sp.exp(t)),))],
+        scipy=ScipyEquivalent("poisson", (lam,)),
+    )
 
 
 @_register("geometric", "Geometric(p): failures before the first success, on {0, 1, ...}")
 def geometric():
     x, p, (t,) = sp.Symbol("x", integer=True, nonnegative=True), sp.Symbol("p", **POS), _thetas(1, 0)
     return ExponentialFamily(
-        "geometric", x, Integers(0, sp.oo), (t,), (x,), -sp.log(1 - sp.exp(t)), 0, params=(p,),
-        natural_of_params=(sp.log(1 - p),), expectation_of_params=((1 - p) / p,), domains={p: UNIT},
+        "geometric",
+        variables=x,
+        support=Integers(0, sp.oo),
+        natural=(t,),
+        stats=(x,),
+        log_partition=-sp.log(1 - sp.exp(t)),
+        log_base_measure=0,
+        params=(p,),
+        natural_of_params=(sp.log(1 - p),),
+        expectation_of_params=((1 - p) / p,),
+        domains={p: UNIT},
         charts=[Chart("natural", (t,), ((p, 1 - sp.exp(t)),))],
-        scipy=ScipyEquivalent("geom", (p,), (("loc", -1),)))
+        scipy=ScipyEquivalent("geom", (p,), (("loc", -1),)),
+    )
 
 
 @_register("negative_binomial", "NegativeBinomial(r, p): failures before the r-th success, r fixed", r=None)
@@ -203,11 +245,21 @@ def negative_binomial(r):
     x, p, (t,) = sp.Symbol("x", integer=True, nonnegative=True), sp.Symbol("p", **POS), _thetas(1, 0)
     rr = _fixed("r", r, POS)
     return ExponentialFamily(
-        "negative_binomial", x, Integers(0, sp.oo), (t,), (x,), -rr * sp.log(1 - sp.exp(t)),
-        sp.loggamma(x + rr) - sp.loggamma(rr) - sp.loggamma(x + 1), params=(p,),
-        natural_of_params=(sp.log(1 - p),), expectation_of_params=(rr * (1 - p) / p,),
-        domains={p: UNIT}, fixed={"r": rr}, charts=[Chart("natural", (t,), ((p, 1 - sp.exp(t)),))],
-        scipy=ScipyEquivalent("nbinom", (rr, p)))
+        "negative_binomial",
+        variables=x,
+        support=Integers(0, sp.oo),
+        natural=(t,),
+        stats=(x,),
+        log_partition=-rr * sp.log(1 - sp.exp(t)),
+        log_base_measure=sp.loggamma(x + rr) - sp.loggamma(rr) - sp.loggamma(x + 1),
+        params=(p,),
+        natural_of_params=(sp.log(1 - p),),
+        expectation_of_params=(rr * (1 - p) / p,),
+        domains={p: UNIT},
+        fixed={"r": rr},
+        charts=[Chart("natural", (t,), ((p, 1 - sp.exp(t)),))],
+        scipy=ScipyEquivalent("nbinom", (rr, p)),
+    )
 
 
 # -- continuous, univariate ----------------------------------------------------------------------
@@ -215,9 +267,18 @@ def negative_binomial(r):
 def exponential():
     x, lam, (t,) = _x(True), sp.Symbol("lam", **POS), _thetas(1, 0)
     return ExponentialFamily(
-        "exponential", x, Interval(0, sp.oo), (t,), (x,), -sp.log(-t), 0, params=(lam,),
-        natural_of_params=(-lam,), charts=[Chart("natural", (t,), ((lam, -t),))],
-        scipy=ScipyEquivalent("expon", (), (("scale", 1 / lam),)))
+        "exponential",
+        variables=x,
+        support=Interval(0, sp.oo),
+        natural=(t,),
+        stats=(x,),
+        log_partition=-sp.log(-t),
+        log_base_measure=0,
+        params=(lam,),
+        natural_of_params=(-lam,),
+        charts=[Chart("natural", (t,), ((lam, -t),))],
+        scipy=ScipyEquivalent("expon", (), (("scale", 1 / lam),)),
+    )
 
 
 def _gaussian(name, x, stat, log_h, support, scipy):
@@ -225,13 +286,23 @@ def _gaussian(name, x, stat, log_h, support, scipy):
     t1, t2 = _thetas(2, 1)
     v, e1, e2 = sp.Symbol("v", **POS), sp.Symbol("eta1", **REAL), sp.Symbol("eta2", **POS)
     return ExponentialFamily(
-        name, x, support, (t1, t2), (stat, stat ** 2), -t1 ** 2 / (4 * t2) + sp.log(-sp.pi / t2) / 2,
-        log_h, params=(mu, sigma), natural_of_params=(mu / sigma ** 2, -1 / (2 * sigma ** 2)),
-        expectation_of_params=(mu, sigma ** 2 + mu ** 2),
-        charts=[Chart("variance", (mu, v), ((mu, mu), (sigma, sp.sqrt(v)))),
-                Chart("natural", (t1, t2), ((mu, -t1 / (2 * t2)), (sigma, sp.sqrt(-1 / (2 * t2))))),
-                Chart("expectation", (e1, e2), ((mu, e1), (sigma, sp.sqrt(e2 - e1 ** 2))))],
-        scipy=scipy(mu, sigma))
+        name,
+        variables=x,
+        support=support,
+        natural=(t1, t2),
+        stats=(stat, stat**2),
+        log_partition=-(t1**2) / (4 * t2) + sp.log(-sp.pi / t2) / 2,
+        log_base_measure=log_h,
+        params=(mu, sigma),
+        natural_of_params=(mu / sigma**2, -1 / (2 * sigma**2)),
+        expectation_of_params=(mu, sigma**2 + mu**2),
+        charts=[
+            Chart("variance", (mu, v), ((mu, mu), (sigma, sp.sqrt(v)))),
+            Chart("natural", (t1, t2), ((mu, -t1 / (2 * t2)), (sigma, sp.sqrt(-1 / (2 * t2))))),
+            Chart("expectation", (e1, e2), ((mu, e1), (sigma, sp.sqrt(e2 - e1**2)))),
+        ],
+        scipy=scipy(mu, sigma),
+    )
 
 
 @_register("normal", "Normal(mu, sigma); charts variance (mu, v), natural, expectation")
@@ -244,10 +315,19 @@ def normal_mean(sigma):
     x, mu, (t,) = _x(), sp.Symbol("mu", **REAL), _thetas(1)
     scale = _fixed("sigma", sigma, POS)
     return ExponentialFamily(
-        "normal_mean", x, Interval(), (t,), (x,), t ** 2 * scale ** 2 / 2,
-        -x ** 2 / (2 * scale ** 2) - sp.log(2 * sp.pi * scale ** 2) / 2, params=(mu,),
-        natural_of_params=(mu / scale ** 2,), fixed={"sigma": scale},
-        charts=[Chart("natural", (t,), ((mu, t * scale ** 2),))], scipy=ScipyEquivalent("norm", (mu, scale)))
+        "normal_mean",
+        variables=x,
+        support=Interval(),
+        natural=(t,),
+        stats=(x,),
+        log_partition=t**2 * scale**2 / 2,
+        log_base_measure=-(x**2) / (2 * scale**2) - sp.log(2 * sp.pi * scale**2) / 2,
+        params=(mu,),
+        natural_of_params=(mu / scale**2,),
+        fixed={"sigma": scale},
+        charts=[Chart("natural", (t,), ((mu, t * scale**2),))],
+        scipy=ScipyEquivalent("norm", (mu, scale)),
+    )
 
 
 @_register("lognormal", "LogNormal(mu, sigma): log x ~ Normal(mu, sigma)")
@@ -262,8 +342,8 @@ def gamma():
     x, k, th, beta = _x(True), sp.Symbol("k", **POS), sp.Symbol("theta", **POS), sp.Symbol("beta", **POS)
     t1, t2 = sp.Symbol("theta1", **POS), sp.Symbol("theta2", negative=True)
     return ExponentialFamily(
-        "gamma", x, Interval(0, sp.oo), (t1, t2), (sp.log(x), x),
-        sp.loggamma(t1) - t1 * sp.log(-t2), -sp.log(x), params=(k, th),
+        "gamma", variables=x, support=Interval(0, sp.oo), natural=(t1, t2), stats=(sp.log(x), x),
+        log_partition=sp.loggamma(t1) - t1 * sp.log(-t2), log_base_measure=-sp.log(x), params=(k, th),
         natural_of_params=(k, -1 / th), expectation_of_params=(sp.polygamma(0, k) + sp.log(th), k * th),
         charts=[Chart("rate", (k, beta), ((k, k), (th, 1 / beta))),
                 Chart("natural", (t1, t2), ((k, t1), (th, -1 / t2)))],
@@ -275,11 +355,19 @@ def inverse_gamma():
     x, a, b = _x(True), sp.Symbol("a", **POS), sp.Symbol("b", **POS)
     t1, t2 = sp.Symbol("theta1", negative=True), sp.Symbol("theta2", negative=True)
     return ExponentialFamily(
-        "inverse_gamma", x, Interval(0, sp.oo), (t1, t2), (sp.log(x), 1 / x),
-        sp.loggamma(-t1) + t1 * sp.log(-t2), -sp.log(x), params=(a, b), natural_of_params=(-a, -b),
+        "inverse_gamma",
+        variables=x,
+        support=Interval(0, sp.oo),
+        natural=(t1, t2),
+        stats=(sp.log(x), 1 / x),
+        log_partition=sp.loggamma(-t1) + t1 * sp.log(-t2),
+        log_base_measure=-sp.log(x),
+        params=(a, b),
+        natural_of_params=(-a, -b),
         expectation_of_params=(sp.log(b) - sp.polygamma(0, a), a / b),
         charts=[Chart("natural", (t1, t2), ((a, -t1), (b, -t2)))],
-        scipy=ScipyEquivalent("invgamma", (a,), (("scale", b),)))
+        scipy=ScipyEquivalent("invgamma", (a,), (("scale", b),)),
+    )
 
 
 @_register("beta", "Beta(a, b) on (0, 1)")
@@ -287,10 +375,18 @@ def beta():
     x, a, b = sp.Symbol("x", positive=True), sp.Symbol("a", **POS), sp.Symbol("b", **POS)
     t1, t2 = sp.Symbol("theta1", **POS), sp.Symbol("theta2", **POS)
     return ExponentialFamily(
-        "beta", x, Interval(0, 1), (t1, t2), (sp.log(x), sp.log(1 - x)),
-        sp.loggamma(t1) + sp.loggamma(t2) - sp.loggamma(t1 + t2), -sp.log(x) - sp.log(1 - x),
-        params=(a, b), natural_of_params=(a, b),
-        charts=[Chart("natural", (t1, t2), ((a, t1), (b, t2)))], scipy=ScipyEquivalent("beta", (a, b)))
+        "beta",
+        variables=x,
+        support=Interval(0, 1),
+        natural=(t1, t2),
+        stats=(sp.log(x), sp.log(1 - x)),
+        log_partition=sp.loggamma(t1) + sp.loggamma(t2) - sp.loggamma(t1 + t2),
+        log_base_measure=-sp.log(x) - sp.log(1 - x),
+        params=(a, b),
+        natural_of_params=(a, b),
+        charts=[Chart("natural", (t1, t2), ((a, t1), (b, t2)))],
+        scipy=ScipyEquivalent("beta", (a, b)),
+    )
 
 
 @_register("inverse_gaussian", "InverseGaussian(mu, lam), mean mu, shape lam")
@@ -298,12 +394,19 @@ def inverse_gaussian():
     x, mu, lam = _x(True), sp.Symbol("mu", **POS), sp.Symbol("lam", **POS)
     t1, t2 = _thetas(2, 0, 1)
     return ExponentialFamily(
-        "inverse_gaussian", x, Interval(0, sp.oo), (t1, t2), (x, 1 / x),
-        -2 * sp.sqrt(t1 * t2) - sp.log(-2 * t2) / 2, -sp.log(2 * sp.pi) / 2 - 3 * sp.log(x) / 2,
-        params=(mu, lam), natural_of_params=(-lam / (2 * mu ** 2), -lam / 2),
+        "inverse_gaussian",
+        variables=x,
+        support=Interval(0, sp.oo),
+        natural=(t1, t2),
+        stats=(x, 1 / x),
+        log_partition=-2 * sp.sqrt(t1 * t2) - sp.log(-2 * t2) / 2,
+        log_base_measure=-sp.log(2 * sp.pi) / 2 - 3 * sp.log(x) / 2,
+        params=(mu, lam),
+        natural_of_params=(-lam / (2 * mu**2), -lam / 2),
         expectation_of_params=(mu, 1 / mu + 1 / lam),
         charts=[Chart("natural", (t1, t2), ((mu, sp.sqrt(t2 / t1)), (lam, -2 * t2)))],
-        scipy=ScipyEquivalent("invgauss", (mu / lam,), (("scale", lam),)))
+        scipy=ScipyEquivalent("invgauss", (mu / lam,), (("scale", lam),)),
+    )
 
 
 @_register("von_mises", "VonMises(mu, kappa) on the circle (-pi, pi)")
@@ -313,12 +416,12 @@ def von_mises():
     ratio = sp.besseli(1, kappa) / sp.besseli(0, kappa)
     return ExponentialFamily(
         "von_mises",
-        x,
-        Interval(-sp.pi, sp.pi),
-        (t1, t2),
-        (sp.cos(x), sp.sin(x)),
-        None,
-        0,
+        variables=x,
+        support=Interval(-sp.pi, sp.pi),
+        natural=(t1, t2),
+        stats=(sp.cos(x), sp.sin(x)),
+        log_partition=None,
+        log_base_measure=0,
         params=(mu, kappa),
         natural_of_params=(kappa * sp.cos(mu), kappa * sp.sin(mu)),
         log_partition_of_params=sp.log(2 * sp.pi * sp.besseli(0, kappa)),
@@ -336,10 +439,19 @@ def von_mises():
 def rayleigh():
     x, sigma, (t,) = _x(True), sp.Symbol("sigma", **POS), _thetas(1, 0)
     return ExponentialFamily(
-        "rayleigh", x, Interval(0, sp.oo), (t,), (x ** 2,), -sp.log(-2 * t), sp.log(x), params=(sigma,),
-        natural_of_params=(-1 / (2 * sigma ** 2),), expectation_of_params=(2 * sigma ** 2,),
+        "rayleigh",
+        variables=x,
+        support=Interval(0, sp.oo),
+        natural=(t,),
+        stats=(x**2,),
+        log_partition=-sp.log(-2 * t),
+        log_base_measure=sp.log(x),
+        params=(sigma,),
+        natural_of_params=(-1 / (2 * sigma**2),),
+        expectation_of_params=(2 * sigma**2,),
         charts=[Chart("natural", (t,), ((sigma, sp.sqrt(-1 / (2 * t))),))],
-        scipy=ScipyEquivalent("rayleigh", (), (("scale", sigma),)))
+        scipy=ScipyEquivalent("rayleigh", (), (("scale", sigma),)),
+    )
 
 
 # -- not exponential families --------------------------------------------------------------------
@@ -348,7 +460,7 @@ def cauchy():
     x, x0, g = _x(), sp.Symbol("x0", **REAL), sp.Symbol("gamma", **POS)
     (a1, a2), (g1, g2) = pair_of(x0), pair_of(g)
     kl = sp.log(((g1 + g2) ** 2 + (a1 - a2) ** 2) / (4 * g1 * g2))  # Chyzak & Nielsen (2019)
-    return Family("cauchy", x, Interval(), (x0, g),
+    return Family("cauchy", variables=x, support=Interval(), params=(x0, g),
                   log_density=-sp.log(sp.pi * g) - sp.log(1 + ((x - x0) / g) ** 2), closed_forms={"kl": kl},
                   scipy=ScipyEquivalent("cauchy", (x0, g)))
 
@@ -360,8 +472,15 @@ def student_t(nu):
     z = (x - mu) / sigma
     logp = (sp.loggamma((n + 1) / 2) - sp.loggamma(n / 2) - sp.log(n * sp.pi) / 2 - sp.log(sigma)
             - (n + 1) / 2 * sp.log(1 + z ** 2 / n))
-    return Family("student_t", x, Interval(), (mu, sigma), log_density=sp.expand_func(logp),
-                  fixed={"nu": n}, scipy=ScipyEquivalent("t", (n, mu, sigma)))
+    return Family(
+        "student_t",
+        variables=x,
+        support=Interval(),
+        params=(mu, sigma),
+        log_density=sp.expand_func(logp),
+        fixed={"nu": n},
+        scipy=ScipyEquivalent("t", (n, mu, sigma)),
+    )
 
 
 @_register("weibull", "Weibull(k, lam), shape k, scale lam")
@@ -379,7 +498,7 @@ def weibull():
         + (l1 / l2) ** k2 * sp.gamma(k2 / k1 + 1)
         - 1
     )  # Bauckhage (2013)
-    return Family("weibull", x, Interval(0, sp.oo), (k, lam), log_density=logp,
+    return Family("weibull", variables=x, support=Interval(0, sp.oo), params=(k, lam), log_density=logp,
                   reduction=Reduction(z, lam * z ** (1 / k), Interval(0, sp.oo)), closed_forms={"kl": kl},
                   scipy=ScipyEquivalent("weibull_min", (k,), (("scale", lam),)))
 
@@ -390,9 +509,9 @@ def logistic():
     z = (x - mu) / s
     return Family(
         "logistic",
-        x,
-        Interval(),
-        (mu, s),
+        variables=x,
+        support=Interval(),
+        params=(mu, s),
         log_density=-z - 2 * sp.log(1 + sp.exp(-z)) - sp.log(s),
         scipy=ScipyEquivalent("logistic", (mu, s)),
     )
@@ -404,8 +523,15 @@ def laplace():
     (m1, m2), (b1, b2) = pair_of(mu), pair_of(b)
     shift = sp.Abs(m1 - m2)
     kl = sp.log(b2 / b1) + shift / b2 + b1 / b2 * sp.exp(-shift / b1) - 1
-    return Family("laplace", x, Interval(), (mu, b), log_density=-sp.log(2 * b) - sp.Abs(x - mu) / b,
-                  closed_forms={"kl": kl}, scipy=ScipyEquivalent("laplace", (mu, b)))
+    return Family(
+        "laplace",
+        variables=x,
+        support=Interval(),
+        params=(mu, b),
+        log_density=-sp.log(2 * b) - sp.Abs(x - mu) / b,
+        closed_forms={"kl": kl},
+        scipy=ScipyEquivalent("laplace", (mu, b)),
+    )
 
 
 # -- multivariate --------------------------------------------------------------------------------
@@ -417,12 +543,12 @@ def dirichlet(k):
     parts = xs + (1 - sum(xs),)
     return ExponentialFamily(
         "dirichlet",
-        xs,
-        Simplex(k - 1),
-        ts,
-        tuple(sp.log(p) for p in parts),
-        sum(sp.loggamma(t) for t in ts) - sp.loggamma(sum(ts)),
-        -sum(sp.log(p) for p in parts),
+        variables=xs,
+        support=Simplex(k - 1),
+        natural=ts,
+        stats=tuple(sp.log(p) for p in parts),
+        log_partition=sum(sp.loggamma(t) for t in ts) - sp.loggamma(sum(ts)),
+        log_base_measure=-sum(sp.log(p) for p in parts),
         params=alphas,
         natural_of_params=alphas,
         charts=[Chart("natural", ts, tuple(zip(alphas, ts)))],
@@ -466,11 +592,22 @@ def _multivariate_normal(name: str, d: int, with_mean: bool):
     if not with_mean and d == 2:
         known["distance"] = _centered_bivariate_distance(*(s[p] for p in pairs))
     return ExponentialFamily(
-        name, xs, Box(tuple(Interval() for _ in xs)), thetas, stats, None,
-        -sp.Rational(d, 2) * sp.log(2 * sp.pi), params=mus + tuple(s[p] for p in pairs),
-        natural_of_params=natural, log_partition_of_params=log_a, expectation_of_params=eta,
-        constraints=minors, samples=[sample], closed_forms=known,
-        scipy=ScipyEquivalent("multivariate_normal", (mu, cov)))
+        name,
+        variables=xs,
+        support=Box(tuple(Interval() for _ in xs)),
+        natural=thetas,
+        stats=stats,
+        log_partition=None,
+        log_base_measure=-sp.Rational(d, 2) * sp.log(2 * sp.pi),
+        params=mus + tuple(s[p] for p in pairs),
+        natural_of_params=natural,
+        log_partition_of_params=log_a,
+        expectation_of_params=eta,
+        constraints=minors,
+        samples=[sample],
+        closed_forms=known,
+        scipy=ScipyEquivalent("multivariate_normal", (mu, cov)),
+    )
 
 
 def _centered_bivariate_distance(s11, s12, s22):

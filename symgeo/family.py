@@ -5,6 +5,7 @@ curvature, duality) is derived by :class:`symgeo.Geometry`.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
@@ -101,7 +102,8 @@ class Family:
     """A parametric family p(x | ξ).
 
     >>> x = sp.Symbol('x', real=True); mu = sp.Symbol('mu', real=True); s = sp.Symbol('sigma', positive=True)
-    >>> fam = Family('normal', x, Interval(), (mu, s), log_density=-(x - mu)**2/(2*s**2) - sp.log(s)
+    >>> fam = Family('normal', variables=x, support=Interval(), params=(mu, s),
+    ...              log_density=-(x - mu)**2/(2*s**2) - sp.log(s)
     ...              - sp.log(2*sp.pi)/2)
     >>> fam.params
     (mu, sigma)
@@ -110,11 +112,11 @@ class Family:
     def __init__(
         self,
         name: str,
+        *,
         variables,
         support: Support,
         params: Sequence[sp.Symbol],
         log_density: sp.Expr | None = None,
-        *,
         density: sp.Expr | None = None,
         domains: Mapping | None = None,
         charts: Sequence[Chart] = (),
@@ -153,6 +155,20 @@ class Family:
         # family declared elsewhere (a spec file, code): what is known of catalog families by name applies
         self.origin = origin
         self.scipy = scipy  # in this chart's parameters; a reparametrized family has none
+        self.__dict__["_frozen"] = True  # a declaration does not change once made
+
+    def __setattr__(self, name, value):
+        if self.__dict__.get("_frozen"):
+            raise AttributeError(
+                f"{self.name}: a family is frozen once declared (set {name} when declaring it)"
+            )
+        super().__setattr__(name, value)
+
+    def with_origin(self, origin: str) -> Family:
+        """The same declaration, remembering the catalog name it was built from."""
+        out = copy.copy(self)
+        out.__dict__["origin"] = origin
+        return out
 
     # -- identity -----------------------------------------------------------------------------
     def _declaration(self) -> tuple:
@@ -194,7 +210,7 @@ class Family:
 
     def reparametrize(self, chart: Chart) -> Family:
         sub, domains = self._chart_substitution(chart)
-        return Family(self.name, self.variables, self.support, chart.params,
+        return Family(self.name, variables=self.variables, support=self.support, params=chart.params,
                      log_density=_subs(self.log_density, sub), domains=domains,
                      fixed=self.fixed,
                      reduction=self._reduction_in(sub), chart=chart.name,
@@ -319,13 +335,13 @@ class ExponentialFamily(Family):
     def __init__(
         self,
         name: str,
+        *,
         variables,
         support: Support,
         natural: Sequence[sp.Symbol],
         stats: Sequence[sp.Expr],
         log_partition: sp.Expr | None,
         log_base_measure: sp.Expr,
-        *,
         params: Sequence[sp.Symbol] | None = None,
         natural_of_params: Sequence[sp.Expr] | None = None,
         log_partition_of_params: sp.Expr | None = None,
@@ -354,7 +370,8 @@ class ExponentialFamily(Family):
                                       else tuple(sp.sympify(e) for e in expectation_of_params))
         log_density = (sum(t * s for t, s in zip(self.natural_of_params, self.stats))
                        - self.log_partition_of_params + self.log_base_measure)
-        super().__init__(name, variables, support, params, log_density, **kwargs)
+        super().__init__(name, variables=variables, support=support, params=params, log_density=log_density,
+                         **kwargs)
 
     @property
     def is_exponential(self) -> bool:
@@ -370,13 +387,26 @@ class ExponentialFamily(Family):
         expect = (None if self.expectation_of_params is None
                   else [_subs(e, sub) for e in self.expectation_of_params])
         return ExponentialFamily(
-            self.name, self.variables, self.support, self.natural, self.stats, self.log_partition,
-            self.log_base_measure, params=chart.params,
+            self.name,
+            variables=self.variables,
+            support=self.support,
+            natural=self.natural,
+            stats=self.stats,
+            log_partition=self.log_partition,
+            log_base_measure=self.log_base_measure,
+            params=chart.params,
             natural_of_params=[_simplify_map(_subs(e, sub)) for e in self.natural_of_params],
             log_partition_of_params=_subs(self.log_partition_of_params, sub),
-            expectation_of_params=expect, domains=domains, fixed=self.fixed,
-            reduction=self._reduction_in(sub), chart=chart.name, description=self.description,
-            constraints=self._constraints_in(sub), samples=self._samples_in(chart), origin=self.origin)
+            expectation_of_params=expect,
+            domains=domains,
+            fixed=self.fixed,
+            reduction=self._reduction_in(sub),
+            chart=chart.name,
+            description=self.description,
+            constraints=self._constraints_in(sub),
+            samples=self._samples_in(chart),
+            origin=self.origin,
+        )
 
 
 _OFFSETS = (sp.Rational(13, 10), sp.Rational(7, 10), sp.Rational(23, 10), sp.Rational(9, 5))

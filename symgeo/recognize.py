@@ -44,10 +44,22 @@ def recognize(family: Family) -> ExponentialFamily | None:
     if _singular(jac, family):
         return None
     return ExponentialFamily(
-        family.name, family.variables, family.support, natural, stats, None, log_h,
-        params=family.params, natural_of_params=[coeffs[t] for t in stats],
-        log_partition_of_params=-minus_a, domains=family.domains, fixed=family.fixed,
-        reduction=family.reduction, chart=family.chart, description=family.description)
+        family.name,
+        variables=family.variables,
+        support=family.support,
+        natural=natural,
+        stats=stats,
+        log_partition=None,
+        log_base_measure=log_h,
+        params=family.params,
+        natural_of_params=[coeffs[t] for t in stats],
+        log_partition_of_params=-minus_a,
+        domains=family.domains,
+        fixed=family.fixed,
+        reduction=family.reduction,
+        chart=family.chart,
+        description=family.description,
+    )
 
 
 def _singular(jac: sp.Matrix, family: Family) -> bool:

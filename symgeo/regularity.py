@@ -145,7 +145,7 @@ def support_points(support) -> list:
 def normalized(family: Family, timeout: float = DEFAULT_TIMEOUT) -> Family:
     """The family with its density divided by the closed-form normalizer Z(ξ) = ∫ p dx."""
     z = total_mass(family, timeout)
-    return Family(family.name, family.variables, family.support, family.params,
+    return Family(family.name, variables=family.variables, support=family.support, params=family.params,
                   log_density=family.log_density - sp.log(sp.simplify(z)), domains=family.domains,
                   fixed=family.fixed, reduction=family.reduction, chart=family.chart,
                   description=family.description)

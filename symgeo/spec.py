@@ -347,9 +347,9 @@ def family_from_dict(data: dict, where: str = "spec") -> Family:
         raise SpecError(f"{where}: give exactly one of density or log_density (or [exponential_family])")
     if has_density:
         dens = parse_expression(data["density"], names, f"{where}: density")
-        family = Family(name, x, support, params, density=dens, **common)
+        family = Family(name, variables=x, support=support, params=params, density=dens, **common)
     else:
-        family = Family(name, x, support, params,
+        family = Family(name, variables=x, support=support, params=params,
                         log_density=parse_expression(data["log_density"], names, f"{where}: log_density"),
                         **common)
     if data.get("normalize", False) is True:
@@ -453,13 +453,24 @@ def _exponential(decl, name, x, support, params, names, where, common):
     if (log_a is None) == (log_a_params is None):
         raise SpecError(f"{here}: give log_partition (in theta1..) or log_partition_of_params")
     return ExponentialFamily(
-        name, x, support, natural, stats,
-        None if log_a is None else parse_expression(log_a, nat_names, f"{here}.log_partition"),
-        parse_expression(decl.get("log_base_measure", "0"), names, f"{here}.log_base_measure"),
-        params=params, natural_of_params=theta,
-        log_partition_of_params=(None if log_a_params is None else
-                                 parse_expression(log_a_params, names, f"{here}.log_partition_of_params")),
-        **common)
+        name,
+        variables=x,
+        support=support,
+        natural=natural,
+        stats=stats,
+        log_partition=None if log_a is None else parse_expression(log_a, nat_names, f"{here}.log_partition"),
+        log_base_measure=parse_expression(
+            decl.get("log_base_measure", "0"), names, f"{here}.log_base_measure"
+        ),
+        params=params,
+        natural_of_params=theta,
+        log_partition_of_params=(
+            None
+            if log_a_params is None
+            else parse_expression(log_a_params, names, f"{here}.log_partition_of_params")
+        ),
+        **common,
+    )
 
 
 def _list(decl: dict, key: str, where: str) -> list:

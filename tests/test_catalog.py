@@ -139,3 +139,11 @@ def test_a_family_remembers_its_catalog_origin_through_its_charts(tmp_path):
                     'log_density = "-(x - mu)**2/(2*sigma**2) - log(sigma) - log(2*pi)/2"\n'
                     '[params]\nmu = "real"\nsigma = "positive"\n')
     assert catalog.spec_of(load_spec(str(spec))) is None
+
+
+def test_a_declaration_is_frozen():
+    family = catalog.get("gamma")
+    with pytest.raises(AttributeError, match="frozen"):
+        family.log_density = sp.Integer(0)
+    with pytest.raises(TypeError):
+        type(family)("gamma", family.variables, family.support)  # keyword-only after the name

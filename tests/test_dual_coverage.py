@@ -11,8 +11,22 @@ from symgeo import duality as D
 from symgeo.expectation import numeric_expectation
 from symgeo.fisher import expectation_params
 
-SCALAR = ["bernoulli", "binomial:n=5", "poisson", "geometric", "negative_binomial:r=3", "exponential", "normal",
-          "lognormal", "gamma", "inverse_gamma", "beta", "inverse_gaussian", "von_mises", "rayleigh"]
+SCALAR = [
+    "bernoulli",
+    "binomial:n=5",
+    "poisson",
+    "geometric",
+    "negative_binomial:r=3",
+    "exponential",
+    "normal",
+    "lognormal",
+    "gamma",
+    "inverse_gamma",
+    "beta",
+    "inverse_gaussian",
+    "von_mises",
+    "rayleigh",
+]
 
 
 @pytest.mark.parametrize("name", SCALAR)
@@ -33,9 +47,20 @@ def test_declared_expectation_override_equals_derived_gradient(name):
     if fam.expectation_of_params is None:
         pytest.skip("no override declared")
     from symgeo import ExponentialFamily
-    bare = ExponentialFamily(fam.name, fam.variables, fam.support, fam.natural, fam.stats, fam.log_partition,
-                             fam.log_base_measure, params=fam.params, natural_of_params=fam.natural_of_params,
-                             log_partition_of_params=fam.log_partition_of_params, domains=fam.domains)
+
+    bare = ExponentialFamily(
+        fam.name,
+        variables=fam.variables,
+        support=fam.support,
+        natural=fam.natural,
+        stats=fam.stats,
+        log_partition=fam.log_partition,
+        log_base_measure=fam.log_base_measure,
+        params=fam.params,
+        natural_of_params=fam.natural_of_params,
+        log_partition_of_params=fam.log_partition_of_params,
+        domains=fam.domains,
+    )
     derived = expectation_params(bare)
     point = fam.sample_point()
     for a, b in zip(fam.expectation_of_params, derived):
@@ -69,8 +94,18 @@ def test_categorical_and_vector_families_mean_of_stats(geometry):
 
 CLOSED = ["normal", "lognormal", "poisson", "bernoulli", "binomial:n=5", "geometric", "negative_binomial:r=3",
           "exponential", "rayleigh", "inverse_gaussian", "categorical:k=3"]
-NUMERIC = ["gamma", "beta", "inverse_gamma", "dirichlet:k=3", "normal", "poisson", "bernoulli", "inverse_gaussian",
-           "categorical:k=3", "exponential"]
+NUMERIC = [
+    "gamma",
+    "beta",
+    "inverse_gamma",
+    "dirichlet:k=3",
+    "normal",
+    "poisson",
+    "bernoulli",
+    "inverse_gaussian",
+    "categorical:k=3",
+    "exponential",
+]
 
 
 @pytest.mark.parametrize("name", CLOSED)
@@ -82,7 +117,9 @@ def test_closed_form_theta_of_eta_round_trip(name, geometry):
         point = g.family.sample_point(k)
         eta = [e.xreplace(point) for e in g.expectation_params]
         for expr, t in zip(theta_of_eta.values(), g.family.natural_of_params):
-            assert float(sp.N(expr.xreplace(dict(zip(etas, eta))) - t.xreplace(point), 30)) == pytest.approx(0, abs=1e-20)
+            assert float(sp.N(expr.xreplace(dict(zip(etas, eta))) - t.xreplace(point), 30)) == pytest.approx(
+                0, abs=1e-20
+            )
 
 
 @pytest.mark.parametrize("name", NUMERIC)

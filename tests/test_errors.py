@@ -12,14 +12,14 @@ th = sp.Symbol("theta", positive=True)
 
 
 def test_uniform_with_free_endpoint_is_non_regular():
-    fam = Family("uniform", x, Interval(0, th), (th,), log_density=-sp.log(th))
+    fam = Family("uniform", variables=x, support=Interval(0, th), params=(th,), log_density=-sp.log(th))
     with pytest.raises(NonRegularFamilyError, match="support .* depends on theta"):
         Geometry(fam, cache=False).fisher
 
 
 def test_pareto_with_free_scale_is_non_regular():
     a, xm = sp.Symbol("a", positive=True), sp.Symbol("xm", positive=True)
-    fam = Family("pareto", x, Interval(xm, sp.oo), (a, xm),
+    fam = Family("pareto", variables=x, support=Interval(xm, sp.oo), params=(a, xm),
                  log_density=sp.log(a) + a * sp.log(xm) - (a + 1) * sp.log(x))
     with pytest.raises(NonRegularFamilyError, match="xm"):
         Geometry(fam, cache=False).fisher
@@ -27,13 +27,21 @@ def test_pareto_with_free_scale_is_non_regular():
 
 def test_pareto_with_fixed_scale_is_fine():
     a = sp.Symbol("a", positive=True)
-    fam = Family("pareto", x, Interval(1, sp.oo), (a,), log_density=sp.log(a) - (a + 1) * sp.log(x))
+    fam = Family(
+        "pareto",
+        variables=x,
+        support=Interval(1, sp.oo),
+        params=(a,),
+        log_density=sp.log(a) - (a + 1) * sp.log(x),
+    )
     assert Geometry(fam, cache=False).fisher == sp.Matrix([[1 / a**2]])
 
 
 def test_unnormalized_density_is_refused():
     lam = sp.Symbol("lam", positive=True)
-    fam = Family("bad", x, Interval(0, sp.oo), (lam,), log_density=-lam * x)  # missing log(lam)
+    fam = Family(
+        "bad", variables=x, support=Interval(0, sp.oo), params=(lam,), log_density=-lam * x
+    )  # missing log(lam)
     with pytest.raises(UnnormalizedDensityError, match="does not integrate to 1"):
         Geometry(fam, cache=False).fisher
 
@@ -41,14 +49,22 @@ def test_unnormalized_density_is_refused():
 def test_normalize_on_request():
     from symgeo.regularity import normalized
     lam = sp.Symbol("lam", positive=True)
-    fam = normalized(Family("exp", x, Interval(0, sp.oo), (lam,), log_density=-lam * x))
+    fam = normalized(
+        Family("exp", variables=x, support=Interval(0, sp.oo), params=(lam,), log_density=-lam * x)
+    )
     assert Geometry(fam, cache=False).fisher == sp.Matrix([[1 / lam**2]])
 
 
 def test_non_identifiable_parameters_are_reported():
     y = sp.Symbol("y", real=True)
     a, b = sp.Symbol("a", real=True), sp.Symbol("b", real=True)
-    fam = Family("sum_mean", y, Interval(), (a, b), log_density=-(y - a - b) ** 2 / 2 - sp.log(2 * sp.pi) / 2)
+    fam = Family(
+        "sum_mean",
+        variables=y,
+        support=Interval(),
+        params=(a, b),
+        log_density=-((y - a - b) ** 2) / 2 - sp.log(2 * sp.pi) / 2,
+    )
     with pytest.raises(SingularFisherError, match="not identifiable"):
         Geometry(fam, cache=False).fisher
 
@@ -71,7 +87,13 @@ def test_hard_integral_is_time_bounded():
     """Gumbel with rate-type parameter a (no location/scale chart): bounded, then right or refused."""
     y = sp.Symbol("y", real=True)
     a = sp.Symbol("a", positive=True)
-    fam = Family("gumbel_rate", y, Interval(), (a,), log_density=sp.log(a) - y - a * sp.exp(-y))
+    fam = Family(
+        "gumbel_rate",
+        variables=y,
+        support=Interval(),
+        params=(a,),
+        log_density=sp.log(a) - y - a * sp.exp(-y),
+    )
     start = time.time()
     try:
         g = Geometry(fam, cache=False, timeout=1).fisher
@@ -88,13 +110,16 @@ def test_integral_that_sympy_cannot_do_is_refused_with_advice():
     m = sp.Symbol("m", real=True)
     z = y - m
     c = sp.log(2 * sp.gamma(sp.Rational(5, 4)))  # ∫ exp(-z^4) dz = 2 Γ(5/4)
-    fam = Family("quartic", y, Interval(), (m,), log_density=-z**4 - c)
+    fam = Family("quartic", variables=y, support=Interval(), params=(m,), log_density=-z**4 - c)
     try:
         g = Geometry(fam, cache=False, timeout=2).fisher
     except IntegrationError as exc:
         assert "no closed form" in str(exc) or "ExponentialFamily" in str(exc)
     else:  # E[(4 z^3)^2] = 16 E[z^6] = 16 Γ(7/4)/Γ(1/4)
-        assert abs(float(g[0, 0]) - float(16 * sp.gamma(sp.Rational(7, 4)) / sp.gamma(sp.Rational(1, 4)))) < 1e-12
+        assert (
+            abs(float(g[0, 0]) - float(16 * sp.gamma(sp.Rational(7, 4)) / sp.gamma(sp.Rational(1, 4))))
+            < 1e-12
+        )
 
 
 def test_unknown_catalog_name_and_options():
