@@ -1,7 +1,7 @@
 """The project's figures: each a seeded function that draws from generated code and saves a PNG.
 
 `symgeo figures [--out DIR] [--only NAME]` runs them (default folder `figures/`), printing progress.
-Matplotlib is imported here only, with the Agg backend; nothing calls `plt.show()`.
+Matplotlib is imported here only; figures are drawn on their own Agg canvases (pyplot is not used).
 """
 from __future__ import annotations
 
@@ -26,11 +26,21 @@ def figure(name: str, description: str):
     return register
 
 
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+class _Figures:
+    """pyplot's `subplots` without pyplot: a Figure drawn on its own Agg canvas, so that making a figure
+    sets no global backend and registers nothing with pyplot (a notebook's backend stays as it was)."""
+
+    @staticmethod
+    def subplots(*grid, figsize, dpi):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        fig = Figure(figsize=figsize, dpi=dpi)
+        FigureCanvasAgg(fig)
+        return fig, fig.subplots(*grid)
+
+
+def canvas() -> _Figures:
+    return _Figures()
 
 
 def _torch_local(draw):
@@ -47,10 +57,9 @@ def _torch_local(draw):
 @figure("normal_geodesics", "geodesics in the normal (μ, σ) half-plane and Fisher unit ellipses (Tissot)")
 def normal_geodesics(out: Path, seed: int = 0) -> Path:
     from .geodesic import Geodesics
-    plt = _pyplot()
     normal = compile_family("normal")
     flow = Geodesics(normal)
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=130)
+    fig, ax = canvas().subplots(figsize=(7, 4.5), dpi=130)
     for mu in np.linspace(-2.5, 2.5, 6):
         for sigma in (0.6, 1.2, 2.0):
             _ellipse(ax, normal.inverse_fisher(mu, sigma), mu, sigma, scale=0.12)
@@ -95,11 +104,10 @@ def _ellipse(ax, inverse_metric, x, y, scale):
 @figure("seed_distance", "Fisher–Rao distance N(0, σ)–N(1, σ) as σ grows (the seed's example)")
 def seed_distance(out: Path, seed: int = 0) -> Path:
     from .geodesic import distance
-    plt = _pyplot()
     normal = compile_family("normal")
     sigmas = np.logspace(-1, 2.2, 60)
     d = np.array([distance(normal, [0.0, s], [1.0, s]).value for s in sigmas])
-    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=130)
+    fig, ax = canvas().subplots(figsize=(6.5, 4), dpi=130)
     ax.loglog(sigmas, d, lw=2, label="d(N(0, σ), N(1, σ))  (closed form)")
     ax.loglog(sigmas, 1 / sigmas, "k--", lw=1, label="1/σ (the small-step approximation)")
     for s, label in ((1.0, "σ = 1"), (10.0, "σ² = 100"), (100.0, "σ = 100")):
@@ -115,11 +123,10 @@ def seed_distance(out: Path, seed: int = 0) -> Path:
 
 @figure("bernoulli_fisher", "Bernoulli Fisher information F(p) = 1/(p(1−p)), p = 0.1 and 0.5 marked")
 def bernoulli_fisher(out: Path, seed: int = 0) -> Path:
-    plt = _pyplot()
     bernoulli = compile_family("bernoulli")
     p = np.linspace(0.01, 0.99, 400)
     f = np.asarray(bernoulli.fisher(p))[:, 0, 0]
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=130)
+    fig, ax = canvas().subplots(figsize=(6, 4), dpi=130)
     ax.semilogy(p, f, lw=2)
     for q in (0.1, 0.5):
         value = float(np.asarray(bernoulli.fisher(q))[0, 0])
@@ -133,10 +140,9 @@ def bernoulli_fisher(out: Path, seed: int = 0) -> Path:
 
 @figure("cramer_rao", "variance of the MLE from simulation vs the Cramér–Rao bound, as n grows")
 def cramer_rao(out: Path, seed: int = 0) -> Path:
-    plt = _pyplot()
     rng = np.random.default_rng(seed)
     ns = np.array([5, 10, 20, 50, 100, 200, 500, 1000])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=130)
+    fig, axes = canvas().subplots(1, 2, figsize=(10, 4), dpi=130)
     cases = [
         ("exponential", 2.0, lambda n: rng.exponential(1 / 2.0, (4000, n)), lambda x: 1 / x.mean(axis=1)),
         ("poisson", 3.0, lambda n: rng.poisson(3.0, (4000, n)), lambda x: x.mean(axis=1)),
@@ -158,10 +164,9 @@ def cramer_rao(out: Path, seed: int = 0) -> Path:
 @figure("alpha_geodesics", "e-, m- and Levi-Civita geodesics between two gamma distributions, in θ and η")
 def alpha_geodesics(out: Path, seed: int = 0) -> Path:
     from .geodesic import Geodesics
-    plt = _pyplot()
     gamma = compile_family("gamma")
     start, end = np.array([0.7, 6.0]), np.array([9.0, 0.3])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=130)
+    fig, axes = canvas().subplots(1, 2, figsize=(10, 4.2), dpi=130)
     for alpha, label in ((1, "e-geodesic (α = 1): straight in θ"), (-1, "m-geodesic (α = −1): straight in η"),
                          (0, "Levi-Civita (α = 0)")):
         path = _geodesic_path(Geodesics(gamma, alpha=alpha), start, end)
@@ -182,9 +187,8 @@ def alpha_geodesics(out: Path, seed: int = 0) -> Path:
 @figure("ngd_paths", "natural gradient vs gradient vs Adam on the normal MLE, in (μ, σ) and (μ, σ²)")
 def ngd_paths(out: Path, seed: int = 0) -> Path:
     from .natural_gradient import minimize, mle_objective
-    plt = _pyplot()
     data = np.random.default_rng(seed).normal(1.0, 0.7, 500)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=130)
+    fig, axes = canvas().subplots(1, 2, figsize=(10, 4.2), dpi=130)
     for ax, chart, start in ((axes[0], None, [-1.5, 2.5]), (axes[1], "variance", [-1.5, 6.25])):
         family = compile_family("normal", chart=chart)
         objective = mle_objective(family, data)
@@ -215,14 +219,13 @@ def ngd_paths(out: Path, seed: int = 0) -> Path:
 @figure("em_projections", "EM on a gamma mixture: log-likelihood, ELBO and KL gap per iteration")
 def em_projections(out: Path, seed: int = 0) -> Path:
     from .em import fit_mixture
-    plt = _pyplot()
     rng = np.random.default_rng(seed)
     x = np.concatenate([rng.gamma(2.0, 1.0, 3000), rng.gamma(12.0, 0.8, 2000)])
     start = np.array([[1.0, 3.0], [1.5, 3.0]])       # two nearly equal components: a slow start
     fit = fit_mixture("gamma", x, 2, init=start, seed=seed, max_iter=60, tol=0)
     loglik = np.array([h["log_likelihood"] for h in fit.history]) / len(x)
     elbo = np.array([np.nan if h["elbo"] is None else h["elbo"] for h in fit.history]) / len(x)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=130)
+    fig, axes = canvas().subplots(1, 2, figsize=(10, 4), dpi=130)
     axes[0].plot(loglik, "o-", ms=3, label="log L(Θ_t) / N")
     axes[0].plot(elbo, "s--", ms=3, label="ELBO(q_{t−1}, Θ_t) / N (after the m-projection)")
     axes[0].set_xlabel("iteration")
@@ -245,10 +248,9 @@ def kfac_training(out: Path, seed: int = 0) -> Path:
     from torch import nn
 
     from .nets.kfac import KFAC, per_example_nll
-    plt = _pyplot()
     data = load_digits()
     x, y = torch.tensor(data.data / 16.0, dtype=torch.float32), torch.tensor(data.target)
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=130)
+    fig, ax = canvas().subplots(figsize=(6.5, 4.2), dpi=130)
     for name in ("SGD+momentum", "Adam", "K-FAC"):
         torch.manual_seed(seed)
         model = nn.Sequential(
@@ -289,9 +291,8 @@ def kfac_training(out: Path, seed: int = 0) -> Path:
 def trpo_cartpole(out: Path, seed: int = 0) -> Path:
 
     from .nets.rl import TrainConfig, train
-    plt = _pyplot()
     _, log = train("CartPole-v1", 40_960, TrainConfig(), seed=seed, progress=False)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=130)
+    fig, axes = canvas().subplots(1, 2, figsize=(10, 4), dpi=130)
     axes[0].plot(log.episode_end_steps, log.episode_returns, ".", ms=2, alpha=0.4, label="episode return")
     axes[0].plot([r["steps"] for r in log.rows], [r["mean_return_20"] for r in log.rows], lw=2,
                  label="mean of the last 20")
@@ -312,8 +313,6 @@ def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})
-    import matplotlib.pyplot as plt
-    plt.close(fig)
     return path
 
 
@@ -341,11 +340,10 @@ def family_plane(compiled, path: Path, n_geodesics: int = 6) -> Path:
     """A family's own figure: Fisher unit balls over its parameter plane and geodesics from a sample point
     (two parameters); the metric g(ξ) (one parameter)."""
     from .geodesic import GeodesicError, Geodesics
-    plt = _pyplot()
     fam = compiled.family
     center = np.array([float(v) for v in (fam.sample_point()[p] for p in fam.params)])
     boxes = [_range(fam.domains[p], c) for p, c in zip(fam.params, center)]
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=130)
+    fig, ax = canvas().subplots(figsize=(6.5, 4.5), dpi=130)
     if compiled.n == 1:
         xs = np.linspace(*boxes[0], 400)
         ax.plot(xs, np.asarray(compiled.fisher(xs)).reshape(len(xs)), lw=2)
