@@ -80,27 +80,22 @@ class NaturalGradient(torch.optim.Optimizer):
         params = group["params"]
         grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
         if not all(bool(torch.isfinite(g).all()) for g in grads):
-            warnings.warn(
-                "NaturalGradient: a non-finite gradient (NaN or inf in the batch or its targets); the "
-                "step is skipped and the weights are left as they were",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return loss.detach() if torch.is_tensor(loss) else loss
+            return _skipped(loss, "a non-finite gradient (NaN or inf in the batch or its targets); the step "
+                                  "is skipped and the weights are left as they were")
         direction, self.last_cg = natural_step(self.model, self.family, self.link, self._inputs, params,
                                                grads, group["damping"], group["solver"], group["cg_iters"],
                                                group["cg_tol"])
         if not all(bool(torch.isfinite(d).all()) for d in direction):
-            warnings.warn(
-                "NaturalGradient: the Fisher solve gave a non-finite direction (the output family's "
-                "parameters left its domain?); the step is skipped",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return loss.detach() if torch.is_tensor(loss) else loss
+            return _skipped(loss, "the Fisher solve gave a non-finite direction (the output family's "
+                                  "parameters left its domain?); the step is skipped")
         for p, d in zip(params, direction):
             p.sub_(group["lr"] * d)
         return loss.detach() if torch.is_tensor(loss) else loss
+
+
+def _skipped(loss, reason: str):
+    warnings.warn(f"NaturalGradient: {reason}", RuntimeWarning, stacklevel=3)
+    return loss.detach() if torch.is_tensor(loss) else loss
 
 
 def natural_step(

@@ -11,7 +11,7 @@ import sys
 
 from ..divergence import KINDS
 from ..errors import SymgeoError
-from ..render import derivation
+from ..render import FORMATS, derivation
 from .arguments import (
     DEFAULT_MEMORY_GIB,
     common,
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("derive", help="derive a family's geometry")
     p.add_argument("family", help="catalog name (normal, categorical:k=4, ...) or a .toml spec file")
     p.add_argument("--chart", help="derive in this named chart (see symgeo list)")
-    p.add_argument("--format", choices=("text", "latex", "json"), default="text")
+    p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument(
         "--alpha", help="also give the α-connection symbols for this α (1, -1, 1/2, or 'alpha' for symbolic)"
     )
