@@ -369,3 +369,26 @@ def test_close_removes_the_hooks():
     assert not model[0]._forward_hooks and not model[2]._forward_hooks and not model._forward_pre_hooks
     model(torch.randn(5, 3))
     assert not opt._captured
+
+
+def test_any_declared_family_is_a_head_for_kfac():
+    """A Poisson head with a log link (λ = e^z): G = E_b[λ_b] and the loss is −log p(y | λ), from symgeo's
+    generated Poisson; fisher='true' is refused (the head cannot draw targets)."""
+    from numeric.nets.heads import Head
+    torch.manual_seed(3)
+    head = Head("poisson", link=torch.exp)
+    model = nn.Linear(4, 1).double()
+    x = torch.randn(64, 4, dtype=torch.float64)
+    y = torch.poisson(torch.exp(0.3 * x[:, :1])).reshape(-1)
+    with pytest.raises(ValueError, match="fisher='ggn'"):
+        KFAC(model, loss=head, fisher="true")
+    optimizer = KFAC(model, loss=head, fisher="ggn", ema_decay=0.5)
+    loss = optimizer.backward(model(x), y)
+    with torch.no_grad():
+        rate = torch.exp(model(x)).reshape(-1)
+    expected_loss = (rate - y * torch.log(rate) + torch.lgamma(y + 1)).mean()
+    assert torch.allclose(loss, expected_loss)
+    _, g = KroneckerBlock(model, optimizer.state[model.weight], "eigen").factors()
+    assert torch.allclose(g, rate.mean().reshape(1, 1))
+    optimizer.step()  # and it steps
+    assert torch.isfinite(model.weight).all()

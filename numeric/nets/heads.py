@@ -71,6 +71,8 @@ class Head:
         """(B,): KL(ξ_old ‖ ξ_new) summed over the D members, from the generated closed form."""
         return self.family.kl(*xi_old.unbind(-1), *xi_new.unbind(-1)).sum(dim=-1)
 
+    can_sample = False  # heads that can draw targets say so (K-FAC's fisher="true" needs it)
+
     def sample(self, xi, generator=None):
         raise InvalidArgumentError(f"drawing from a {self.family.family.name} head is not available here; "
                                    "use its exact Fisher (K-FAC fisher='ggn')")
@@ -81,6 +83,8 @@ class Head:
 
 class CategoricalHead(Head):
     """k logits → symgeo's categorical:k in natural parameters θ_i = z_i − z_k (one member)."""
+
+    can_sample = True
 
     def __init__(self, k: int):
         super().__init__(compiled(f"categorical:k={k}", "natural"))
@@ -121,6 +125,8 @@ class CategoricalHead(Head):
 class DiagonalNormalHead(Head):
     """(mean, log σ) of D independent normals → symgeo's normal in its (μ, σ) chart."""
 
+    can_sample = True
+
     def __init__(self, dim: int):
         super().__init__(compiled("normal", None))
         self.dim = dim
@@ -145,6 +151,8 @@ class DiagonalNormalHead(Head):
 class UnitNormalHead(Head):
     """Outputs (B, …) → one normal of σ = 1 per output (symgeo's normal_mean:sigma=1): the MSE loss."""
 
+    can_sample = True
+
     def __init__(self):
         super().__init__(compiled("normal_mean:sigma=1", None))
 
@@ -167,6 +175,8 @@ class UnitNormalHead(Head):
 class BernoulliHead(Head):
     """Logits (B, …) → one Bernoulli per output in its natural parameter (symgeo's bernoulli, natural
     chart): the BCE loss."""
+
+    can_sample = True
 
     def __init__(self):
         super().__init__(compiled("bernoulli", "natural"))
@@ -194,9 +204,11 @@ def compiled(name: str, chart: str | None) -> CompiledFamily:
 LOSSES = ("cross_entropy", "mse", "bce")
 
 
-def head_for_loss(loss: str, width: int) -> Head:
-    """The head whose negative log-likelihood a standard loss is: cross-entropy on `width` logits, MSE,
-    BCE."""
+def head_for_loss(loss, width: int) -> Head:
+    """The head whose negative log-likelihood a standard loss is (cross-entropy on `width` logits, MSE,
+    BCE), or `loss` itself when it is a head (any declared family)."""
+    if isinstance(loss, Head):
+        return loss
     if loss == "cross_entropy":
         return CategoricalHead(width)
     if loss == "mse":

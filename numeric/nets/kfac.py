@@ -36,7 +36,7 @@ from torch import nn
 from symgeo.errors import InvalidArgumentError
 
 from ..validate import count, in_unit, nonnegative, positive
-from .heads import LOSSES, head_for_loss
+from .heads import LOSSES, Head, head_for_loss
 
 FISHERS = ("true", "empirical", "ggn")
 SUPPORTED = (nn.Linear, nn.Conv2d)
@@ -327,8 +327,12 @@ class KFAC(torch.optim.Optimizer):
                   factor_interval=factor_interval, inverse_interval=inverse_interval, kl_clip=kl_clip)
         for name, value, allowed in (("loss", loss, LOSSES), ("fisher", fisher, FISHERS),
                                      ("inverse", inverse, INVERSES)):
-            if value not in allowed:
-                raise InvalidArgumentError(f"{name} must be one of {allowed}, not {value!r}")
+            if value not in allowed and not (name == "loss" and isinstance(value, Head)):
+                raise InvalidArgumentError(f"{name} must be one of {allowed}"
+                                           f"{' or a head' if name == 'loss' else ''}, not {value!r}")
+        if isinstance(loss, Head) and fisher == "true" and not loss.can_sample:
+            raise InvalidArgumentError(f"fisher='true' draws targets, which a {loss.family.family.name} head "
+                                       "cannot: use fisher='ggn' (exact) or 'empirical'")
         self.layers = _kfac_layers(model, tuple(skip))
         defaults = dict(
             lr=lr,

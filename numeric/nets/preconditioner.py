@@ -1,0 +1,170 @@
+"""K-FAC as a preconditioner for any torch.optim optimizer (the convention kfac-pytorch users know):
+
+    pre = KFACPreconditioner(model)
+    loss.backward(); pre.step(); optimizer.step()
+
+While the loss is back-propagated, hooks keep each Linear/Conv2d layer's inputs a and the gradients g of
+the loss at its outputs; `step()` folds them into the Kronecker factors A = E[a aᵀ], G = E[g gᵀ] (every
+`factor_interval` steps), refreshes the damped inverses (every `inverse_interval`) and replaces each
+layer's `.grad` with (A ⊗ G + λ)⁻¹ ∇W, the same blocks and inverses as the `KFAC` optimizer
+(numeric.nets.kfac). G comes from the loss's own gradients (the empirical Fisher), scaled to one
+example's: the loss is taken to be a mean over the batch (`reduction="mean"`, or "sum").
+
+Schedulers act on the optimizer as usual. Gradient accumulation: call backward on each micro-batch
+(of the same shape) with its mean loss divided by the number of micro-batches (so that the gradients are
+the full batch's), and `step()` once; the factors are the statistics of all of them. Mixed precision:
+pass `grad_scaler=scaler` (its scale is divided out of the captured gradients) and call
+`scaler.unscale_(optimizer)` before `pre.step()`; a step whose gradients overflowed is left to the scaler
+(neither the factors nor the gradients are touched).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from torch import nn
+
+from symgeo.errors import InvalidArgumentError
+
+from ..validate import count, in_unit, nonnegative, positive
+from .kfac import INVERSES, KroneckerBlock, _finite, _kfac_layers, _split, gradient_matrix
+
+
+class KFACPreconditioner:
+    """Preconditions the gradients of `model`'s Linear and Conv2d layers in place (see the module
+    docstring). Parameters of modules in `skip` keep their gradients; any other module with parameters is
+    refused. `kl_clip` (with `lr`, a number or a function returning the optimizer's current rate) scales
+    the preconditioned gradients so that the update's predicted KL stays below it."""
+
+    def __init__(self, model: nn.Module, damping: float = 1e-3, ema_decay: float = 0.95,
+                 factor_interval: int = 1, inverse_interval: int = 10, inverse: str = "eigen",
+                 reduction: str = "mean", kl_clip: float | None = None, lr=None, grad_scaler=None,
+                 skip: tuple = ()):
+        nonnegative("damping", damping)
+        in_unit("ema_decay", ema_decay)
+        count("factor_interval", factor_interval)
+        count("inverse_interval", inverse_interval)
+        if inverse not in INVERSES:
+            raise InvalidArgumentError(f"inverse must be one of {INVERSES}, not {inverse!r}")
+        if reduction not in ("mean", "sum"):
+            raise InvalidArgumentError(f"reduction must be 'mean' or 'sum', not {reduction!r}")
+        if kl_clip is not None:
+            positive("kl_clip", kl_clip)
+            if lr is None:
+                raise InvalidArgumentError(
+                    "kl_clip needs lr (the optimizer's rate, or a function returning it)"
+                )
+        self.model = model
+        self.layers = _kfac_layers(model, tuple(skip))
+        self.damping, self.ema_decay, self.kl_clip, self.lr = damping, ema_decay, kl_clip, lr
+        self.factor_interval, self.inverse_interval = factor_interval, inverse_interval
+        self.inverse, self.reduction, self.grad_scaler = inverse, reduction, grad_scaler
+        self.state: dict = {module: {} for module in self.layers}
+        self.steps = 0
+        self._inputs: dict = {m: [] for m in self.layers}
+        self._grads: dict = {m: [] for m in self.layers}
+        self._hooks = [m.register_forward_hook(self._keep_input) for m in self.layers]
+
+    # -- hooks ------------------------------------------------------------------------------------
+    def _collecting(self) -> bool:
+        return self.steps % self.factor_interval == 0
+
+    def _keep_input(self, module, args, output):
+        """Keep the layer's input, and have the loss's gradient at its output kept when it arrives."""
+        if torch.is_grad_enabled() and module.training and self._collecting() and output.requires_grad:
+            self._inputs[module].append(args[0].detach())
+            output.register_hook(lambda grad, m=module: self._keep_grad(m, grad))
+
+    def _keep_grad(self, module, grad):
+        if len(self._grads[module]) < len(self._inputs[module]):
+            g = grad.detach()
+            if self.reduction == "mean":
+                g = g * len(g)  # one example's gradient of its own loss
+            if self.grad_scaler is not None:
+                g = g / self.grad_scaler.get_scale()
+            self._grads[module].append(g)
+
+    # -- the step -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def step(self) -> None:
+        """Fold the kept statistics into the factors (when due) and precondition the gradients."""
+        grads = [p.grad for m in self.layers for p in m.parameters() if p.grad is not None]
+        if not _finite(grads):
+            warnings.warn(
+                "KFACPreconditioner: non-finite gradients; nothing is preconditioned and the factors "
+                "keep their values",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self._clear()
+            return
+        if self._collecting():
+            self._update_factors()
+        self._clear()
+        due = self.steps % self.inverse_interval == 0
+        updates = {}
+        for module in self.layers:
+            block = self._block(module)
+            if not block.has_statistics or module.weight.grad is None:
+                continue
+            if due or not block.has_inverse:
+                block.refresh_inverse(self.damping)
+            updates[module] = block.precondition(gradient_matrix(module), self.damping)
+        scale = self._kl_scale(updates)
+        for module, matrix in updates.items():
+            weight, bias = _split(module, matrix * scale)
+            module.weight.grad.copy_(weight)
+            if bias is not None:
+                module.bias.grad.copy_(bias)
+        self.steps += 1
+
+    def _update_factors(self) -> None:
+        for module in self.layers:
+            inputs, grads = self._inputs[module], self._grads[module]
+            if not grads or len(grads) != len(inputs):
+                continue
+            a, g = torch.cat(inputs), torch.cat(grads)
+            if self.reduction == "mean":
+                g = g * len(grads)  # each micro-batch's mean loss was divided by their number
+            if not (_finite(a) and _finite(g)):
+                warnings.warn("KFACPreconditioner: non-finite activations or output gradients; the factors "
+                              "keep their values", RuntimeWarning, stacklevel=3)
+                continue
+            dtype = torch.float64 if module.weight.dtype == torch.float64 else torch.float32
+            self._block(module).update(a, g, self.ema_decay, dtype)
+
+    def _kl_scale(self, updates: dict) -> float:
+        """min(1, √(kl_clip / (lr² Σ ⟨Δ, ∇⟩))) over the preconditioned layers (Ba et al. 2017)."""
+        if self.kl_clip is None or not updates:
+            return 1.0
+        lr = self.lr() if callable(self.lr) else self.lr
+        inner = sum(float((m.to(gradient_matrix(module).dtype) * gradient_matrix(module)).sum())
+                    for module, m in updates.items())
+        if not inner > 0 or not math.isfinite(inner):
+            return 1.0
+        return min(1.0, math.sqrt(self.kl_clip / (lr ** 2 * inner)))
+
+    def _block(self, module) -> KroneckerBlock:
+        return KroneckerBlock(module, self.state[module], self.inverse)
+
+    def _clear(self) -> None:
+        for module in self.layers:
+            self._inputs[module].clear()
+            self._grads[module].clear()
+
+    # -- checkpoints and cleanup ---------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"steps": self.steps, "factors": [dict(self.state[m]) for m in self.layers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps = state["steps"]
+        for module, saved in zip(self.layers, state["factors"]):
+            self.state[module] = dict(saved)
+
+    def close(self) -> None:
+        """Remove the hooks this preconditioner put on the model."""
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks.clear()
+        self._clear()
