@@ -37,9 +37,11 @@ from symgeo.errors import InvalidArgumentError
 
 from ..validate import count, in_unit, nonnegative, positive
 from .heads import LOSSES, Head, head_for_loss
+from .linalg import _cholesky, robust_eigh
 
 FISHERS = ("true", "empirical", "ggn")
-SUPPORTED = (nn.Linear, nn.Conv2d)
+KRONECKER = (nn.Linear, nn.Conv2d)
+SUPPORTED = (*KRONECKER, nn.Embedding, nn.LayerNorm, nn.BatchNorm2d)
 
 
 # -- losses: the negative log-likelihoods of heads (numeric.nets.heads) --------------------------------
@@ -233,41 +235,23 @@ class KroneckerBlock:
         """(A ⊗ G + damping)⁻¹ applied to the (out, in [+1]) gradient matrix."""
         return self.inverse.apply(self.state, grad.to(self.state["A"].dtype), damping)
 
+    def directions(self, damping: float, weight_decay: float = 0.0) -> dict:
+        """{parameter: preconditioned gradient} of the layer (weight decay added to the gradient first)."""
+        matrix = gradient_matrix(self.module)
+        if weight_decay:
+            matrix = matrix + weight_decay * _as_matrix(self.module, self.module.weight, self.module.bias)
+        weight, bias = _split(self.module, self.precondition(matrix, damping))
+        return {self.module.weight: weight} | ({self.module.bias: bias} if bias is not None else {})
 
-def robust_eigh(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigen-decomposition of a symmetric PSD factor: retried in float64, else the diagonal (warned)."""
-    symmetric = (matrix + matrix.T) / 2
-    for dtype in (symmetric.dtype, torch.float64):
-        try:
-            values, vectors = torch.linalg.eigh(symmetric.to(dtype))
-            if torch.isfinite(values).all() and torch.isfinite(vectors).all():
-                if dtype != symmetric.dtype:
-                    warnings.warn(
-                        "K-FAC: eigh failed in the factor's precision; used float64",
-                        RuntimeWarning,
-                        stacklevel=3,
-                    )
-                return vectors.to(matrix.dtype).contiguous(), values.clamp_min(0).to(matrix.dtype)
-        except (RuntimeError, torch.linalg.LinAlgError):
-            continue
-    warnings.warn("K-FAC: eigh failed in float64 too; falling back to the factor's diagonal", RuntimeWarning,
-                  stacklevel=3)
-    diagonal = torch.nan_to_num(torch.diagonal(symmetric), nan=0.0, posinf=0.0).clamp_min(0)
-    return torch.eye(len(matrix), dtype=matrix.dtype, device=matrix.device), diagonal
-
-
-def _cholesky(matrix: torch.Tensor) -> torch.Tensor:
-    try:
-        return torch.linalg.cholesky(matrix)
-    except (RuntimeError, torch.linalg.LinAlgError):
-        warnings.warn(
-            "K-FAC: Cholesky failed; retried in float64 with extra jitter", RuntimeWarning, stacklevel=3
+    def quadratic(self, changes: dict) -> float:
+        """½ Δᵀ (A ⊗ G) Δ for the layer's parameter changes."""
+        if not self.has_statistics or self.module.weight not in changes:
+            return 0.0
+        a, g = self.factors()
+        delta = _as_matrix(self.module, changes[self.module.weight], changes.get(self.module.bias)).to(
+            a.dtype
         )
-        m = matrix.double()
-        jitter = 1e-6 * torch.diagonal(m).abs().mean().clamp_min(1e-12)
-        return torch.linalg.cholesky(m + jitter * torch.eye(len(m), dtype=m.dtype, device=m.device)).to(
-            matrix.dtype
-        )
+        return 0.5 * float((delta * (g @ delta @ a)).sum())
 
 
 def _activations(module: nn.Module, inputs: torch.Tensor, dtype) -> torch.Tensor:
@@ -385,8 +369,8 @@ class KFAC(torch.optim.Optimizer):
     def steps(self) -> int:
         return self.state["kfac"].get("steps", 0) if "kfac" in self.state else 0
 
-    def _block(self, module) -> KroneckerBlock:
-        return KroneckerBlock(module, self.state[module.weight], self._inverse)
+    def _block(self, module):
+        return block_for(module, self.state[module.weight], self._inverse)
 
     def backward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean loss of the batch; computes its gradients and (every factor_interval steps) the factors."""
@@ -472,12 +456,7 @@ class KFAC(torch.optim.Optimizer):
         inputs, targets, before = self._batch
         predicted = sum(float((p.grad * d).sum()) for p, d in changes.items() if p.grad is not None)
         predicted += 0.5 * damping * sum(float((d * d).sum()) for d in changes.values())
-        for module in self.layers:
-            block = self._block(module)
-            if block.has_statistics and module.weight in changes:
-                a, g = block.factors()
-                delta = _as_matrix(module, changes[module.weight], changes.get(module.bias)).to(a.dtype)
-                predicted += 0.5 * float((delta * (g @ delta @ a)).sum())
+        predicted += sum(self._block(module).quadratic(changes) for module in self.layers)
         after = float(per_example_nll(self.loss, self.model(*inputs), targets).mean())
         return adjust_damping(damping, (after - before) / predicted if predicted < 0 else -1.0)
 
@@ -512,13 +491,7 @@ class KFAC(torch.optim.Optimizer):
             block = self._block(module)
             if module.weight.grad is None or not block.has_inverse:
                 continue
-            matrix = gradient_matrix(module)
-            if decay:
-                matrix = matrix + decay * _parameter_matrix(module)
-            weight, bias = _split(module, block.precondition(matrix, group["damping"]))
-            updates[module.weight] = weight
-            if bias is not None:
-                updates[module.bias] = bias
+            updates.update(block.directions(group["damping"], decay))
         return updates
 
     def _kl_scale(self, updates: dict, lr: float, kl_clip) -> float:
@@ -558,10 +531,6 @@ def _all_reduce_mean(tensor: torch.Tensor) -> None:
     tensor.div_(torch.distributed.get_world_size())
 
 
-def _parameter_matrix(module: nn.Module) -> torch.Tensor:
-    return _as_matrix(module, module.weight, module.bias)
-
-
 def _kfac_layers(model: nn.Module, skip: tuple) -> list:
     layers, refused = [], []
     for name, module in model.named_modules():
@@ -572,17 +541,20 @@ def _kfac_layers(model: nn.Module, skip: tuple) -> list:
             refused.append(
                 f"{name} (Conv2d with groups={module.groups}, padding_mode={module.padding_mode!r})"
             )
+        elif isinstance(module, nn.Embedding) and module.sparse:
+            refused.append(f"{name} (Embedding with sparse gradients)")
         elif isinstance(module, SUPPORTED):
             layers.append(module)
         elif not (skip and isinstance(module, skip)):
             refused.append(f"{name} ({type(module).__name__})")
     if refused:
         raise InvalidArgumentError(
-            f"K-FAC supports nn.Linear and nn.Conv2d; unsupported modules with parameters: "
+            f"K-FAC supports nn.Linear, nn.Conv2d, nn.Embedding, nn.LayerNorm and nn.BatchNorm2d; "
+            f"unsupported modules with parameters: "
             f"{', '.join(refused)}. Pass their types in skip=(...) to update them with plain SGD."
         )
     if not layers:
-        raise InvalidArgumentError("the model has no nn.Linear or nn.Conv2d layer to precondition")
+        raise InvalidArgumentError("the model has no layer K-FAC preconditions")
     return layers
 
 
@@ -632,3 +604,14 @@ def exact_block_directions(
         fisher.diagonal().add_(damping)
         out[name] = torch.linalg.solve(fisher, flat.mean(dim=0)).reshape(params[name].shape)
     return out
+
+
+def block_for(module: nn.Module, state: dict, inverse):
+    """The curvature block of a supported layer: Kronecker for Linear/Conv2d, diag(A) ⊗ G for Embedding,
+    the exact diagonal for LayerNorm/BatchNorm2d (numeric.nets.layer_blocks)."""
+    from .layer_blocks import NORMS, DiagonalBlock, EmbeddingBlock
+    if isinstance(module, nn.Embedding):
+        return EmbeddingBlock(module, state)
+    if isinstance(module, NORMS):
+        return DiagonalBlock(module, state)
+    return KroneckerBlock(module, state, inverse)

@@ -3,12 +3,14 @@
     pre = KFACPreconditioner(model)
     loss.backward(); pre.step(); optimizer.step()
 
-While the loss is back-propagated, hooks keep each Linear/Conv2d layer's inputs a and the gradients g of
+While the loss is back-propagated, hooks keep each supported layer's inputs a and the gradients g of
 the loss at its outputs; `step()` folds them into the Kronecker factors A = E[a aᵀ], G = E[g gᵀ] (every
 `factor_interval` steps), refreshes the damped inverses (every `inverse_interval`) and replaces each
 layer's `.grad` with (A ⊗ G + λ)⁻¹ ∇W, the same blocks and inverses as the `KFAC` optimizer
-(numeric.nets.kfac). G comes from the loss's own gradients (the empirical Fisher), scaled to one
-example's: the loss is taken to be a mean over the batch (`reduction="mean"`, or "sum").
+(numeric.nets.kfac; Embedding, LayerNorm and BatchNorm2d blocks in numeric.nets.layer_blocks). G comes
+from the loss's own gradients (the empirical Fisher), scaled to one example's: the loss is taken to be a
+mean over the batch (`reduction="mean"`), over every position of every sequence (`"mean_over_positions"`,
+a language model's token-averaged loss; K-FAC's "expand" convention), or a sum (`"sum"`).
 
 Schedulers act on the optimizer as usual. Gradient accumulation: call backward on each micro-batch
 (of the same shape) with its mean loss divided by the number of micro-batches (so that the gradients are
@@ -28,11 +30,14 @@ from torch import nn
 from symgeo.errors import InvalidArgumentError
 
 from ..validate import count, in_unit, nonnegative, positive
-from .kfac import INVERSES, KroneckerBlock, _finite, _kfac_layers, _split, gradient_matrix
+from .kfac import INVERSES, _finite, _kfac_layers, block_for
+
+REDUCTIONS = ("mean", "mean_over_positions", "sum")
+SEQUENCE_LAYOUT = (nn.Linear, nn.Embedding, nn.LayerNorm)  # (batch, positions…, features)
 
 
 class KFACPreconditioner:
-    """Preconditions the gradients of `model`'s Linear and Conv2d layers in place (see the module
+    """Preconditions the gradients of `model`'s supported layers in place (see the module
     docstring). Parameters of modules in `skip` keep their gradients; any other module with parameters is
     refused. `kl_clip` (with `lr`, a number or a function returning the optimizer's current rate) scales
     the preconditioned gradients so that the update's predicted KL stays below it."""
@@ -47,8 +52,8 @@ class KFACPreconditioner:
         count("inverse_interval", inverse_interval)
         if inverse not in INVERSES:
             raise InvalidArgumentError(f"inverse must be one of {INVERSES}, not {inverse!r}")
-        if reduction not in ("mean", "sum"):
-            raise InvalidArgumentError(f"reduction must be 'mean' or 'sum', not {reduction!r}")
+        if reduction not in REDUCTIONS:
+            raise InvalidArgumentError(f"reduction must be one of {REDUCTIONS}, not {reduction!r}")
         if kl_clip is not None:
             positive("kl_clip", kl_clip)
             if lr is None:
@@ -72,7 +77,7 @@ class KFACPreconditioner:
 
     def _keep_input(self, module, args, output):
         """Keep the layer's input, and have the loss's gradient at its output kept when it arrives."""
-        if torch.is_grad_enabled() and module.training and self._collecting() and output.requires_grad:
+        if torch.is_grad_enabled() and self._collecting() and output.requires_grad:
             self._inputs[module].append(args[0].detach())
             output.register_hook(lambda grad, m=module: self._keep_grad(m, grad))
 
@@ -81,6 +86,8 @@ class KFACPreconditioner:
             g = grad.detach()
             if self.reduction == "mean":
                 g = g * len(g)  # one example's gradient of its own loss
+            elif self.reduction == "mean_over_positions" and isinstance(module, SEQUENCE_LAYOUT):
+                g = g * (g.numel() // g.shape[-1])  # a loss averaged over every position of every sequence
             if self.grad_scaler is not None:
                 g = g / self.grad_scaler.get_scale()
             self._grads[module].append(g)
@@ -110,13 +117,10 @@ class KFACPreconditioner:
                 continue
             if due or not block.has_inverse:
                 block.refresh_inverse(self.damping)
-            updates[module] = block.precondition(gradient_matrix(module), self.damping)
+            updates.update(block.directions(self.damping))
         scale = self._kl_scale(updates)
-        for module, matrix in updates.items():
-            weight, bias = _split(module, matrix * scale)
-            module.weight.grad.copy_(weight)
-            if bias is not None:
-                module.bias.grad.copy_(bias)
+        for p, direction in updates.items():
+            p.grad.copy_(direction * scale)
         self.steps += 1
 
     def _update_factors(self) -> None:
@@ -125,7 +129,7 @@ class KFACPreconditioner:
             if not grads or len(grads) != len(inputs):
                 continue
             a, g = torch.cat(inputs), torch.cat(grads)
-            if self.reduction == "mean":
+            if self.reduction != "sum":
                 g = g * len(grads)  # each micro-batch's mean loss was divided by their number
             if not (_finite(a) and _finite(g)):
                 warnings.warn("KFACPreconditioner: non-finite activations or output gradients; the factors "
@@ -139,14 +143,13 @@ class KFACPreconditioner:
         if self.kl_clip is None or not updates:
             return 1.0
         lr = self.lr() if callable(self.lr) else self.lr
-        inner = sum(float((m.to(gradient_matrix(module).dtype) * gradient_matrix(module)).sum())
-                    for module, m in updates.items())
+        inner = sum(float((d.to(p.grad.dtype) * p.grad).sum()) for p, d in updates.items())
         if not inner > 0 or not math.isfinite(inner):
             return 1.0
         return min(1.0, math.sqrt(self.kl_clip / (lr ** 2 * inner)))
 
-    def _block(self, module) -> KroneckerBlock:
-        return KroneckerBlock(module, self.state[module], self.inverse)
+    def _block(self, module):
+        return block_for(module, self.state[module], self.inverse)
 
     def _clear(self) -> None:
         for module in self.layers:

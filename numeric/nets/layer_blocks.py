@@ -1,0 +1,157 @@
+"""K-FAC curvature blocks for layers other than Linear/Conv2d (those are `kfac.KroneckerBlock`):
+
+    nn.Embedding               A ⊗ G with A = diag(token frequencies) (one-hot inputs: A is diagonal),
+                               G = E[g gᵀ] of the output gradients; inverted exactly in G's eigenbasis,
+                               (d_G d_Aᵀ + λ)⁻¹, whatever the `inverse` setting (A needs no factoring)
+    nn.LayerNorm, BatchNorm2d  the exact diagonal E[(∂ℓ_n/∂θ)²] of the per-example Fisher of the affine
+                               weight and bias, from ∂ℓ_n/∂γ = Σ g ⊙ x̂ and ∂ℓ_n/∂β = Σ g (x̂ the
+                               normalised input: the layer's batch statistics in training, running ones
+                               in evaluation); preconditioned by (d + λ)⁻¹
+
+Every block has the interface the optimizer and the preconditioner use: update, has_statistics,
+has_inverse, refresh_inverse, inverse_shapes, directions (the preconditioned gradients per parameter)
+and quadratic (½ Δᵀ F Δ, for the damping rule).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .linalg import robust_eigh
+
+NORMS = (nn.LayerNorm, nn.BatchNorm2d)
+
+
+def _fold(state: dict, news, decay: float) -> None:
+    for key, new in news:
+        old = state.get(key)
+        state[key] = new.mul_(1 - decay) if old is None else old.mul_(decay).add_(new, alpha=1 - decay)
+    state["count"] = state.get("count", 0) + 1
+    state["decay"] = decay
+
+
+def _corrected(state: dict, key: str) -> torch.Tensor:
+    return state[key] / (1 - state["decay"] ** state["count"])
+
+
+class EmbeddingBlock:
+    """diag(A) ⊗ G for an nn.Embedding (weight V × D, read as the D × V matrix of a Linear on one-hots)."""
+
+    def __init__(self, module: nn.Embedding, state: dict, inverse=None):
+        self.module, self.state = module, state
+
+    def update(self, inputs, output_grads, decay: float, dtype, reduce=None) -> None:
+        grads = output_grads if isinstance(output_grads, (list, tuple)) else [output_grads]
+        tokens = inputs.reshape(-1)
+        positions = len(tokens) // len(grads[0])
+        counts = torch.bincount(tokens, minlength=self.module.num_embeddings).to(dtype) / len(tokens)
+        gs = [g.reshape(-1, g.shape[-1]).to(dtype) for g in grads]
+        new_g = sum(g.T @ g for g in gs) / len(tokens) * positions
+        if reduce is not None:
+            reduce(counts)
+            reduce(new_g)
+        _fold(self.state, [("A", counts), ("G", new_g)], decay)
+
+    @property
+    def has_statistics(self) -> bool:
+        return "A" in self.state
+
+    @property
+    def has_inverse(self) -> bool:
+        return "QG" in self.state
+
+    def refresh_inverse(self, damping: float) -> None:
+        self.state["QG"], self.state["dG"] = robust_eigh(_corrected(self.state, "G"))
+        self.state["dA"] = _corrected(self.state, "A")
+
+    def inverse_shapes(self) -> dict:
+        v, d = self.module.num_embeddings, self.module.embedding_dim
+        return {"QG": (d, d), "dG": (d,), "dA": (v,)}
+
+    def directions(self, damping: float, weight_decay: float = 0.0) -> dict:
+        weight = self.module.weight
+        grad = weight.grad + weight_decay * weight if weight_decay else weight.grad
+        qg = self.state["QG"]
+        matrix = grad.T.to(qg.dtype)  # D × V
+        scaled = (qg.T @ matrix) / (self.state["dG"][:, None] * self.state["dA"][None, :] + damping)
+        return {weight: (qg @ scaled).T}
+
+    def quadratic(self, changes: dict) -> float:
+        delta = changes.get(self.module.weight)
+        if delta is None or not self.has_statistics:
+            return 0.0
+        a, g = _corrected(self.state, "A"), _corrected(self.state, "G")
+        m = delta.T.to(g.dtype)
+        return 0.5 * float((m * (g @ m * a[None, :])).sum())
+
+
+class DiagonalBlock:
+    """The exact diagonal Fisher of a LayerNorm's or BatchNorm2d's affine weight and bias."""
+
+    def __init__(self, module: nn.Module, state: dict, inverse=None):
+        self.module, self.state = module, state
+
+    def _params(self) -> list:
+        return [p for p in (self.module.weight, self.module.bias) if p is not None]
+
+    def per_example(self, inputs: torch.Tensor, grad: torch.Tensor) -> list:
+        """[∂ℓ_n/∂γ, ∂ℓ_n/∂β] for each example n, from the layer's input and the gradient at its output."""
+        m = self.module
+        if isinstance(m, nn.LayerNorm):
+            normed = F.layer_norm(inputs, m.normalized_shape, eps=m.eps)
+            dims = tuple(range(1, inputs.dim() - len(m.normalized_shape)))
+        else:
+            if m.training or m.running_mean is None:
+                mean = inputs.mean(dim=(0, 2, 3), keepdim=True)
+                var = inputs.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+            else:
+                mean, var = m.running_mean[None, :, None, None], m.running_var[None, :, None, None]
+            normed = (inputs - mean) / torch.sqrt(var + m.eps)
+            dims = (2, 3)
+        out = [(grad * normed).sum(dim=dims) if dims else grad * normed]
+        if m.bias is not None:
+            out.append(grad.sum(dim=dims) if dims else grad)
+        return out
+
+    def update(self, inputs, output_grads, decay: float, dtype, reduce=None) -> None:
+        grads = output_grads if isinstance(output_grads, (list, tuple)) else [output_grads]
+        x = inputs.to(dtype)
+        news = None
+        for g in grads:
+            squares = [e.pow(2).mean(dim=0) for e in self.per_example(x, g.to(dtype))]
+            news = squares if news is None else [a + b for a, b in zip(news, squares)]
+        if reduce is not None:
+            for n in news:
+                reduce(n)
+        _fold(self.state, [(f"D{i}", n) for i, n in enumerate(news)], decay)
+
+    @property
+    def has_statistics(self) -> bool:
+        return "D0" in self.state
+
+    has_inverse = has_statistics
+
+    def refresh_inverse(self, damping: float) -> None:
+        pass  # (d + λ)⁻¹ needs no factoring
+
+    def inverse_shapes(self) -> dict:
+        return {}
+
+    def directions(self, damping: float, weight_decay: float = 0.0) -> dict:
+        out = {}
+        for i, p in enumerate(self._params()):
+            if p.grad is not None:
+                grad = p.grad + weight_decay * p if weight_decay else p.grad
+                out[p] = grad.to(self.state[f"D{i}"].dtype) / (_corrected(self.state, f"D{i}") + damping)
+        return out
+
+    def quadratic(self, changes: dict) -> float:
+        if not self.has_statistics:
+            return 0.0
+        return sum(
+            0.5
+            * float((_corrected(self.state, f"D{i}") * changes[p].to(self.state[f"D{i}"].dtype) ** 2).sum())
+            for i, p in enumerate(self._params())
+            if p in changes
+        )
