@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import mpmath
 import numpy as np
 import sympy as sp
 
@@ -36,19 +37,34 @@ def _fold_constants(expr: sp.Expr) -> sp.Expr:
         lambda a: sp.Float(a.evalf(20), 20))
 
 
+class LogGamma(sp.Function):
+    """log Γ(z) that SymPy never rewrites: its own loggamma of an integer-valued argument becomes log Γ(z)
+    again when an expression is rebuilt (as common-subexpression elimination does), and Γ(z) overflows at
+    171! in float64 and 35! in float32 (a Poisson log-density at 200 counts was −inf)."""
+
+    nargs = 1
+
+    def _eval_evalf(self, prec):
+        return sp.loggamma(self.args[0]).evalf(mpmath.libmp.prec_to_dps(prec))
+
+
 def _log_gamma_forms(expr: sp.Expr) -> sp.Expr:
-    """log binomial(n, k), log n!, log Γ(z) → loggamma sums: no overflow, and torch can print them."""
+    """log binomial(n, k), log n!, log Γ(z), loggamma(z) → LogGamma sums: no overflow, and torch can
+    print them."""
+    lg = LogGamma
+
     def as_loggamma(arg):
         if isinstance(arg, sp.binomial):
             n, k = arg.args
-            return sp.loggamma(n + 1) - sp.loggamma(k + 1) - sp.loggamma(n - k + 1)
+            return lg(n + 1) - lg(k + 1) - lg(n - k + 1)
         if isinstance(arg, sp.factorial):
-            return sp.loggamma(arg.args[0] + 1)
+            return lg(arg.args[0] + 1)
         if isinstance(arg, sp.gamma):
-            return sp.loggamma(arg.args[0])
+            return lg(arg.args[0])
         return None
-    return expr.replace(lambda a: isinstance(a, sp.log) and as_loggamma(a.args[0]) is not None,
+    expr = expr.replace(lambda a: isinstance(a, sp.log) and as_loggamma(a.args[0]) is not None,
                         lambda a: as_loggamma(a.args[0]))
+    return expr.replace(sp.loggamma, LogGamma)
 
 
 def _shape_and_entries(exprs) -> tuple[tuple, list]:
@@ -230,6 +246,9 @@ def _numpy_printer():
         def _print_Pow(self, expr, rational=False):
             return _small_power(self, expr) or super()._print_Pow(expr, rational=rational)
 
+        def _print_LogGamma(self, expr):
+            return f"scipy.special.gammaln({self._print(expr.args[0])})"
+
         def _print_polygamma(self, expr):
             """ψ⁽ⁿ⁾(x) = (−1)ⁿ⁺¹ n! ζ(n+1, x) directly: scipy's polygamma also evaluates ψ(x) and a
             `where`, which makes it ~5× slower on scalars and ~2× on arrays."""
@@ -283,19 +302,19 @@ def _torch_printer():
 
         def _print_beta(self, expr):  # positive arguments, as in density declarations
             a, b = expr.args
-            return self._print(sp.exp(sp.loggamma(a) + sp.loggamma(b) - sp.loggamma(a + b)))
+            return self._print(sp.exp(LogGamma(a) + LogGamma(b) - LogGamma(a + b)))
 
         def _print_binomial(self, expr):
             n, k = expr.args
-            return self._print(sp.exp(sp.loggamma(n + 1) - sp.loggamma(k + 1) - sp.loggamma(n - k + 1)))
+            return self._print(sp.exp(LogGamma(n + 1) - LogGamma(k + 1) - LogGamma(n - k + 1)))
 
         def _print_factorial(self, expr):
-            return self._print(sp.exp(sp.loggamma(expr.args[0] + 1)))
+            return self._print(sp.exp(LogGamma(expr.args[0] + 1)))
 
         def _print_gamma(self, expr):
             return f"torch.exp(torch.lgamma({self._print(expr.args[0])}))"
 
-        def _print_loggamma(self, expr):
+        def _print_LogGamma(self, expr):
             return f"torch.lgamma({self._print(expr.args[0])})"
 
     return SpecialTorchPrinter(_PRINTER_SETTINGS)
