@@ -148,6 +148,42 @@ class DiagonalNormalHead(Head):
         return xi[..., 0]
 
 
+class BetaHead(Head):
+    """Raw outputs (B, 2D) → D Beta(a, b) with a, b = 1 + softplus(z) > 1 (unimodal), symgeo's beta: actions
+    in (0, 1), for bounded action spaces mapped onto [low, high] (Chou et al. 2017)."""
+
+    can_sample = True
+    EDGE = 1e-6  # actions are kept this far inside (0, 1): the log-density is finite there
+
+    def __init__(self, dim: int):
+        super().__init__(compiled("beta", None))
+        self.dim = dim
+
+    def params(self, raw):
+        a, b = raw.chunk(2, dim=-1)
+        return torch.stack([1 + F.softplus(a), 1 + F.softplus(b)], dim=-1)
+
+    def params_tangent(self, raw, tangent):  # d(1 + softplus z) = σ(z) dz
+        a, b = raw.chunk(2, dim=-1)
+        da, db = tangent.chunk(2, dim=-1)
+        return self.params(raw), torch.stack([torch.sigmoid(a) * da, torch.sigmoid(b) * db], dim=-1)
+
+    def log_prob(self, xi, y):
+        return super().log_prob(xi, y.clamp(self.EDGE, 1 - self.EDGE))
+
+    def sample(self, xi, generator=None):
+        """Beta draws seeded from `generator`, without touching torch's global stream."""
+        a, b = xi.unbind(-1)
+        seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return torch.distributions.Beta(a, b).sample().clamp(self.EDGE, 1 - self.EDGE)
+
+    def mode(self, xi):
+        a, b = xi.unbind(-1)
+        return (a - 1) / (a + b - 2)
+
+
 class UnitNormalHead(Head):
     """Outputs (B, …) → one normal of σ = 1 per output (symgeo's normal_mean:sigma=1): the MSE loss."""
 
