@@ -344,15 +344,21 @@ def table(task: Task, seeds) -> list:
         lr = best_lr(task, name)
         print(f"  {task.name}: {name} lr={lr:g} on {len(seeds)} seeds ...", file=sys.stderr, flush=True)
         results[name] = (lr, [run(task, name, lr, s) for s in seeds])
-    sgd_step = statistics.median(r["per_step"] for r in results["SGD+momentum"][1])
+    sgd_step = _step_cost(results["SGD+momentum"][1])
     for name in names:
         lr, runs = results[name]
         rows.append((task.name, name, f"{lr:g}", summary([r["reached"] for r in runs]),
                      summary([r["steps"] for r in runs]),
-                     f"{statistics.median(r['per_step'] for r in runs) * 1e3:.2f}",
-                     f"{statistics.median(r['per_step'] for r in runs) / sgd_step:.2f}×",
+                     f"{_step_cost(runs) * 1e3:.2f}",
+                     f"{_step_cost(runs) / sgd_step:.2f}×",
                      summary([r["final"] for r in runs])))
     return rows
+
+
+def _step_cost(runs) -> float:
+    """Median time per step over the runs that did not diverge."""
+    costs = [r["per_step"] for r in runs if not r["failed"]]
+    return statistics.median(costs) if costs else float("nan")
 
 
 def head_rows(task: Task, seeds) -> list:

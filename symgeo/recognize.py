@@ -12,7 +12,8 @@ def recognize(family: Family) -> ExponentialFamily | None:
 
     >>> from symgeo.support import Interval
     >>> x, lam = sp.Symbol('x', positive=True), sp.Symbol('lam', positive=True)
-    >>> ef = recognize(Family('exponential', x, Interval(0, sp.oo), (lam,), log_density=sp.log(lam) - lam*x))
+    >>> ef = recognize(Family('exponential', variables=x, support=Interval(0, sp.oo), params=(lam,),
+    ...                       log_density=sp.log(lam) - lam*x))
     >>> ef.stats, ef.natural_of_params
     ((x,), (-lam,))
     """
