@@ -17,7 +17,8 @@ Schedulers act on the optimizer as usual. Gradient accumulation: call backward o
 the full batch's), and `step()` once; the factors are the statistics of all of them. Mixed precision:
 pass `grad_scaler=scaler` (its scale is divided out of the captured gradients) and call
 `scaler.unscale_(optimizer)` before `pre.step()`; a step whose gradients overflowed is left to the scaler
-(neither the factors nor the gradients are touched).
+(neither the factors nor the gradients are touched). One process: under torch.distributed use the `KFAC`
+optimizer, which averages the factors across processes.
 """
 from __future__ import annotations
 
