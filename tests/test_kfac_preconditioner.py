@@ -120,3 +120,22 @@ def test_close_removes_the_hooks_and_bad_settings_are_refused():
         KFACPreconditioner(model, kl_clip=1e-3)
     with pytest.raises(ValueError, match="unsupported"):
         KFACPreconditioner(nn.Sequential(nn.Linear(2, 2), nn.GRU(2, 2)))
+
+
+def test_two_forward_passes_before_one_backward_pair_each_input_with_its_own_gradient():
+    """loss = f(x₁) + f(x₂) back-propagates x₂'s gradients first; the factors are still those of the two
+    halves of one batch."""
+    _, x, y = _problem(5)
+    torch.manual_seed(5)
+    model_a = nn.Sequential(nn.Linear(6, 8), nn.LayerNorm(8), nn.Tanh(), nn.Linear(8, 3)).double()
+    model_b = copy.deepcopy(model_a)
+    whole = KFACPreconditioner(model_a, ema_decay=0.0)
+    nn.functional.cross_entropy(model_a(x), y).backward()
+    whole.step()
+    halves = KFACPreconditioner(model_b, ema_decay=0.0)
+    (x1, x2), (y1, y2) = x.chunk(2), y.chunk(2)
+    ((nn.functional.cross_entropy(model_b(x1), y1) + nn.functional.cross_entropy(model_b(x2), y2)) / 2).backward()
+    halves.step()
+    for module_a, module_b in zip(whole.layers, halves.layers):
+        for key in whole.state[module_a]:  # A, G of the linear layers; the LayerNorm's per-example diagonal
+            torch.testing.assert_close(whole.state[module_a][key], halves.state[module_b][key])

@@ -69,7 +69,7 @@ class KFACPreconditioner:
         self.state: dict = {module: {} for module in self.layers}
         self.steps = 0
         self._inputs: dict = {m: [] for m in self.layers}
-        self._grads: dict = {m: [] for m in self.layers}
+        self._grads: dict = {m: {} for m in self.layers}
         self._hooks = [m.register_forward_hook(self._keep_input) for m in self.layers]
 
     # -- hooks ------------------------------------------------------------------------------------
@@ -77,21 +77,22 @@ class KFACPreconditioner:
         return self.steps % self.factor_interval == 0
 
     def _keep_input(self, module, args, output):
-        """Keep the layer's input, and have the loss's gradient at its output kept when it arrives."""
+        """Keep the layer's input, and have the loss's gradient at its output kept (paired with this input,
+        whatever order the backward pass delivers them in) when it arrives."""
         if torch.is_grad_enabled() and self._collecting() and output.requires_grad:
+            index = len(self._inputs[module])
             self._inputs[module].append(args[0].detach())
-            output.register_hook(lambda grad, m=module: self._keep_grad(m, grad))
+            output.register_hook(lambda grad, m=module, i=index: self._keep_grad(m, i, grad))
 
-    def _keep_grad(self, module, grad):
-        if len(self._grads[module]) < len(self._inputs[module]):
-            g = grad.detach()
-            if self.reduction == "mean":
-                g = g * len(g)  # one example's gradient of its own loss
-            elif self.reduction == "mean_over_positions" and isinstance(module, SEQUENCE_LAYOUT):
-                g = g * (g.numel() // g.shape[-1])  # a loss averaged over every position of every sequence
-            if self.grad_scaler is not None:
-                g = g / self.grad_scaler.get_scale()
-            self._grads[module].append(g)
+    def _keep_grad(self, module, index: int, grad):
+        g = grad.detach()
+        if self.reduction == "mean_over_positions" and isinstance(module, SEQUENCE_LAYOUT):
+            g = g * (g.numel() // g.shape[-1])  # a loss averaged over every position of every sequence
+        elif self.reduction != "sum":
+            g = g * len(g)  # one example's gradient of its own loss
+        if self.grad_scaler is not None:
+            g = g / self.grad_scaler.get_scale()
+        self._grads[module][index] = g
 
     # -- the step -----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -126,9 +127,10 @@ class KFACPreconditioner:
 
     def _update_factors(self) -> None:
         for module in self.layers:
-            inputs, grads = self._inputs[module], self._grads[module]
-            if not grads or len(grads) != len(inputs):
+            inputs, kept = self._inputs[module], self._grads[module]
+            if not kept or len(kept) != len(inputs):  # a forward pass without its backward: not a batch
                 continue
+            grads = [kept[i] for i in range(len(inputs))]
             a, g = torch.cat(inputs), torch.cat(grads)
             if self.reduction != "sum":
                 g = g * len(grads)  # each micro-batch's mean loss was divided by their number
