@@ -50,3 +50,17 @@ def test_report_errors_are_one_line(tmp_path):
 def test_claims_document():
     tex = claims_report([("ratio", "d1/d2 = 100", "98.0 (σ = 100)", "approximately")])
     assert "\\subsection*{ratio}" in tex and "$\\sigma$" in tex
+
+
+def test_the_claims_document_is_built_by_the_installed_package(tmp_path):
+    """`symgeo report --claims` checks every claim in-process (no script paths of the source tree), from any
+    folder; each claim appears with what was computed and its verdict."""
+    pytest.importorskip("torch")
+    from numeric.claims import CLAIMS
+    run = _symgeo("report", "--claims", "-o", str(tmp_path / "claims.tex"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    tex = (tmp_path / "claims.tex").read_text()
+    for name in CLAIMS:
+        assert _text(name) in tex
+    assert tex.count(r"\textbf{Verdict.}") == len(CLAIMS)
+    assert "not checked" not in tex  # torch is installed: every claim was computed
