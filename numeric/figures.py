@@ -26,21 +26,14 @@ def figure(name: str, description: str):
     return register
 
 
-class _Figures:
+def subplots(*grid, figsize, dpi):
     """pyplot's `subplots` without pyplot: a Figure drawn on its own Agg canvas, so that making a figure
     sets no global backend and registers nothing with pyplot (a notebook's backend stays as it was)."""
-
-    @staticmethod
-    def subplots(*grid, figsize, dpi):
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        fig = Figure(figsize=figsize, dpi=dpi)
-        FigureCanvasAgg(fig)
-        return fig, fig.subplots(*grid)
-
-
-def canvas() -> _Figures:
-    return _Figures()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(*grid)
 
 
 def _torch_local(draw):
@@ -59,7 +52,7 @@ def normal_geodesics(out: Path, seed: int = 0) -> Path:
     from .geodesic import Geodesics
     normal = compile_family("normal")
     flow = Geodesics(normal)
-    fig, ax = canvas().subplots(figsize=(7, 4.5), dpi=130)
+    fig, ax = subplots(figsize=(7, 4.5), dpi=130)
     for mu in np.linspace(-2.5, 2.5, 6):
         for sigma in (0.6, 1.2, 2.0):
             _ellipse(ax, normal.inverse_fisher(mu, sigma), mu, sigma, scale=0.12)
@@ -107,7 +100,7 @@ def seed_distance(out: Path, seed: int = 0) -> Path:
     normal = compile_family("normal")
     sigmas = np.logspace(-1, 2.2, 60)
     d = np.array([distance(normal, [0.0, s], [1.0, s]).value for s in sigmas])
-    fig, ax = canvas().subplots(figsize=(6.5, 4), dpi=130)
+    fig, ax = subplots(figsize=(6.5, 4), dpi=130)
     ax.loglog(sigmas, d, lw=2, label="d(N(0, σ), N(1, σ))  (closed form)")
     ax.loglog(sigmas, 1 / sigmas, "k--", lw=1, label="1/σ (the small-step approximation)")
     for s, label in ((1.0, "σ = 1"), (10.0, "σ² = 100"), (100.0, "σ = 100")):
@@ -126,7 +119,7 @@ def bernoulli_fisher(out: Path, seed: int = 0) -> Path:
     bernoulli = compile_family("bernoulli")
     p = np.linspace(0.01, 0.99, 400)
     f = np.asarray(bernoulli.fisher(p))[:, 0, 0]
-    fig, ax = canvas().subplots(figsize=(6, 4), dpi=130)
+    fig, ax = subplots(figsize=(6, 4), dpi=130)
     ax.semilogy(p, f, lw=2)
     for q in (0.1, 0.5):
         value = float(np.asarray(bernoulli.fisher(q))[0, 0])
@@ -142,7 +135,7 @@ def bernoulli_fisher(out: Path, seed: int = 0) -> Path:
 def cramer_rao(out: Path, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     ns = np.array([5, 10, 20, 50, 100, 200, 500, 1000])
-    fig, axes = canvas().subplots(1, 2, figsize=(10, 4), dpi=130)
+    fig, axes = subplots(1, 2, figsize=(10, 4), dpi=130)
     cases = [
         ("exponential", 2.0, lambda n: rng.exponential(1 / 2.0, (4000, n)), lambda x: 1 / x.mean(axis=1)),
         ("poisson", 3.0, lambda n: rng.poisson(3.0, (4000, n)), lambda x: x.mean(axis=1)),
@@ -166,7 +159,7 @@ def alpha_geodesics(out: Path, seed: int = 0) -> Path:
     from .geodesic import Geodesics
     gamma = compile_family("gamma")
     start, end = np.array([0.7, 6.0]), np.array([9.0, 0.3])
-    fig, axes = canvas().subplots(1, 2, figsize=(10, 4.2), dpi=130)
+    fig, axes = subplots(1, 2, figsize=(10, 4.2), dpi=130)
     for alpha, label in ((1, "e-geodesic (α = 1): straight in θ"), (-1, "m-geodesic (α = −1): straight in η"),
                          (0, "Levi-Civita (α = 0)")):
         path = _geodesic_path(Geodesics(gamma, alpha=alpha), start, end)
@@ -188,7 +181,7 @@ def alpha_geodesics(out: Path, seed: int = 0) -> Path:
 def ngd_paths(out: Path, seed: int = 0) -> Path:
     from .natural_gradient import minimize, mle_objective
     data = np.random.default_rng(seed).normal(1.0, 0.7, 500)
-    fig, axes = canvas().subplots(1, 2, figsize=(10, 4.2), dpi=130)
+    fig, axes = subplots(1, 2, figsize=(10, 4.2), dpi=130)
     for ax, chart, start in ((axes[0], None, [-1.5, 2.5]), (axes[1], "variance", [-1.5, 6.25])):
         family = compile_family("normal", chart=chart)
         objective = mle_objective(family, data)
@@ -225,7 +218,7 @@ def em_projections(out: Path, seed: int = 0) -> Path:
     fit = fit_mixture("gamma", x, 2, init=start, seed=seed, max_iter=60, tol=0)
     loglik = np.array([h["log_likelihood"] for h in fit.history]) / len(x)
     elbo = np.array([np.nan if h["elbo"] is None else h["elbo"] for h in fit.history]) / len(x)
-    fig, axes = canvas().subplots(1, 2, figsize=(10, 4), dpi=130)
+    fig, axes = subplots(1, 2, figsize=(10, 4), dpi=130)
     axes[0].plot(loglik, "o-", ms=3, label="log L(Θ_t) / N")
     axes[0].plot(elbo, "s--", ms=3, label="ELBO(q_{t−1}, Θ_t) / N (after the m-projection)")
     axes[0].set_xlabel("iteration")
@@ -250,7 +243,7 @@ def kfac_training(out: Path, seed: int = 0) -> Path:
     from .nets.kfac import KFAC, per_example_nll
     data = load_digits()
     x, y = torch.tensor(data.data / 16.0, dtype=torch.float32), torch.tensor(data.target)
-    fig, ax = canvas().subplots(figsize=(6.5, 4.2), dpi=130)
+    fig, ax = subplots(figsize=(6.5, 4.2), dpi=130)
     for name in ("SGD+momentum", "Adam", "K-FAC"):
         torch.manual_seed(seed)
         model = nn.Sequential(
@@ -292,7 +285,7 @@ def trpo_cartpole(out: Path, seed: int = 0) -> Path:
 
     from .nets.rl import TrainConfig, train
     _, log = train("CartPole-v1", 40_960, TrainConfig(), seed=seed, progress=False)
-    fig, axes = canvas().subplots(1, 2, figsize=(10, 4), dpi=130)
+    fig, axes = subplots(1, 2, figsize=(10, 4), dpi=130)
     axes[0].plot(log.episode_end_steps, log.episode_returns, ".", ms=2, alpha=0.4, label="episode return")
     axes[0].plot([r["steps"] for r in log.rows], [r["mean_return_20"] for r in log.rows], lw=2,
                  label="mean of the last 20")
@@ -343,7 +336,7 @@ def family_plane(compiled, path: Path, n_geodesics: int = 6) -> Path:
     fam = compiled.family
     center = np.array([float(v) for v in (fam.sample_point()[p] for p in fam.params)])
     boxes = [_range(fam.domains[p], c) for p, c in zip(fam.params, center)]
-    fig, ax = canvas().subplots(figsize=(6.5, 4.5), dpi=130)
+    fig, ax = subplots(figsize=(6.5, 4.5), dpi=130)
     if compiled.n == 1:
         xs = np.linspace(*boxes[0], 400)
         ax.plot(xs, np.asarray(compiled.fisher(xs)).reshape(len(xs)), lw=2)

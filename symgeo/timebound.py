@@ -105,15 +105,13 @@ class _Worker:
 
     def run(self, request: bytes) -> tuple:
         with self._lock:
-            for attempt in range(2):  # a worker that died is started again once
+            for _ in range(2):  # a worker that died is started again once
                 try:
                     _write(self._process().stdin, request)
                     return pickle.loads(_read(self._proc.stdout))
                 except (OSError, EOFError, struct.error):
                     self.close()
-                    if attempt:
-                        return "err", "the worker process for bounded computations died"
-        return "err", "unreachable"
+            return "err", "the worker process for bounded computations died"
 
     def _process(self) -> subprocess.Popen:
         if self._proc is None or self._owner != os.getpid():  # a forked copy starts a worker of its own

@@ -37,6 +37,7 @@ from symgeo.errors import InvalidArgumentError
 
 from ..validate import count, in_unit, nonnegative, positive
 from .heads import LOSSES, Head, head_for_loss
+from .layer_blocks import NORMS, DiagonalBlock, EmbeddingBlock
 from .linalg import _cholesky, robust_eigh
 
 FISHERS = ("true", "empirical", "ggn")
@@ -317,7 +318,7 @@ class KFAC(torch.optim.Optimizer):
         if isinstance(loss, Head) and fisher == "true" and not loss.can_sample:
             raise InvalidArgumentError(f"fisher='true' draws targets, which a {loss.family.family.name} head "
                                        "cannot: use fisher='ggn' (exact) or 'empirical'")
-        self.layers = _kfac_layers(model, tuple(skip))
+        self.layers = supported_layers(model, tuple(skip))
         defaults = dict(
             lr=lr,
             damping=damping,
@@ -375,7 +376,7 @@ class KFAC(torch.optim.Optimizer):
     def backward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean loss of the batch; computes its gradients and (every factor_interval steps) the factors."""
         nll = per_example_nll(self.loss, outputs, targets)
-        if self.steps % self.factor_interval == 0 and self._captured and _finite(nll.detach()):
+        if self.steps % self.factor_interval == 0 and self._captured and all_finite(nll.detach()):
             self._update_factors(outputs, targets)
         loss = nll.mean()
         loss.backward()
@@ -399,7 +400,7 @@ class KFAC(torch.optim.Optimizer):
             )
             total = per_example_nll(self.loss, outputs, fisher_targets).sum()
             per_layer = torch.autograd.grad(total, layer_outputs, retain_graph=True)
-        if not all(_finite(g) and _finite(self._captured[m][0]) for m, g in zip(modules, per_layer)):
+        if not all(all_finite(g) and all_finite(self._captured[m][0]) for m, g in zip(modules, per_layer)):
             warnings.warn("K-FAC: non-finite activations or output gradients in this batch; the Kronecker "
                           "factors keep their previous values", RuntimeWarning, stacklevel=3)
             return
@@ -423,7 +424,7 @@ class KFAC(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is not None:
                     _all_reduce_mean(p.grad)
-        if not all(_finite(p.grad) for p in group["params"] if p.grad is not None):
+        if not all(all_finite(p.grad) for p in group["params"] if p.grad is not None):
             warnings.warn(
                 "K-FAC: a non-finite gradient (NaN or inf in the batch or its targets); the step is "
                 "skipped and the weights and the optimizer's state are left as they were",
@@ -531,7 +532,7 @@ def _all_reduce_mean(tensor: torch.Tensor) -> None:
     tensor.div_(torch.distributed.get_world_size())
 
 
-def _kfac_layers(model: nn.Module, skip: tuple) -> list:
+def supported_layers(model: nn.Module, skip: tuple) -> list:
     layers, refused = [], []
     for name, module in model.named_modules():
         own = [p for p in module.parameters(recurse=False) if p.requires_grad]
@@ -558,10 +559,10 @@ def _kfac_layers(model: nn.Module, skip: tuple) -> list:
     return layers
 
 
-def _finite(value) -> bool:
+def all_finite(value) -> bool:
     """Every entry finite, for a tensor or a (nested) sequence of tensors."""
     if isinstance(value, (list, tuple)):
-        return all(_finite(v) for v in value)
+        return all(all_finite(v) for v in value)
     return not torch.is_tensor(value) or bool(torch.isfinite(value).all())
 
 
@@ -609,7 +610,6 @@ def exact_block_directions(
 def block_for(module: nn.Module, state: dict, inverse):
     """The curvature block of a supported layer: Kronecker for Linear/Conv2d, diag(A) ⊗ G for Embedding,
     the exact diagonal for LayerNorm/BatchNorm2d (numeric.nets.layer_blocks)."""
-    from .layer_blocks import NORMS, DiagonalBlock, EmbeddingBlock
     if isinstance(module, nn.Embedding):
         return EmbeddingBlock(module, state)
     if isinstance(module, NORMS):

@@ -31,7 +31,7 @@ from torch import nn
 from symgeo.errors import InvalidArgumentError
 
 from ..validate import count, in_unit, nonnegative, positive
-from .kfac import INVERSES, _finite, _kfac_layers, block_for
+from .kfac import INVERSES, all_finite, block_for, supported_layers
 
 REDUCTIONS = ("mean", "mean_over_positions", "sum")
 SEQUENCE_LAYOUT = (nn.Linear, nn.Embedding, nn.LayerNorm)  # (batch, positions…, features)
@@ -62,7 +62,7 @@ class KFACPreconditioner:
                     "kl_clip needs lr (the optimizer's rate, or a function returning it)"
                 )
         self.model = model
-        self.layers = _kfac_layers(model, tuple(skip))
+        self.layers = supported_layers(model, tuple(skip))
         self.damping, self.ema_decay, self.kl_clip, self.lr = damping, ema_decay, kl_clip, lr
         self.factor_interval, self.inverse_interval = factor_interval, inverse_interval
         self.inverse, self.reduction, self.grad_scaler = inverse, reduction, grad_scaler
@@ -99,7 +99,7 @@ class KFACPreconditioner:
     def step(self) -> None:
         """Fold the kept statistics into the factors (when due) and precondition the gradients."""
         grads = [p.grad for m in self.layers for p in m.parameters() if p.grad is not None]
-        if not _finite(grads):
+        if not all_finite(grads):
             warnings.warn(
                 "KFACPreconditioner: non-finite gradients; nothing is preconditioned and the factors "
                 "keep their values",
@@ -134,7 +134,7 @@ class KFACPreconditioner:
             a, g = torch.cat(inputs), torch.cat(grads)
             if self.reduction != "sum":
                 g = g * len(grads)  # each micro-batch's mean loss was divided by their number
-            if not (_finite(a) and _finite(g)):
+            if not (all_finite(a) and all_finite(g)):
                 warnings.warn("KFACPreconditioner: non-finite activations or output gradients; the factors "
                               "keep their values", RuntimeWarning, stacklevel=3)
                 continue

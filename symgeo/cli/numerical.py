@@ -78,8 +78,8 @@ def cmd_geodesic(args) -> int:
 
 
 def _plot(compiled, path, names, filename) -> None:
-    from numeric.figures import canvas
-    fig, ax = canvas().subplots(figsize=(5.5, 4.5), dpi=120)
+    from numeric.figures import subplots
+    fig, ax = subplots(figsize=(5.5, 4.5), dpi=120)
     if path.shape[1] >= 2:
         ax.plot(path[:, 0], path[:, 1], color="C0", lw=2, label="Fisher–Rao geodesic")
         ax.plot([path[0, 0], path[-1, 0]], [path[0, 1], path[-1, 1]], "--", color="0.6", lw=1,
