@@ -1,6 +1,8 @@
 """K-FAC on real architectures, side by side in one run: symgeo's KFACPreconditioner (+ SGD with momentum)
-against SGD+momentum and AdamW, each with its best learning rate from a small grid (seed 0), then 5 seeds
-(--quick: 1) with medians and 95% bootstrap confidence intervals (scipy.stats.bootstrap).
+against SGD+momentum, AdamW and asdl's K-FAC (KfacGradientMaker + SGD with momentum, where asdl is
+installed: pip install asdfghjkl), each with its best setting from a small grid on seed 0 (the learning
+rate; for symgeo's K-FAC also the factor/inverse intervals, 10/50 or 20/100), then 5 seeds (--quick: 1)
+with medians and 95% bootstrap confidence intervals (scipy.stats.bootstrap).
 
 Tasks (no download; one torch thread on CPU):
   cnn      a CNN with BatchNorm (conv 3×3 ×2, BN, ReLU, pool, linear) on scikit-learn's digits as 8×8 images;
@@ -12,7 +14,7 @@ Tasks (no download; one torch thread on CPU):
            generated Poisson Fisher) against the same network with a Gaussian/MSE surrogate head;
            target: held-out Poisson deviance within 5% of the true rates'
 
-The held-out metric is evaluated every 10 steps outside the timed region; time to target is the training
+The held-out metric is evaluated every 5 steps outside the timed region; time to target is the training
 time until the first evaluation that meets it. Per-step cost is amortised over the whole run.
 
     python benchmarks/kfac_tasks.py [--quick] [--device cpu|cuda] [--tasks cnn charlm poisson]
@@ -24,6 +26,7 @@ import math
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +39,20 @@ from numeric.nets.heads import Head
 from numeric.nets.kfac import KFAC
 from numeric.nets.preconditioner import KFACPreconditioner
 
-EVAL_EVERY = 10
+EVAL_EVERY = 5
 SEEDS = (0, 1, 2, 3, 4)
 GRIDS = {
     "SGD+momentum": (0.03, 0.1, 0.3),
     "AdamW": (1e-3, 3e-3, 1e-2),
-    "K-FAC (symgeo)": (0.1, 0.3, 1.0),
+    # (lr, factor interval, inverse interval): statistics every 10 or 20 steps, inverses every 50 or 100
+    "K-FAC (symgeo)": tuple((lr, f, i) for lr in (0.1, 0.3, 1.0) for f, i in ((10, 50), (20, 100))),
 }
+POISSON_INTERVALS = ((5, 20), (10, 50))  # the optimizer mode on the Poisson MLP: (factor, inverse)
+try:  # asdl's K-FAC (pip install asdfghjkl), the published K-FAC library that runs here
+    import asdl
+    GRIDS["K-FAC (asdl)"] = (0.01, 0.03, 0.1, 0.3)
+except ImportError:
+    asdl = None
 
 
 # -- data ----------------------------------------------------------------------------------------------
@@ -142,7 +152,7 @@ def mlp(d: int) -> nn.Module:
 class Task:
     def __init__(self, name, device, quick, size="small"):
         self.name, self.device = name, device
-        self.steps = {"cnn": 400, "charlm": 600, "poisson": 600}[name] // (2 if quick else 1)
+        self.steps = {"cnn": 400, "charlm": 1000, "poisson": 600}[name] // (2 if quick else 1)
         if name == "cnn":
             self.train_set, self.test_set = digits(device)
             self.width, self.batch, self.target = (16 if size == "small" else 128), 128, 0.97
@@ -222,30 +232,44 @@ def deviance(mean, y) -> float:
 FAILED = dict(failed=True, per_step=float("nan"), reached=None, steps=None, final=float("nan"))
 
 
-def run(task: Task, optimizer_name: str, lr: float, seed: int, head: str = "exact") -> dict:
-    """One training run; a divergence (a non-finite loss, parameters that leave the family's domain) fails."""
+def label(setting) -> str:
+    """A grid setting as printed: the rate, and K-FAC's factor/inverse intervals."""
+    if isinstance(setting, tuple):
+        return f"{setting[0]:g} ({setting[1]}/{setting[2]})"
+    return f"{setting:g}"
+
+
+def run(task: Task, optimizer_name: str, lr, seed: int, head: str = "exact") -> dict:
+    """One training run; a divergence (a non-finite loss, parameters that leave the family's domain, a
+    failed Cholesky factorisation) fails."""
     try:
-        return _run(task, optimizer_name, lr, seed, head)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # asdl's full-backward-hook and .grad warnings, every step
+            return _run(task, optimizer_name, lr, seed, head)
     except (ValueError, RuntimeError):  # symgeo's DomainError is a ValueError
         return dict(FAILED)
 
 
-def _run(task: Task, optimizer_name: str, lr: float, seed: int, head: str) -> dict:
+def _run(task: Task, optimizer_name: str, setting, seed: int, head: str) -> dict:
     model = task.model(seed)
-    if task.name == "poisson" and optimizer_name.startswith("K-FAC"):
-        return _run_kfac_head(task, model, lr, seed, head)
+    lr, factor_interval, inverse_interval = setting if isinstance(setting, tuple) else (setting, None, None)
+    if task.name == "poisson" and optimizer_name == "K-FAC (symgeo)":
+        return _run_kfac_head(task, model, setting, seed, head)
+    step_loss, backward_done = task.loss, False
     if optimizer_name == "AdamW":
         optimizer, pre = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01), None
     else:
         optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
         pre = None
-        if optimizer_name.startswith("K-FAC"):
+        if optimizer_name == "K-FAC (asdl)":
+            step_loss, backward_done = asdl_loss(task, model), True
+        elif optimizer_name.startswith("K-FAC"):
             reduction = "mean_over_positions" if task.name == "charlm" else "mean"
             pre = KFACPreconditioner(
                 model,
                 damping=1e-2,
-                factor_interval=10,
-                inverse_interval=50,
+                factor_interval=factor_interval,
+                inverse_interval=inverse_interval,
                 reduction=reduction,
                 kl_clip=1e-3,
                 lr=lambda: optimizer.param_groups[0]["lr"],
@@ -257,8 +281,9 @@ def _run(task: Task, optimizer_name: str, lr: float, seed: int, head: str) -> di
         _sync(task.device)
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss = task.loss(model, batch, head)
-        loss.backward()
+        loss = step_loss(model, batch, head)
+        if not backward_done:
+            loss.backward()
         if pre is not None:
             pre.step()
         optimizer.step()
@@ -277,10 +302,41 @@ def _run(task: Task, optimizer_name: str, lr: float, seed: int, head: str) -> di
                 final=history[-1] if history else float("nan"))
 
 
-def _run_kfac_head(task: Task, model, lr: float, seed: int, head: str) -> dict:
+def asdl_loss(task: Task, model):
+    """asdl's KfacGradientMaker as a loss-and-backward function: its Monte Carlo Fisher for the
+    cross-entropy tasks; for the Poisson likelihood, which asdl cannot express (its losses are cross-entropy
+    and MSE), its empirical Fisher of the same Poisson loss. Same factor/inverse intervals as symgeo's;
+    damping 0.1 (1e-2 and 1e-3 fail asdl's float32 Cholesky on the CNN). asdl's K-FAC for nn.Embedding
+    fails here ("kron not calculated"), so the embeddings take plain SGD steps."""
+    config = asdl.PreconditioningConfig(data_size=task.batch, damping=0.1, preconditioner_upd_interval=50,
+                                        curvature_upd_interval=10, ignore_modules=[nn.Embedding])
+    maker = asdl.KfacGradientMaker(model, config, fisher_type="fisher_emp" if task.name == "poisson"
+                                   else "fisher_mc", loss_type="cross_entropy")
+
+    def poisson_nll(out, y, reduction="mean"):  # asdl asks for per-example or summed losses
+        nll = POISSON.nll(out, y)
+        return {"mean": nll.mean, "sum": nll.sum}.get(reduction, lambda: nll)()
+
+    def step_loss(model, batch, head):
+        x, y = batch
+        out = maker.setup_model_call(model, x)
+        if task.name == "poisson":
+            maker.setup_loss_call(poisson_nll, out, y)
+        else:
+            logits = out.reshape(-1, out.shape[-1]) if task.name == "charlm" else out
+            maker.setup_logits_repr(logits)
+            maker.setup_loss_call(F.cross_entropy, logits, y.reshape(-1))
+        return maker.forward_and_backward()[1]
+
+    return step_loss
+
+
+def _run_kfac_head(task: Task, model, setting, seed: int, head: str) -> dict:
     """K-FAC (optimizer mode) with the exact GGN of the output family: symgeo's Poisson (log link) or the
     unit-variance normal of the MSE surrogate."""
-    optimizer = KFAC(model, lr=lr, momentum=0.0, damping=0.1, factor_interval=5, inverse_interval=20,
+    lr, factor_interval, inverse_interval = setting
+    optimizer = KFAC(model, lr=lr, momentum=0.0, damping=0.1, factor_interval=factor_interval,
+                     inverse_interval=inverse_interval,
                      kl_clip=1e-3, fisher="ggn", loss=POISSON if head == "exact" else "mse")
     batches = task.batches(seed)
     elapsed, reached_at, reached_step, value = 0.0, None, None, float("nan")
@@ -310,15 +366,21 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def best_lr(task, name, head="exact") -> float:
-    """The grid's rate with the shortest time to target on seed 0, else the best final metric."""
-    results = {lr: run(task, name, lr, 0, head) for lr in GRIDS[name]}
+def grid(task, name) -> tuple:
+    if task.name == "poisson" and name == "K-FAC (symgeo)":
+        return tuple((lr, f, i) for lr in (0.1, 0.3, 1.0) for f, i in POISSON_INTERVALS)
+    return GRIDS[name]
+
+
+def best_lr(task, name, head="exact"):
+    """The grid's setting with the shortest time to target on seed 0, else the best final metric."""
+    results = {lr: run(task, name, lr, 0, head) for lr in grid(task, name)}
     done = {lr: r for lr, r in results.items() if not r["failed"] and r["reached"] is not None}
     if done:
         return min(done, key=lambda lr: done[lr]["reached"])
     alive = {lr: r for lr, r in results.items() if not r["failed"]}
     sign = -1 if task.name == "cnn" else 1
-    return min(alive, key=lambda lr: sign * alive[lr]["final"]) if alive else GRIDS[name][0]
+    return min(alive, key=lambda lr: sign * alive[lr]["final"]) if alive else grid(task, name)[0]
 
 
 def summary(values) -> str:
@@ -342,12 +404,12 @@ def table(task: Task, seeds) -> list:
     results = {}
     for name in names:
         lr = best_lr(task, name)
-        print(f"  {task.name}: {name} lr={lr:g} on {len(seeds)} seeds ...", file=sys.stderr, flush=True)
+        print(f"  {task.name}: {name} lr={label(lr)} on {len(seeds)} seeds ...", file=sys.stderr, flush=True)
         results[name] = (lr, [run(task, name, lr, s) for s in seeds])
     sgd_step = _step_cost(results["SGD+momentum"][1])
     for name in names:
         lr, runs = results[name]
-        rows.append((task.name, name, f"{lr:g}", summary([r["reached"] for r in runs]),
+        rows.append((task.name, name, label(lr), summary([r["reached"] for r in runs]),
                      summary([r["steps"] for r in runs]),
                      f"{_step_cost(runs) * 1e3:.2f}",
                      f"{_step_cost(runs) / sgd_step:.2f}×",
@@ -370,7 +432,7 @@ def head_rows(task: Task, seeds) -> list:
         rows.append(
             (
                 head,
-                f"{lr:g}",
+                label(lr),
                 summary([r["steps"] for r in runs]),
                 summary([r["reached"] for r in runs]),
                 summary([r["final"] for r in runs]),

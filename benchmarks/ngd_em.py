@@ -12,7 +12,8 @@
    iterations (--quick: 1000); once with fixed steps and once with backtracking.
 
 3. The mixture estimator (benchmarks/mixture.py, also runnable alone): 10⁶-point Gaussian mixtures against
-   scikit-learn, a 10⁷-point stream with its peak memory, gamma and Poisson mixtures against direct numpy.
+   scikit-learn, a 10⁷-point stream with its peak memory, gamma and Poisson mixtures against pomegranate
+   and a direct numpy EM.
 
 Times are medians of several runs (the machines are noisy).
 

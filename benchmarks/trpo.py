@@ -1,16 +1,24 @@
-"""symgeo's TRPO against sb3-contrib's TRPO, side by side in one run (both at default hyperparameters,
-one torch thread, seeds 0-2; --quick: seed 0 and a shorter Pendulum run).
+"""symgeo's TRPO against sb3-contrib's TRPO, side by side in one run, both with the RL Zoo's tuned
+hyperparameters (rl-baselines3-zoo hyperparams/trpo.yml, mapped onto symgeo's TrainConfig field by field),
+10 seeds each, one torch thread per run, runs spread over --jobs processes.
 
-1. CartPole-v1: env steps and wall-clock until the mean of the last 20 episode returns reaches 475
-   (budget 200 000 steps).
-2. Fisher-vector product time per call: symgeo's exact Jᵀ F J route vs double backprop of the KL (the
-   route sb3-contrib and most implementations take), for the CartPole policy (batch 2048) and a larger
-   policy (obs 64, hidden 512×512, 8 continuous actions: ~0.3M weights, batch 10 000).
-3. Pendulum-v1: mean of the last 20 episode returns after 100 000 steps (--quick: 20 000).
+1. CartPole-v1: env steps and wall-clock seconds until the mean of the last 20 episode returns reaches 475
+   (the Zoo's budget, 100 000 steps; a seed that never reaches it counts as the budget).
+2. Pendulum-v1 and LunarLanderContinuous-v3: the mean of the last 20 episode returns at the Zoo's budget
+   (100 000 steps each).
+3. Fisher-vector product time per call: symgeo's exact Jᵀ F J route vs double backprop of the KL (the
+   route sb3-contrib takes) for the CartPole policy and a ~0.3M-weight policy at batch 10 000.
 
-sb3-contrib is a benchmark-only dependency (`pip install sb3-contrib`).
+Aggregates are interquartile means with 95% stratified-bootstrap confidence intervals (the rliable
+protocol: rliable's own estimator when it is installed, else scipy.stats.bootstrap on the IQM).
 
-    python benchmarks/trpo.py [--quick]
+Differences the Zoo imposes and symgeo does not copy: sb3's Pendulum runs use gSDE (state-dependent
+exploration), which symgeo's policies do not have; symgeo's "normalize" is TrainConfig's
+normalize_obs + normalize_reward (VecNormalize's observation and return scaling).
+
+Benchmark-only dependencies: `pip install sb3-contrib rliable "gymnasium[box2d]"`.
+
+    python benchmarks/trpo.py [--quick] [--seeds N] [--jobs J]
 """
 from __future__ import annotations
 
@@ -18,78 +26,131 @@ import argparse
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
+from scipy import stats
 
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-from numeric.nets.rl import (
-    CategoricalActions,
-    DiagonalNormalActions,
-    Policy,
-    TrainConfig,
-    fisher_vector_product,
-    flat_params,
-    train,
-)
-
-try:
-    from sb3_contrib import TRPO
-    from stable_baselines3.common.callbacks import BaseCallback
-    HAVE_SB3 = True
-except ImportError:
-    HAVE_SB3 = False
 
 THRESHOLD = 475.0
 WINDOW = 20
 
+# rl-baselines3-zoo hyperparams/trpo.yml (the tuned entries), in sb3-contrib's own argument names.
+ZOO = {
+    "CartPole-v1": dict(n_timesteps=100_000, n_envs=2, n_steps=512, batch_size=512, cg_damping=1e-3,
+                        gae_lambda=0.98, gamma=0.99, learning_rate=1e-3, n_critic_updates=20),
+    "Pendulum-v1": dict(n_timesteps=100_000, n_envs=2, n_steps=1024, gamma=0.9, n_critic_updates=15,
+                        use_sde=True, sde_sample_freq=4),
+    "LunarLanderContinuous-v3": dict(n_timesteps=100_000, normalize=True, n_envs=2, n_steps=1024,
+                                     n_critic_updates=20),
+}
 
-def ours_cartpole(seed: int, budget: int):
+
+def ours_config(zoo: dict):
+    """The Zoo's entry as symgeo's TrainConfig; unset fields keep both libraries' common defaults."""
+    from numeric.nets.rl import TrainConfig, TRPOConfig
+    config = TrainConfig(n_envs=zoo.get("n_envs", 1), n_steps=zoo.get("n_steps", 2048),
+                         gamma=zoo.get("gamma", 0.99), gae_lambda=zoo.get("gae_lambda", 0.95),
+                         value_lr=zoo.get("learning_rate", 1e-3), value_epochs=zoo.get("n_critic_updates", 10),
+                         value_minibatch=zoo.get("batch_size", 128), normalize_obs=zoo.get("normalize", False),
+                         normalize_reward=zoo.get("normalize", False))
+    config.trpo = TRPOConfig(cg_damping=zoo.get("cg_damping", 0.1))
+    return config
+
+
+def run_ours(env_id: str, seed: int, budget: int, until: float | None):
+    from numeric.nets.rl import train
     start = time.perf_counter()
-    _, log = train("CartPole-v1", budget, TrainConfig(), seed=seed, progress=False,
-                   stop=lambda log: log.steps_to(THRESHOLD, WINDOW) is not None)
-    return log.steps_to(THRESHOLD, WINDOW), time.perf_counter() - start
+    stop = None if until is None else (lambda log: log.steps_to(until, WINDOW) is not None)
+    _, log = train(env_id, budget, ours_config(ZOO[env_id]), seed=seed, progress=False, stop=stop)
+    return log.episode_returns, log.episode_end_steps, time.perf_counter() - start
 
 
-def ours_pendulum(seed: int, steps: int) -> float:
-    _, log = train("Pendulum-v1", steps, TrainConfig(), seed=seed, progress=False)
-    return float(np.mean(log.episode_returns[-WINDOW:]))
+def run_sb3(env_id: str, seed: int, budget: int, until: float | None):
+    from sb3_contrib import TRPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
 
+    class Episodes(BaseCallback):
+        """Raw episode returns from the Monitor wrapper (inside VecNormalize); stops at `until`."""
 
-if HAVE_SB3:
-    class EpisodeTracker(BaseCallback):
-        """Episode returns from the Monitor wrapper; stops once the last-20 mean reaches a threshold."""
-
-        def __init__(self, threshold=None):
+        def __init__(self):
             super().__init__()
-            self.threshold, self.returns, self.reached_at = threshold, [], None
+            self.returns, self.ends = [], []
 
         def _on_step(self) -> bool:
             for info in self.locals.get("infos", []):
                 if "episode" in info:
-                    self.returns.append(info["episode"]["r"])
-                    if (self.threshold is not None and self.reached_at is None and len(self.returns) >= WINDOW
-                            and np.mean(self.returns[-WINDOW:]) >= self.threshold):
-                        self.reached_at = self.num_timesteps
+                    self.returns.append(float(info["episode"]["r"]))
+                    self.ends.append(self.num_timesteps)
+                    if (until is not None and len(self.returns) >= WINDOW
+                            and np.mean(self.returns[-WINDOW:]) >= until):
                         return False
             return True
 
-
-def sb3_cartpole(seed: int, budget: int):
-    tracker = EpisodeTracker(THRESHOLD)
+    zoo = dict(ZOO[env_id])
+    zoo.pop("n_timesteps")
+    env = make_vec_env(env_id, n_envs=zoo.pop("n_envs", 1), seed=seed)
+    if zoo.pop("normalize", False):
+        env = VecNormalize(env, gamma=zoo.get("gamma", 0.99))
+    episodes = Episodes()
     start = time.perf_counter()
-    TRPO("MlpPolicy", "CartPole-v1", seed=seed, device="cpu").learn(budget, callback=tracker)
-    return tracker.reached_at, time.perf_counter() - start
+    TRPO("MlpPolicy", env, seed=seed, device="cpu", **zoo).learn(budget, callback=episodes)
+    return episodes.returns, episodes.ends, time.perf_counter() - start
 
 
-def sb3_pendulum(seed: int, steps: int) -> float:
-    tracker = EpisodeTracker()
-    TRPO("MlpPolicy", "Pendulum-v1", seed=seed, device="cpu").learn(steps, callback=tracker)
-    return float(np.mean(tracker.returns[-WINDOW:]))
+def one_run(job):
+    import torch
+    torch.set_num_threads(1)
+    library, env_id, seed, budget, until = job
+    return (run_ours if library == "symgeo" else run_sb3)(env_id, seed, budget, until)
+
+
+def steps_to(returns, ends, threshold):
+    for i in range(WINDOW, len(returns) + 1):
+        if np.mean(returns[i - WINDOW:i]) >= threshold:
+            return ends[i - 1]
+    return None
+
+
+def _rliable():
+    """rliable's modules, or None where it is absent or does not import (its arch dependency fails on
+    some pandas releases)."""
+    try:
+        from rliable import library, metrics
+        return library, metrics
+    except Exception:  # noqa: BLE001 - any import-time failure means: use scipy
+        return None
+
+
+def iqm_interval(values, reps: int = 2000):
+    """Interquartile mean and its 95% stratified-bootstrap interval (one task: a plain bootstrap over runs)."""
+    values = np.asarray(values, dtype=float)
+    if (modules := _rliable()) is not None:
+        library, metrics = modules
+        point, interval = library.get_interval_estimates({"x": values[:, None]},
+                                                         lambda s: np.array([metrics.aggregate_iqm(s)]),
+                                                         reps=reps)
+        return float(point["x"][0]), (float(interval["x"][0, 0]), float(interval["x"][1, 0]))
+    iqm = lambda x, axis=-1: stats.trim_mean(x, 0.25, axis=axis)  # noqa: E731
+    if np.ptp(values) == 0:
+        return float(values[0]), (float(values[0]), float(values[0]))
+    ci = stats.bootstrap((values,), iqm, n_resamples=reps, method="percentile", random_state=0).confidence_interval
+    return float(iqm(values)), (float(ci.low), float(ci.high))
+
+
+def show(label: str, values, unit: str = "", digits: int = 0) -> str:
+    point, (low, high) = iqm_interval(values)
+    return f"{label:>18} {point:>12,.{digits}f}{unit} [{low:,.{digits}f}, {high:,.{digits}f}]"
 
 
 def fvp_times(repeat: int = 5):
+    import torch
+    from numeric.nets.rl import CategoricalActions, DiagonalNormalActions, Policy, fisher_vector_product, flat_params
+    torch.set_num_threads(1)
     cases = [("CartPole policy, batch 2048", Policy(4, CategoricalActions(2)), torch.randn(2048, 4)),
              ("obs 64, 512×512, 8 actions, batch 10⁴", Policy(64, DiagonalNormalActions(8), hidden=(512, 512)),
               torch.randn(10_000, 64))]
@@ -108,47 +169,50 @@ def fvp_times(repeat: int = 5):
         yield row
 
 
-def _median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="seed 0 only, Pendulum for 20 000 steps")
+    parser.add_argument("--quick", action="store_true", help="2 seeds, 10 000-step budgets (under a minute)")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, one thread each")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    seeds = [0] if args.quick else [0, 1, 2]
-    budget, pendulum_steps = 200_000, (20_000 if args.quick else 100_000)
-    if not HAVE_SB3:
-        print("sb3-contrib is not installed (pip install sb3-contrib): its column stays empty")
+    seeds = range(2 if args.quick else args.seeds)
+    try:
+        import sb3_contrib  # noqa: F401
+        libraries = ("symgeo", "sb3-contrib")
+    except ImportError:
+        print("sb3-contrib is not installed (pip install sb3-contrib): its rows stay empty")
+        libraries = ("symgeo",)
+    envs = list(ZOO)
+    budget = {env: (10_000 if args.quick else ZOO[env]["n_timesteps"]) for env in envs}
+    jobs = [(lib, env, seed, budget[env], THRESHOLD if env == "CartPole-v1" else None)
+            for env in envs for seed in seeds for lib in libraries]  # interleaved: both see the same load
+    estimator = "rliable" if _rliable() is not None else "scipy.stats.bootstrap (percentile; rliable absent)"
+    print(f"{len(jobs)} runs over {args.jobs} processes; intervals from {estimator} …", flush=True)
+    with ProcessPoolExecutor(args.jobs) as pool:
+        results = dict(zip(jobs, pool.map(one_run, jobs)))
 
-    print(f"\nCartPole-v1: env steps and seconds until the mean of the last {WINDOW} returns ≥ {THRESHOLD:g} "
-          f"(medians over seeds {seeds})", flush=True)
-    rows = {"symgeo TRPO": [ours_cartpole(s, budget) for s in seeds]}
-    if HAVE_SB3:
-        rows["sb3-contrib TRPO"] = [sb3_cartpole(s, budget) for s in seeds]
-    print(f"{'':>18} {'steps':>10} {'seconds':>10}  per seed (steps, s)")
-    for name, runs in rows.items():
-        steps, seconds = _median([r[0] for r in runs]), _median([r[1] for r in runs if r[0] is not None])
-        detail = ", ".join(f"({r[0]}, {r[1]:.1f})" for r in runs)
-        print(f"{name:>18} {'—' if steps is None else f'{steps:.0f}':>10} "
-              f"{'—' if seconds is None else f'{seconds:.1f}':>10}  {detail}", flush=True)
+    for env in envs:
+        print(f"\n{env}, {len(seeds)} seeds, budget {budget[env]:,} steps, IQM [95% stratified-bootstrap CI]")
+        for lib in libraries:
+            runs = [results[(lib, env, s, budget[env], THRESHOLD if env == "CartPole-v1" else None)]
+                    for s in seeds]
+            if env == "CartPole-v1":
+                reached = [steps_to(r, e, THRESHOLD) for r, e, _ in runs]
+                steps = [budget[env] if s is None else s for s in reached]
+                seconds = [t for _, _, t in runs]
+                hits = sum(s is not None for s in reached)
+                print(show(lib, steps, " steps") + f"  {show('', seconds, ' s', 1).strip()}  "
+                      f"reached {hits}/{len(runs)}", flush=True)
+            else:
+                finals = [np.mean(r[-WINDOW:]) for r, _, _ in runs]
+                print(show(lib, finals, digits=1) + f"  (last-{WINDOW} mean return; per seed "
+                      f"{', '.join(f'{f:.0f}' for f in finals)})", flush=True)
 
-    print("\nFisher-vector product, time per call (median of 5)", flush=True)
+    print("\nFisher-vector product, time per call (median of 5, one thread)", flush=True)
     print(f"{'policy':>40} {'weights':>9} {'exact JᵀFJ':>12} {'double backprop':>16} {'speed-up':>9}")
     for name, weights, exact, double in fvp_times():
         print(f"{name:>40} {weights:>9} {exact * 1e3:>9.2f} ms {double * 1e3:>13.2f} ms {double / exact:>8.2f}×",
               flush=True)
-
-    print(f"\nPendulum-v1: mean of the last {WINDOW} returns after {pendulum_steps:,} steps", flush=True)
-    ours = [ours_pendulum(s, pendulum_steps) for s in seeds]
-    print(f"{'symgeo TRPO':>18} {statistics.median(ours):>10.1f}  per seed {', '.join(f'{r:.1f}' for r in ours)}",
-          flush=True)
-    if HAVE_SB3:
-        theirs = [sb3_pendulum(s, pendulum_steps) for s in seeds]
-        print(f"{'sb3-contrib TRPO':>18} {statistics.median(theirs):>10.1f}  per seed "
-              f"{', '.join(f'{r:.1f}' for r in theirs)}", flush=True)
 
 
 if __name__ == "__main__":

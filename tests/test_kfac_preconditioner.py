@@ -139,3 +139,26 @@ def test_two_forward_passes_before_one_backward_pair_each_input_with_its_own_gra
     for module_a, module_b in zip(whole.layers, halves.layers):
         for key in whole.state[module_a]:  # A, G of the linear layers; the LayerNorm's per-example diagonal
             torch.testing.assert_close(whole.state[module_a][key], halves.state[module_b][key])
+
+
+def test_a_batch_whose_statistics_overflow_leaves_that_layers_factors_as_they_were():
+    """An input of 1e20 in float32: the first layer's A overflows (its square passes 3.4e38) while the loss and
+    every gradient stay finite (tanh saturates); that layer keeps its factors, the others take the batch."""
+    model, x, y = _problem(5, dtype=torch.float32)
+    pre = KFACPreconditioner(model, factor_interval=1)
+    nn.functional.cross_entropy(model(x), y).backward()
+    pre.step()
+    first, last = dict(pre.state[model[0]]), {k: v.clone() for k, v in pre.state[model[2]].items()
+                                              if torch.is_tensor(v)}
+    first = {k: v.clone() for k, v in first.items() if torch.is_tensor(v)}
+    model.zero_grad()
+    x = x.clone()
+    x[0, 0] = 1e20
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters())
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        pre.step()
+    assert all(torch.equal(first[k], pre.state[model[0]][k]) for k in ("A", "G"))
+    assert not torch.equal(last["A"], pre.state[model[2]]["A"])
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())

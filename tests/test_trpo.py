@@ -151,3 +151,27 @@ def test_ppo_trains_with_beta_actions_on_pendulum():
                         seed=0, progress=False)
     assert isinstance(policy.actions, BetaActions) and log.rows
     assert all(np.isfinite(r["kl"]) for r in log.rows)
+
+
+def test_reward_scaler_divides_by_the_std_of_the_discounted_return():
+    from numeric.nets.rl import RewardScaler
+    rng = np.random.default_rng(0)
+    gamma, steps = 0.9, 400
+    rewards = rng.normal(3.0, 2.0, size=(steps, 2))
+    ends = rng.random((steps, 2)) < 0.05
+    scaler = RewardScaler(2, gamma)
+    running, history = np.zeros(2), []
+    for reward, end in zip(rewards, ends):
+        scaled = scaler(reward, end)
+        running = running * gamma + reward
+        history.extend(running)
+        running[end] = 0.0
+    # the last step's scaling: the variance of every discounted return seen so far (prior count 1e-4)
+    assert np.allclose(scaled, np.clip(reward / np.sqrt(np.var(history) + 1e-8), -10, 10), rtol=1e-3)
+
+
+def test_reward_normalisation_keeps_the_logged_returns_raw():
+    pytest.importorskip("gymnasium")
+    config = TrainConfig(n_steps=256, n_envs=2, normalize_obs=True, normalize_reward=True)
+    _, log = train("CartPole-v1", 1024, config, seed=2, progress=False)
+    assert all(r == int(r) and r >= 8 for r in log.episode_returns)  # CartPole pays 1 a step, ≥ 8 steps

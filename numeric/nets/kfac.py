@@ -37,7 +37,7 @@ from symgeo.errors import InvalidArgumentError
 
 from ..validate import count, in_unit, nonnegative, positive
 from .heads import LOSSES, Head, head_for_loss
-from .layer_blocks import NORMS, DiagonalBlock, EmbeddingBlock
+from .layer_blocks import NORMS, DiagonalBlock, EmbeddingBlock, fold
 from .linalg import _cholesky, robust_eigh
 
 FISHERS = ("true", "empirical", "ggn")
@@ -173,10 +173,11 @@ class KroneckerBlock:
         self.state = state
         self.inverse = INVERSE_METHODS[inverse]() if isinstance(inverse, str) else inverse
 
-    def update(self, inputs: torch.Tensor, output_grads, decay: float, dtype, reduce=None) -> None:
-        """Fold this batch's A and G into the moving averages (`reduce` averages them across processes).
-        `output_grads` is one tensor of per-example gradients, or a list whose G contributions add up
-        (the columns of F^{1/2} of the exact GGN)."""
+    def update(self, inputs: torch.Tensor, output_grads, decay: float, dtype, reduce=None) -> bool:
+        """Fold this batch's A and G into the moving averages (`reduce` averages them across processes);
+        False, and nothing folded, when a statistic is not finite. `output_grads` is one tensor of
+        per-example gradients, or a list whose G contributions add up (the columns of F^{1/2} of the
+        exact GGN)."""
         grads = output_grads if isinstance(output_grads, (list, tuple)) else [output_grads]
         a = _activations(self.module, inputs, dtype)
         gs = [_output_grads(self.module, g, dtype) for g in grads]
@@ -195,13 +196,7 @@ class KroneckerBlock:
             if reduce is not None:
                 reduce(new_s)
             news.append(("S", new_s))
-        for key, new in news:
-            old = self.state.get(key)
-            self.state[key] = (
-                new.mul_(1 - decay) if old is None else old.mul_(decay).add_(new, alpha=1 - decay)
-            )
-        self.state["count"] = self.state.get("count", 0) + 1
-        self.state["decay"] = decay
+        return fold(self.state, news, decay)
 
     def _eigenbasis_second_moment(self, a, g, batch: int) -> torch.Tensor:
         """EKFAC's rescaling (George et al. 2018): E_b[(Q_Gᵀ ∇W_b Q_A)²], the exact diagonal of the Fisher in
@@ -400,15 +395,15 @@ class KFAC(torch.optim.Optimizer):
             )
             total = per_example_nll(self.loss, outputs, fisher_targets).sum()
             per_layer = torch.autograd.grad(total, layer_outputs, retain_graph=True)
-        if not all(all_finite(g) and all_finite(self._captured[m][0]) for m, g in zip(modules, per_layer)):
-            warnings.warn("K-FAC: non-finite activations or output gradients in this batch; the Kronecker "
-                          "factors keep their previous values", RuntimeWarning, stacklevel=3)
-            return
         decay = self.param_groups[0]["ema_decay"]
         reduce = _all_reduce_mean if self.distributed else None
+        kept = True
         for module, grad in zip(modules, per_layer):
             dtype = torch.float64 if module.weight.dtype == torch.float64 else torch.float32
-            self._block(module).update(self._captured[module][0], grad, decay, dtype, reduce)
+            kept &= self._block(module).update(self._captured[module][0], grad, decay, dtype, reduce)
+        if not kept:
+            warnings.warn("K-FAC: non-finite activations or output gradients in this batch; the factors they "
+                          "reach keep their previous values", RuntimeWarning, stacklevel=3)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -500,9 +495,8 @@ class KFAC(torch.optim.Optimizer):
         (Ba et al. 2017)."""
         if kl_clip is None:
             return 1.0
-        inner = sum(
-            float((u.to(p.grad.dtype) * p.grad).sum()) for p, u in updates.items() if p.grad is not None
-        )
+        inner = float(sum((u.to(p.grad.dtype) * p.grad).sum()
+                          for p, u in updates.items() if p.grad is not None))  # one sync
         if not inner > 0 or not math.isfinite(inner):
             return 1.0 if math.isfinite(inner) else 0.0
         return min(1.0, math.sqrt(kl_clip / (lr ** 2 * inner)))

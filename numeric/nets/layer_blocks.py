@@ -23,12 +23,19 @@ from .linalg import robust_eigh
 NORMS = (nn.LayerNorm, nn.BatchNorm2d)
 
 
-def _fold(state: dict, news, decay: float) -> None:
+def fold(state: dict, news, decay: float) -> bool:
+    """Fold a batch's statistics [(key, tensor)] into their moving averages, all or none: a batch with a
+    non-finite statistic (NaN or inf anywhere in its inputs or output gradients reaches it) leaves the
+    state as it was and gives False. The statistics are small: checking them, not the activations, is
+    cheap."""
+    if not all(bool(torch.isfinite(new).all()) for _, new in news):
+        return False
     for key, new in news:
         old = state.get(key)
         state[key] = new.mul_(1 - decay) if old is None else old.mul_(decay).add_(new, alpha=1 - decay)
     state["count"] = state.get("count", 0) + 1
     state["decay"] = decay
+    return True
 
 
 def _corrected(state: dict, key: str) -> torch.Tensor:
@@ -41,7 +48,7 @@ class EmbeddingBlock:
     def __init__(self, module: nn.Embedding, state: dict, inverse=None):
         self.module, self.state = module, state
 
-    def update(self, inputs, output_grads, decay: float, dtype, reduce=None) -> None:
+    def update(self, inputs, output_grads, decay: float, dtype, reduce=None) -> bool:
         grads = output_grads if isinstance(output_grads, (list, tuple)) else [output_grads]
         tokens = inputs.reshape(-1)
         positions = len(tokens) // len(grads[0])
@@ -51,7 +58,7 @@ class EmbeddingBlock:
         if reduce is not None:
             reduce(counts)
             reduce(new_g)
-        _fold(self.state, [("A", counts), ("G", new_g)], decay)
+        return fold(self.state, [("A", counts), ("G", new_g)], decay)
 
     @property
     def has_statistics(self) -> bool:
@@ -114,7 +121,7 @@ class DiagonalBlock:
             out.append(grad.sum(dim=dims) if dims else grad)
         return out
 
-    def update(self, inputs, output_grads, decay: float, dtype, reduce=None) -> None:
+    def update(self, inputs, output_grads, decay: float, dtype, reduce=None) -> bool:
         grads = output_grads if isinstance(output_grads, (list, tuple)) else [output_grads]
         x = inputs.to(dtype)
         news = None
@@ -124,7 +131,7 @@ class DiagonalBlock:
         if reduce is not None:
             for n in news:
                 reduce(n)
-        _fold(self.state, [(f"D{i}", n) for i, n in enumerate(news)], decay)
+        return fold(self.state, [(f"D{i}", n) for i, n in enumerate(news)], decay)
 
     @property
     def has_statistics(self) -> bool:

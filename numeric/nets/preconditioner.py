@@ -126,6 +126,7 @@ class KFACPreconditioner:
         self.steps += 1
 
     def _update_factors(self) -> None:
+        folded = True
         for module in self.layers:
             inputs, kept = self._inputs[module], self._grads[module]
             if not kept or len(kept) != len(inputs):  # a forward pass without its backward: not a batch
@@ -134,19 +135,18 @@ class KFACPreconditioner:
             a, g = torch.cat(inputs), torch.cat(grads)
             if self.reduction != "sum":
                 g = g * len(grads)  # each micro-batch's mean loss was divided by their number
-            if not (all_finite(a) and all_finite(g)):
-                warnings.warn("KFACPreconditioner: non-finite activations or output gradients; the factors "
-                              "keep their values", RuntimeWarning, stacklevel=3)
-                continue
             dtype = torch.float64 if module.weight.dtype == torch.float64 else torch.float32
-            self._block(module).update(a, g, self.ema_decay, dtype)
+            folded &= self._block(module).update(a, g, self.ema_decay, dtype)
+        if not folded:
+            warnings.warn("KFACPreconditioner: non-finite activations or output gradients; the factors they "
+                          "reach keep their values", RuntimeWarning, stacklevel=3)
 
     def _kl_scale(self, updates: dict) -> float:
         """min(1, √(kl_clip / (lr² Σ ⟨Δ, ∇⟩))) over the preconditioned layers (Ba et al. 2017)."""
         if self.kl_clip is None or not updates:
             return 1.0
         lr = self.lr() if callable(self.lr) else self.lr
-        inner = sum(float((d.to(p.grad.dtype) * p.grad).sum()) for p, d in updates.items())
+        inner = float(sum((d.to(p.grad.dtype) * p.grad).sum() for p, d in updates.items()))  # one sync
         if not inner > 0 or not math.isfinite(inner):
             return 1.0
         return min(1.0, math.sqrt(self.kl_clip / (lr ** 2 * inner)))

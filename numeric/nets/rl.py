@@ -326,6 +326,21 @@ class RunningNormalizer:
         return np.clip((x - self.mean) / np.sqrt(self.var + 1e-8), -self.clip, self.clip)
 
 
+class RewardScaler:
+    """Rewards divided by the running standard deviation of the discounted return (the scaling of
+    stable-baselines3's VecNormalize, so tuned hyperparameters that assume it carry over), clipped."""
+
+    def __init__(self, n_envs: int, gamma: float, clip: float = 10.0):
+        self.returns, self.gamma, self.clip = np.zeros(n_envs), gamma, clip
+        self.stats = RunningNormalizer(1)
+
+    def __call__(self, reward, ends):
+        self.returns = self.returns * self.gamma + reward
+        self.stats.update(self.returns[:, None])
+        self.returns[ends] = 0.0
+        return np.clip(reward / np.sqrt(self.stats.var[0] + 1e-8), -self.clip, self.clip)
+
+
 # -- training -----------------------------------------------------------------------------------------------
 @dataclass
 class TrainConfig:
@@ -338,6 +353,7 @@ class TrainConfig:
     value_epochs: int = 10
     value_minibatch: int = 128
     normalize_obs: bool = False
+    normalize_reward: bool = False  # rewards scaled by the running std of the discounted return
     hidden: tuple = (64, 64)
     state_dependent_std: bool = False
     box_actions: str = "normal"  # bounded Box spaces: "normal" (clipped) or "beta" (mapped onto [low, high])
@@ -429,13 +445,14 @@ def _train(env_id, total_steps: int, config: TrainConfig, seed: int, progress: b
         torch.optim.Adam(policy.parameters(), lr=config.ppo.lr) if config.algorithm == "ppo" else None
     )
     normalizer = RunningNormalizer(policy.net[0].in_features) if config.normalize_obs else None
+    scaler = RewardScaler(config.n_envs, config.gamma) if config.normalize_reward else None
     log, steps, started = TrainLog(), 0, time.perf_counter()
     obs, _ = envs.reset(seed=seed)
     episode_return = np.zeros(config.n_envs)
     box = isinstance(envs.single_action_space, gym.spaces.Box)
     while steps < total_steps:
-        batch, obs, episode_return = _rollout(envs, policy, value, obs, config, normalizer, generator,
-                                              episode_return, log, steps, box)
+        batch, obs, episode_return = _rollout(envs, policy, value, obs, config, (normalizer, scaler),
+                                              generator, episode_return, log, steps, box)
         steps += config.n_steps * config.n_envs
         advantages, returns = gae(
             batch["rewards"],
@@ -464,9 +481,12 @@ def _train(env_id, total_steps: int, config: TrainConfig, seed: int, progress: b
     return policy, log
 
 
-def _rollout(envs, policy, value, obs, config, normalizer, generator, episode_return, log, steps_before, box):
+def _rollout(envs, policy, value, obs, config, normalizers, generator, episode_return, log, steps_before,
+             box):
     """n_steps transitions from every env. V(s') is V of the next stored state, except where an episode
-    ended (V of the final observation, needed at truncation) and after the last step."""
+    ended (V of the final observation, needed at truncation) and after the last step. The logged episode
+    returns are the raw rewards; the batch holds the scaled ones when rewards are normalised."""
+    normalizer, scaler = normalizers
     keys = ("obs", "actions", "rewards", "values", "terminated", "ends")
     batch = {k: [] for k in keys}
     final_values = {}
@@ -486,6 +506,8 @@ def _rollout(envs, policy, value, obs, config, normalizer, generator, episode_re
         next_obs, reward, terminated, truncated, info = envs.step(env_action)
         ends = np.logical_or(terminated, truncated)
         episode_return += reward
+        if scaler is not None:
+            reward = scaler(reward, ends)
         for i in np.flatnonzero(ends):
             log.episode_returns.append(float(episode_return[i]))
             log.episode_end_steps.append(steps_before + (t + 1) * config.n_envs)
