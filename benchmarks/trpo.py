@@ -26,7 +26,7 @@ import argparse
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -188,8 +188,13 @@ def main() -> None:
             for env in envs for seed in seeds for lib in libraries]  # interleaved: both see the same load
     estimator = "rliable" if _rliable() is not None else "scipy.stats.bootstrap (percentile; rliable absent)"
     print(f"{len(jobs)} runs over {args.jobs} processes; intervals from {estimator} …", flush=True)
+    results = {}
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = dict(zip(jobs, pool.map(one_run, jobs)))
+        futures = {pool.submit(one_run, job): job for job in jobs}
+        for done, future in enumerate(as_completed(futures), 1):
+            results[futures[future]] = future.result()
+            library, env, seed = futures[future][:3]
+            print(f"  {done}/{len(jobs)} runs done ({library}, {env}, seed {seed})", file=sys.stderr, flush=True)
 
     for env in envs:
         print(f"\n{env}, {len(seeds)} seeds, budget {budget[env]:,} steps, IQM [95% stratified-bootstrap CI]")

@@ -163,6 +163,17 @@ class GaussianMaps:
         x = _matrix(x, self.d)
         return np.concatenate([x, x[:, self.iu[0]] * x[:, self.iu[1]]], axis=1)
 
+    def statistics_columns(self, columns, out) -> np.ndarray:
+        """T(x)ᵀ of the points given as columns (d, rows), written into `out` (m, rows): row by row in
+        place, each product x_i x_{i:} one contiguous vector operation (a mixture's E-step builds its chunk
+        of T here, in cache, rather than reading a stored T of m columns from memory each pass)."""
+        out[:self.d] = columns
+        row = self.d
+        for i in range(self.d):
+            np.multiply(columns[i], columns[i:], out=out[row:row + self.d - i])
+            row += self.d - i
+        return out
+
     def log_base(self, x) -> np.ndarray:
         return np.full(len(x), -0.5 * self.d * np.log(2 * np.pi))
 

@@ -236,3 +236,19 @@ def test_partial_fit_after_fit_continues_from_the_fit(gamma_data):
     model.partial_fit(gamma_data)  # one more full-data EM step from the fit: a small move, uphill
     np.testing.assert_allclose(model.params_, before, rtol=2e-3)
     assert model.score(gamma_data) >= score - 1e-12
+
+
+def test_the_gaussian_e_step_built_in_cache_equals_the_stored_statistics_route():
+    """The in-memory Gaussian E-step builds T(x) chunk by chunk from the data's columns, on threads; the
+    same fit through a list of chunks (T stored per chunk, one thread) agrees, and no copy of X is kept."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(-2, 1, (700, 3)), rng.normal(2, 0.5, (500, 3)) @ rng.normal(size=(3, 3))])
+    start = ExponentialFamilyMixture(n_components=2, random_state=0, max_iter=1).fit(x)
+    common = dict(n_components=2, params_init=start.params_, max_iter=15, tol=-1, chunk_size=256)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tol < 0: every iteration runs
+        columns = ExponentialFamilyMixture(**common).fit(x)
+        chunked = ExponentialFamilyMixture(**common).fit([x[i:i + 256] for i in range(0, len(x), 256)])
+    assert np.allclose(columns.params_, chunked.params_, rtol=1e-10, atol=1e-12)
+    assert columns.lower_bound_ == pytest.approx(chunked.lower_bound_, rel=1e-12)
+    assert getattr(columns, "_columns", None) is None
