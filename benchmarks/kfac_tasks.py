@@ -252,7 +252,7 @@ def run(task: Task, optimizer_name: str, lr, seed: int, head: str = "exact") -> 
 
 def _run(task: Task, optimizer_name: str, setting, seed: int, head: str) -> dict:
     model = task.model(seed)
-    lr, factor_interval, inverse_interval = setting if isinstance(setting, tuple) else (setting, None, None)
+    lr, factor_interval, inverse_interval = setting if isinstance(setting, tuple) else (setting, 10, 50)
     if task.name == "poisson" and optimizer_name == "K-FAC (symgeo)":
         return _run_kfac_head(task, model, setting, seed, head)
     step_loss, backward_done = task.loss, False
@@ -334,7 +334,7 @@ def asdl_loss(task: Task, model):
 def _run_kfac_head(task: Task, model, setting, seed: int, head: str) -> dict:
     """K-FAC (optimizer mode) with the exact GGN of the output family: symgeo's Poisson (log link) or the
     unit-variance normal of the MSE surrogate."""
-    lr, factor_interval, inverse_interval = setting
+    lr, factor_interval, inverse_interval = setting if isinstance(setting, tuple) else (setting, 5, 20)
     optimizer = KFAC(model, lr=lr, momentum=0.0, damping=0.1, factor_interval=factor_interval,
                      inverse_interval=inverse_interval,
                      kl_clip=1e-3, fisher="ggn", loss=POISSON if head == "exact" else "mse")
