@@ -354,6 +354,7 @@ class TrainConfig:
     value_minibatch: int = 128
     normalize_obs: bool = False
     normalize_reward: bool = False  # rewards scaled by the running std of the discounted return
+    adam_eps: float = 1e-5  # Adam's ε for the critic (and PPO's policy), stable-baselines3's and OpenAI's
     hidden: tuple = (64, 64)
     state_dependent_std: bool = False
     box_actions: str = "normal"  # bounded Box spaces: "normal" (clipped) or "beta" (mapped onto [low, high])
@@ -370,6 +371,7 @@ class TrainConfig:
         in_unit("gamma", self.gamma, high_closed=True)
         in_unit("gae_lambda", self.gae_lambda, high_closed=True)
         positive("value_lr", self.value_lr)
+        positive("adam_eps", self.adam_eps)
         count("value_epochs", self.value_epochs)
         count("value_minibatch", self.value_minibatch)
         for width in self.hidden:
@@ -440,9 +442,10 @@ def _train(env_id, total_steps: int, config: TrainConfig, seed: int, progress: b
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     policy = make_policy(envs, config)
     value = mlp((policy.net[0].in_features, *config.hidden, 1))
-    value_opt = torch.optim.Adam(value.parameters(), lr=config.value_lr)
+    value_opt = torch.optim.Adam(value.parameters(), lr=config.value_lr, eps=config.adam_eps)
     policy_opt = (
-        torch.optim.Adam(policy.parameters(), lr=config.ppo.lr) if config.algorithm == "ppo" else None
+        torch.optim.Adam(policy.parameters(), lr=config.ppo.lr, eps=config.adam_eps)
+        if config.algorithm == "ppo" else None
     )
     normalizer = RunningNormalizer(policy.net[0].in_features) if config.normalize_obs else None
     scaler = RewardScaler(config.n_envs, config.gamma) if config.normalize_reward else None
