@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, one thread each")
     parser.add_argument("--libraries", nargs="+", default=["symgeo", BETA, "sb3-contrib"],
-                        help="which rows to run (default: all)")
+                        choices=["symgeo", BETA, "sb3-contrib"], help="which rows to run (default: all)")
     parser.add_argument("--envs", nargs="+", default=list(ZOO), choices=list(ZOO), help="default: all")
     args = parser.parse_args()
     seeds = range(2 if args.quick else args.seeds)
