@@ -22,9 +22,12 @@ batch EM iteration.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import threading
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.special import logsumexp
@@ -201,20 +204,24 @@ class ExponentialFamilyMixture(DensityMixin, BaseEstimator):
                 *[dask.delayed(_block_totals)(maps, b, theta, offset, spread) for b in blocks]
             )
         elif getattr(self, "_columns", None) is not None:  # in-memory Gaussian data: T built in cache
-            columns, rows = self._columns, _cache_rows(maps.m, self.chunk_size)
-            offset = offset + maps.log_base(columns[:, :1].T)[0]
-            pooled = self._pooled is None  # Σ T(x) is the same every pass: summed on the first only
-            parts = _over_chunks(
-                lambda start: _gaussian_totals(maps, columns, start, rows, theta, offset, pooled),
-                range(0, columns.shape[1], rows))
-            if pooled:
-                self._pooled = sum(part["pooled"] for part in parts)
-            parts[0]["pooled"] = self._pooled
-            for part in parts[1:]:
-                part["pooled"] = 0
+            return self._gaussian_e_step(maps, theta, offset)
         else:
             parts = _over_chunks(lambda chunk: _chunk_totals(*chunk, theta, offset, spread), chunks())
         return {key: sum(part[key] for part in parts) for key in parts[0]}
+
+    def _gaussian_e_step(self, maps, theta, offset) -> dict:
+        """The E-step over the in-memory Gaussian columns; Σ T(x), the same every pass, summed on the
+        first pass of the fit only."""
+        columns, rows = self._columns, _cache_rows(maps.m, self.chunk_size)
+        offset = offset + maps.log_base(columns[:, :1].T)[0]
+        first = self._pooled is None
+        parts = _over_chunks(
+            lambda start: _gaussian_totals(maps, columns, start, rows, theta, offset, first),
+            range(0, columns.shape[1], rows))
+        totals = {key: sum(part[key] for part in parts) for key in parts[0]}
+        if first:
+            self._pooled = totals["pooled"]
+        return totals | {"pooled": self._pooled}
 
     def _e_step_torch(self, maps, chunks, log_w, theta) -> dict:
         import torch
@@ -544,8 +551,6 @@ def _over_chunks(work, chunks) -> list:
     workers = _workers()
     if workers == 1:
         return [work(chunk) for chunk in chunks]
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
     results, pending = [], deque()
     with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
         for chunk in chunks:
@@ -571,7 +576,6 @@ def _cache_rows(m: int, chunk_size: int) -> int:
 
 
 def _workers() -> int:
-    import os
     try:
         return max(1, min(len(os.sched_getaffinity(0)), 16))
     except AttributeError:  # not on Linux
