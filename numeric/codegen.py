@@ -183,11 +183,15 @@ class Generated:
         dtype = like.dtype if like is not None and like.is_floating_point() else torch.float64
         device = like.device if like is not None else None
         values = [torch.as_tensor(v, dtype=dtype, device=device) for v in values]
-        batch = torch.broadcast_shapes(*(v.shape for v in values)) if values else torch.Size()
+        shapes = {v.shape for v in values}
+        # torch.broadcast_shapes is Python-level and slow: skip it when there is nothing to broadcast
+        batch = shapes.pop() if len(shapes) == 1 else torch.broadcast_shapes(*shapes) if shapes else ()
+        batch = torch.Size(batch)
         if self._represented:
             values = [v.expand(batch) for v in values]
         entries = self.fn(*self._with_represented(values))
-        full = [torch.as_tensor(e, dtype=dtype, device=device).expand(batch) for e in entries]
+        full = [e if isinstance(e, torch.Tensor) and e.shape == batch and e.dtype == dtype
+                else torch.as_tensor(e, dtype=dtype, device=device).expand(batch) for e in entries]
         return torch.stack(full, dim=-1).reshape(tuple(batch) + self.shape)
 
     def on(self, points):

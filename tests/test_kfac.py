@@ -392,3 +392,55 @@ def test_any_declared_family_is_a_head_for_kfac():
     assert torch.allclose(g, rate.mean().reshape(1, 1))
     optimizer.step()  # and it steps
     assert torch.isfinite(model.weight).all()
+
+
+@pytest.mark.parametrize("inverse", ["eigen", "cholesky", "ekfac"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_gradient_skips_the_step_and_leaves_weights_and_momentum(inverse, bad):
+    """The step's one inner product Σ⟨u, ∇⟩ is its finiteness check: a NaN or ±inf in any gradient entry
+    (here each entry of each parameter in turn) makes it non-finite, and nothing moves."""
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    x, y = torch.randn(16, 3, dtype=torch.float64), torch.randint(0, 2, (16,))
+    optimizer = KFAC(model, lr=0.1, inverse=inverse, fisher="empirical", momentum=0.9)
+    train(model, optimizer, x, y, 2)
+    for p in model.parameters():
+        for index in range(p.numel()):
+            before = copy.deepcopy(model.state_dict())
+            buffers = [optimizer.state[q]["momentum_buffer"].clone() for q in model.parameters()]
+            optimizer.zero_grad()
+            optimizer.backward(model(x), y)
+            p.grad.view(-1)[index] = bad
+            with pytest.warns(RuntimeWarning, match="non-finite gradient"):
+                optimizer.step()
+            for name, value in model.state_dict().items():
+                assert torch.equal(value, before[name])
+            for q, buffer in zip(model.parameters(), buffers):
+                assert torch.equal(optimizer.state[q]["momentum_buffer"], buffer)
+    train(model, optimizer, x, y, 1)  # and a finite batch steps again
+    assert not torch.equal(model.state_dict()["0.weight"], before["0.weight"])
+
+
+def test_layer_hooks_are_present_only_on_steps_that_collect_statistics():
+    """A forward hook slows its module's every call: K-FAC keeps them only while factors are due, and a
+    loaded state re-arms them for its own step count."""
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    optimizer = KFAC(model, factor_interval=3, inverse_interval=3, fisher="empirical")
+    armed = []
+    for _ in range(7):
+        armed.append(bool(model[0]._forward_hooks))
+        train(model, optimizer, x, y, 1)
+    assert armed == [True, False, False, True, False, False, True]
+    assert optimizer.state[model[0].weight]["count"] == 3         # steps 0, 3, 6 folded a batch
+    saved = optimizer.state_dict()
+    optimizer.close()
+    fresh = KFAC(model, factor_interval=3, inverse_interval=3, fisher="empirical")
+    assert model[0]._forward_hooks                                  # step 0 collects
+    fresh.load_state_dict(saved)                                    # step 7 does not
+    assert fresh.steps == 7 and not model[0]._forward_hooks and not model[2]._forward_hooks
+    train(model, fresh, x, y, 2)
+    assert model[0]._forward_hooks and fresh.state[model[0].weight]["count"] == 3
+    fresh.close()
+    assert not model[0]._forward_hooks and not model[2]._forward_hooks

@@ -102,3 +102,19 @@ def test_pullback_matvec_equals_its_matrix_and_the_kl_hessian():
 def test_a_head_without_a_sampler_says_so():
     with pytest.raises(ValueError, match="fisher='ggn'"):
         Head("gamma").sample(torch.ones(2, 1, 2))
+
+
+def test_forward_mode_tangent_equals_torch_func_jvp_also_under_vmap():
+    from torch.func import jvp, vmap
+
+    from numeric.nets.heads import forward_mode
+    head = Head("gamma", link=torch.exp)
+    raw = torch.randn(9, 2, generator=GEN)
+    tangent = torch.randn(9, 2, generator=GEN)
+    expected = jvp(head.params, (raw,), (tangent,))
+    for value, reference in zip(forward_mode(head.params, raw, tangent), expected):
+        assert torch.allclose(value, reference, atol=1e-14)
+    mapped = vmap(lambda r, t: forward_mode(head.params, r[None], t[None])[1][0])(raw, tangent)
+    assert torch.allclose(mapped, expected[1], atol=1e-14)
+    constant = forward_mode(lambda r: torch.ones(len(r), 1, 1), raw, tangent)
+    assert torch.equal(constant[1], torch.zeros(9, 1, 1))

@@ -32,12 +32,14 @@ import warnings
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import get_total_norm
 
 from symgeo.errors import InvalidArgumentError
 
 from ..validate import count, in_unit, nonnegative, positive
 from .heads import LOSSES, Head, head_for_loss
-from .layer_blocks import NORMS, DiagonalBlock, EmbeddingBlock, fold
+from .hooks import StatisticsHooks
+from .layer_blocks import NORMS, DiagonalBlock, EmbeddingBlock, fold, fold_all
 from .linalg import _cholesky, robust_eigh
 
 FISHERS = ("true", "empirical", "ggn")
@@ -69,7 +71,10 @@ def output_fisher(loss: str, outputs: torch.Tensor) -> torch.Tensor:
 
 def output_fisher_root(loss: str, outputs: torch.Tensor) -> torch.Tensor:
     """L with L Lᵀ = F_out per example (symmetric square root; F_out is only semidefinite for softmax)."""
-    values, vectors = torch.linalg.eigh(output_fisher(loss, outputs))
+    fisher = output_fisher(loss, outputs)
+    if fisher.shape[-1] == 1:  # one output: the square root of a number
+        return fisher.clamp_min(0).sqrt()
+    values, vectors = torch.linalg.eigh(fisher)
     return vectors * values.clamp_min(0).sqrt()[:, None, :]
 
 
@@ -81,7 +86,7 @@ class Inverse:
     keys: tuple = ()
 
     def ready(self, state: dict) -> bool:
-        return all(key in state for key in self.keys)
+        return state.keys() >= set(self.keys)
 
     def refresh(self, state: dict, a: torch.Tensor, g: torch.Tensor, damping: float) -> None:
         raise NotImplementedError
@@ -109,7 +114,8 @@ class EigenInverse(Inverse):
 
     def apply(self, state, grad, damping):
         scale = state["scale"] if state.get("scale_damping") == damping else self._scale(state, damping)
-        return state["QG"] @ ((state["QG"].T @ grad @ state["QA"]) * scale) @ state["QA"].T
+        qg, qa = state["QG"], state["QA"]  # torch.mm: a little less dispatch than @ for small blocks
+        return torch.mm(torch.mm(qg, torch.mm(torch.mm(qg.T, grad), qa).mul_(scale)), qa.T)
 
     @staticmethod
     def _scale(state, damping):
@@ -133,7 +139,7 @@ class EKFACInverse(Inverse):
 
     def apply(self, state, grad, damping):
         qa, qg = state["QA"], state["QG"]
-        return qg @ ((qg.T @ grad @ qa) / (state["S"] + damping)) @ qa.T
+        return torch.mm(torch.mm(qg, torch.mm(torch.mm(qg.T, grad), qa).div_(state["S"] + damping)), qa.T)
 
 
 class CholeskyInverse(Inverse):
@@ -153,7 +159,7 @@ class CholeskyInverse(Inverse):
         return {"A_inv": (n_a, n_a), "G_inv": (n_g, n_g)}
 
     def apply(self, state, grad, damping):
-        return state["G_inv"] @ grad @ state["A_inv"]
+        return torch.mm(torch.mm(state["G_inv"], grad), state["A_inv"])
 
 
 def _eye_like(matrix: torch.Tensor) -> torch.Tensor:
@@ -175,7 +181,11 @@ class KroneckerBlock:
 
     def update(self, inputs: torch.Tensor, output_grads, decay: float, dtype, reduce=None) -> bool:
         """Fold this batch's A and G into the moving averages (`reduce` averages them across processes);
-        False, and nothing folded, when a statistic is not finite. `output_grads` is one tensor of
+        False, and nothing folded, when a statistic is not finite."""
+        return fold(self.state, self.statistics(inputs, output_grads, dtype, reduce), decay)
+
+    def statistics(self, inputs: torch.Tensor, output_grads, dtype, reduce=None) -> list:
+        """[(key, this batch's statistic)]: A, G (and EKFAC's S). `output_grads` is one tensor of
         per-example gradients, or a list whose G contributions add up (the columns of F^{1/2} of the
         exact GGN)."""
         grads = output_grads if isinstance(output_grads, (list, tuple)) else [output_grads]
@@ -184,9 +194,8 @@ class KroneckerBlock:
         batch = len(grads[0])
         positions = len(a) // batch
         new_a = _second_moment(a, self.module.bias is not None)
-        new_g = (
-            sum(g.T @ g for g in gs) / len(a) * positions
-        )  # one example's gradient sums over its positions
+        stacked = gs[0] if len(gs) == 1 else torch.cat(gs)  # Σ_j g_jᵀ g_j as one product
+        new_g = (stacked.T @ stacked).mul_(positions / len(a))  # one example's gradient sums its positions
         if reduce is not None:
             reduce(new_a)
             reduce(new_g)
@@ -196,7 +205,7 @@ class KroneckerBlock:
             if reduce is not None:
                 reduce(new_s)
             news.append(("S", new_s))
-        return fold(self.state, news, decay)
+        return news
 
     def _eigenbasis_second_moment(self, a, g, batch: int) -> torch.Tensor:
         """EKFAC's rescaling (George et al. 2018): E_b[(Q_Gᵀ ∇W_b Q_A)²], the exact diagonal of the Fisher in
@@ -261,17 +270,10 @@ def _activations(module: nn.Module, inputs: torch.Tensor, dtype) -> torch.Tensor
 
 
 def _second_moment(a: torch.Tensor, bias: bool) -> torch.Tensor:
-    """E[ã ãᵀ] for ã = (a, 1) without building ã: the bias row is the mean of a."""
-    n = len(a)
-    if not bias:
-        return a.T @ a / n
-    out = a.new_empty(a.shape[1] + 1, a.shape[1] + 1)
-    out[:-1, :-1] = a.T @ a / n
-    mean = a.mean(dim=0)
-    out[:-1, -1] = mean
-    out[-1, :-1] = mean
-    out[-1, -1] = 1.0
-    return out
+    """E[ã ãᵀ] for ã = (a, 1) (a padded copy: one product instead of a product and four fills)."""
+    if bias:
+        a = F.pad(a, (0, 1), value=1.0)
+    return (a.T @ a).div_(len(a))
 
 
 def _output_grads(module: nn.Module, grads: torch.Tensor, dtype) -> torch.Tensor:
@@ -342,16 +344,21 @@ class KFAC(torch.optim.Optimizer):
         self._inverse = INVERSE_METHODS[inverse]()
         self._captured: dict = {}
         self._batch = None
-        self._hooks = [module.register_forward_hook(self._capture) for module in self.layers]
-        if adapt_damping:
-            self._hooks.append(model.register_forward_pre_hook(self._capture_inputs))
+        self._layer_hooks = StatisticsHooks(self.layers, self._capture)
+        self._layer_hooks.arm(True)
+        self._hooks = [model.register_forward_pre_hook(self._capture_inputs)] if adapt_damping else []
 
     def close(self) -> None:
         """Remove the hooks this optimizer put on the model (it stops collecting statistics)."""
+        self._layer_hooks.close()
         for handle in self._hooks:
             handle.remove()
         self._hooks.clear()
         self._captured.clear()
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self._layer_hooks.arm(self.steps % self.factor_interval == 0)
 
     def _capture(self, module, args, output):
         if torch.is_grad_enabled() and output.requires_grad:
@@ -397,11 +404,12 @@ class KFAC(torch.optim.Optimizer):
             per_layer = torch.autograd.grad(total, layer_outputs, retain_graph=True)
         decay = self.param_groups[0]["ema_decay"]
         reduce = _all_reduce_mean if self.distributed else None
-        kept = True
+        folds = []
         for module, grad in zip(modules, per_layer):
             dtype = torch.float64 if module.weight.dtype == torch.float64 else torch.float32
-            kept &= self._block(module).update(self._captured[module][0], grad, decay, dtype, reduce)
-        if not kept:
+            block = self._block(module)
+            folds.append((block, block.statistics(self._captured[module][0], grad, dtype, reduce)))
+        if not fold_all(folds, decay):
             warnings.warn("K-FAC: non-finite activations or output gradients in this batch; the factors they "
                           "reach keep their previous values", RuntimeWarning, stacklevel=3)
 
@@ -419,32 +427,46 @@ class KFAC(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is not None:
                     _all_reduce_mean(p.grad)
-        if not all(all_finite(p.grad) for p in group["params"] if p.grad is not None):
+        self._refresh_inverses(meta.get("steps", 0) % self.inverse_interval == 0, damping)
+        updates = self._preconditioned(group)
+        inner = gradient_inner(updates)  # also the gradients' finiteness check: one synchronisation
+        if not math.isfinite(inner):
             warnings.warn(
                 "K-FAC: a non-finite gradient (NaN or inf in the batch or its targets); the step is "
-                "skipped and the weights and the optimizer's state are left as they were",
+                "skipped and the weights and momentum buffers are left as they were",
                 RuntimeWarning,
                 stacklevel=2,
             )
             return loss
-        self._refresh_inverses(meta.get("steps", 0) % self.inverse_interval == 0, damping)
-        updates = self._preconditioned(group)
-        scale = self._kl_scale(updates, lr, group["kl_clip"])
-        changes = {}
-        for p, update in updates.items():
-            buf = self.state[p].get("momentum_buffer")
-            update = update.to(p.dtype) * scale
-            buf = update if buf is None else buf.mul_(group["momentum"]).add_(update)
-            self.state[p]["momentum_buffer"] = buf
-            changes[p] = -lr * buf
-            p.add_(changes[p])
+        scale = kl_scale(inner, lr, group["kl_clip"])
+        moves, alpha = self._momentum(updates, scale, group["momentum"])
+        torch._foreach_add_(list(updates), moves, alpha=-lr * alpha)
         meta["steps"] = meta.get("steps", 0) + 1
+        self._layer_hooks.arm(meta["steps"] % self.factor_interval == 0)
         if self.adapt_damping and self._batch is not None and meta["steps"] % self.adapt_damping == 0:
+            changes = {p: -lr * alpha * move for p, move in zip(updates, moves)}
             group["damping"] = damping = self._levenberg_marquardt(changes, damping)
         if self.callback is not None:
             self.callback({"step": meta["steps"], "loss": None if loss is None else float(loss),
                            "kl_scale": scale, "damping": damping})
         return loss
+
+    def _momentum(self, updates: dict, scale: float, momentum: float) -> tuple[list, float]:
+        """(moves, α): the step is −lr·α·move. With momentum, the buffers b ← μ b + scale·u in place and
+        α = 1 (torch.optim's fused list operations: a few kernel calls for all the parameters instead of a
+        few per parameter); without, the directions themselves and α = scale (no buffers, as torch's SGD)."""
+        directions = [u if u.dtype == p.dtype else u.to(p.dtype) for p, u in updates.items()]
+        if not momentum:
+            return directions, scale
+        buffers = []
+        for p in updates:
+            state = self.state[p]
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.zeros_like(p)
+            buffers.append(state["momentum_buffer"])
+        torch._foreach_mul_(buffers, momentum)
+        torch._foreach_add_(buffers, directions, alpha=scale)
+        return buffers, 1.0
 
     def _levenberg_marquardt(self, changes: dict, damping: float) -> float:
         """ρ = actual / predicted reduction of the loss on the last batch, the prediction from the damped
@@ -490,16 +512,25 @@ class KFAC(torch.optim.Optimizer):
             updates.update(block.directions(group["damping"], decay))
         return updates
 
-    def _kl_scale(self, updates: dict, lr: float, kl_clip) -> float:
-        """min(1, √(kl_clip / (lr² Σ ⟨Δ, ∇⟩))): the update's predicted KL stays below kl_clip
-        (Ba et al. 2017)."""
-        if kl_clip is None:
-            return 1.0
-        inner = float(sum((u.to(p.grad.dtype) * p.grad).sum()
-                          for p, u in updates.items() if p.grad is not None))  # one sync
-        if not inner > 0 or not math.isfinite(inner):
-            return 1.0 if math.isfinite(inner) else 0.0
-        return min(1.0, math.sqrt(kl_clip / (lr ** 2 * inner)))
+
+def gradient_inner(updates: dict) -> float:
+    """Σ ⟨u_p, ∇_p⟩ over the parameters with a gradient (one fused product, one synchronisation). It is not
+    finite when a gradient is not: a NaN or ±inf entry reaches its own entry of u through every block's
+    preconditioner with a positive weight."""
+    pairs = [(u if u.dtype == p.grad.dtype else u.to(p.grad.dtype), p.grad)
+             for p, u in updates.items() if p.grad is not None]
+    if not pairs:
+        return 0.0
+    products = torch._foreach_mul([u for u, _ in pairs], [g for _, g in pairs])
+    return float(torch.cat([t.reshape(-1) for t in products]).sum())
+
+
+def kl_scale(inner: float, lr: float, kl_clip) -> float:
+    """min(1, √(kl_clip / (lr² Σ ⟨Δ, ∇⟩))): the update's predicted KL stays below kl_clip
+    (Ba et al. 2017); `inner` is gradient_inner's."""
+    if kl_clip is None or not inner > 0:
+        return 1.0
+    return min(1.0, math.sqrt(kl_clip / (lr ** 2 * inner)))
 
 
 def adjust_damping(damping: float, rho: float, omega: float = 0.95, bounds=(1e-8, 1e2)) -> float:
@@ -554,10 +585,12 @@ def supported_layers(model: nn.Module, skip: tuple) -> list:
 
 
 def all_finite(value) -> bool:
-    """Every entry finite, for a tensor or a (nested) sequence of tensors."""
-    if isinstance(value, (list, tuple)):
-        return all(all_finite(v) for v in value)
-    return not torch.is_tensor(value) or bool(torch.isfinite(value).all())
+    """Every entry finite, for a tensor or a sequence of tensors: one fused max-norm over all of them (a
+    NaN or an inf anywhere makes it non-finite) and one synchronisation."""
+    if torch.is_tensor(value):
+        return bool(torch.isfinite(value).all())
+    tensors = [v for v in value if torch.is_tensor(v)]
+    return not tensors or bool(torch.isfinite(get_total_norm(tensors, math.inf)))
 
 
 def _validate(**values) -> None:

@@ -14,6 +14,8 @@ and quadratic (½ Δᵀ F Δ, for the damping rule).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,19 +25,55 @@ from .linalg import robust_eigh
 NORMS = (nn.LayerNorm, nn.BatchNorm2d)
 
 
-def fold(state: dict, news, decay: float) -> bool:
+def fold(state: dict, news, decay: float, finite: bool | None = None) -> bool:
     """Fold a batch's statistics [(key, tensor)] into their moving averages, all or none: a batch with a
     non-finite statistic (NaN or inf anywhere in its inputs or output gradients reaches it) leaves the
-    state as it was and gives False. The statistics are small: checking them, not the activations, is
-    cheap."""
-    if not all(bool(torch.isfinite(new).all()) for _, new in news):
-        return False
-    for key, new in news:
-        old = state.get(key)
-        state[key] = new.mul_(1 - decay) if old is None else old.mul_(decay).add_(new, alpha=1 - decay)
-    state["count"] = state.get("count", 0) + 1
-    state["decay"] = decay
-    return True
+    state as it was and gives False. `finite`, when the caller checked already. The statistics are
+    small: checking them, not the activations, is cheap."""
+    if finite is None:
+        finite = finite_groups([[new for _, new in news]])[0]
+    if finite:
+        _moving_averages([(state, news)], decay)
+    return finite
+
+
+def fold_all(folds, decay: float) -> bool:
+    """fold() for [(block, news)] of several layers with one finiteness check and one fused update for
+    all of them (instead of two checks and a few operations per layer); each layer all or none; False
+    when any layer kept its statistics."""
+    finite = finite_groups([[new for _, new in news] for _, news in folds])
+    _moving_averages([(block.state, news) for (block, news), ok in zip(folds, finite) if ok], decay)
+    return all(finite)
+
+
+def _moving_averages(updates, decay: float) -> None:
+    """old ← decay·old + (1 − decay)·new for every [(state, news)], the existing ones in one fused call."""
+    kept = [(state[key], new) for state, news in updates for key, new in news if key in state]
+    if kept:
+        torch._foreach_lerp_([old for old, _ in kept], [new for _, new in kept], 1 - decay)
+    for state, news in updates:
+        for key, new in news:
+            if key not in state:
+                state[key] = new.mul_(1 - decay)
+        state["count"] = state.get("count", 0) + 1
+        state["decay"] = decay
+
+
+def finite_groups(groups) -> list:
+    """For each group of tensors, whether every entry of every tensor in it is finite: the max-norm of
+    each tensor by one fused call (a NaN or an inf makes it non-finite), read back once."""
+    flat = [t for group in groups for t in group]
+    if not flat:
+        return [True] * len(groups)
+    norms = torch._foreach_norm(flat, math.inf)
+    if len({n.dtype for n in norms}) > 1:
+        norms = [n.double() for n in norms]
+    ok = torch.isfinite(torch.stack(norms)).tolist()
+    out, start = [], 0
+    for group in groups:
+        out.append(all(ok[start:start + len(group)]))
+        start += len(group)
+    return out
 
 
 def _corrected(state: dict, key: str) -> torch.Tensor:
@@ -49,6 +87,10 @@ class EmbeddingBlock:
         self.module, self.state = module, state
 
     def update(self, inputs, output_grads, decay: float, dtype, reduce=None) -> bool:
+        return fold(self.state, self.statistics(inputs, output_grads, dtype, reduce), decay)
+
+    def statistics(self, inputs, output_grads, dtype, reduce=None) -> list:
+        """[(key, this batch's statistic)]: the token frequencies A and the output gradients' G."""
         grads = output_grads if isinstance(output_grads, (list, tuple)) else [output_grads]
         tokens = inputs.reshape(-1)
         positions = len(tokens) // len(grads[0])
@@ -58,7 +100,7 @@ class EmbeddingBlock:
         if reduce is not None:
             reduce(counts)
             reduce(new_g)
-        return fold(self.state, [("A", counts), ("G", new_g)], decay)
+        return [("A", counts), ("G", new_g)]
 
     @property
     def has_statistics(self) -> bool:
@@ -122,6 +164,10 @@ class DiagonalBlock:
         return out
 
     def update(self, inputs, output_grads, decay: float, dtype, reduce=None) -> bool:
+        return fold(self.state, self.statistics(inputs, output_grads, dtype, reduce), decay)
+
+    def statistics(self, inputs, output_grads, dtype, reduce=None) -> list:
+        """[(key, this batch's statistic)]: the mean squared per-example gradient of each parameter."""
         grads = output_grads if isinstance(output_grads, (list, tuple)) else [output_grads]
         x = inputs.to(dtype)
         news = None
@@ -131,7 +177,7 @@ class DiagonalBlock:
         if reduce is not None:
             for n in news:
                 reduce(n)
-        return fold(self.state, [(f"D{i}", n) for i, n in enumerate(news)], decay)
+        return [(f"D{i}", n) for i, n in enumerate(news)]
 
     @property
     def has_statistics(self) -> bool:

@@ -31,7 +31,9 @@ from torch import nn
 from symgeo.errors import InvalidArgumentError
 
 from ..validate import count, in_unit, nonnegative, positive
-from .kfac import INVERSES, all_finite, block_for, supported_layers
+from .hooks import StatisticsHooks
+from .kfac import INVERSES, all_finite, block_for, gradient_inner, kl_scale, supported_layers
+from .layer_blocks import fold_all
 
 REDUCTIONS = ("mean", "mean_over_positions", "sum")
 SEQUENCE_LAYOUT = (nn.Linear, nn.Embedding, nn.LayerNorm)  # (batch, positions…, features)
@@ -70,7 +72,8 @@ class KFACPreconditioner:
         self.steps = 0
         self._inputs: dict = {m: [] for m in self.layers}
         self._grads: dict = {m: {} for m in self.layers}
-        self._hooks = [m.register_forward_hook(self._keep_input) for m in self.layers]
+        self._hooks = StatisticsHooks(self.layers, self._keep_input)
+        self._hooks.arm(True)
 
     # -- hooks ------------------------------------------------------------------------------------
     def _collecting(self) -> bool:
@@ -120,13 +123,18 @@ class KFACPreconditioner:
             if due or not block.has_inverse:
                 block.refresh_inverse(self.damping)
             updates.update(block.directions(self.damping))
-        scale = self._kl_scale(updates)
-        for p, direction in updates.items():
-            p.grad.copy_(direction * scale)
+        if updates:
+            scale = self._kl_scale(updates)
+            grads = [p.grad for p in updates]
+            torch._foreach_copy_(grads, [d if d.dtype == g.dtype else d.to(g.dtype)
+                                         for d, g in zip(updates.values(), grads)])
+            if scale != 1.0:
+                torch._foreach_mul_(grads, scale)
         self.steps += 1
+        self._hooks.arm(self._collecting())
 
     def _update_factors(self) -> None:
-        folded = True
+        folds = []
         for module in self.layers:
             inputs, kept = self._inputs[module], self._grads[module]
             if not kept or len(kept) != len(inputs):  # a forward pass without its backward: not a batch
@@ -136,20 +144,19 @@ class KFACPreconditioner:
             if self.reduction != "sum":
                 g = g * len(grads)  # each micro-batch's mean loss was divided by their number
             dtype = torch.float64 if module.weight.dtype == torch.float64 else torch.float32
-            folded &= self._block(module).update(a, g, self.ema_decay, dtype)
-        if not folded:
+            block = self._block(module)
+            folds.append((block, block.statistics(a, g, dtype)))
+        if not fold_all(folds, self.ema_decay):
             warnings.warn("KFACPreconditioner: non-finite activations or output gradients; the factors they "
                           "reach keep their values", RuntimeWarning, stacklevel=3)
 
     def _kl_scale(self, updates: dict) -> float:
         """min(1, √(kl_clip / (lr² Σ ⟨Δ, ∇⟩))) over the preconditioned layers (Ba et al. 2017)."""
-        if self.kl_clip is None or not updates:
+        if self.kl_clip is None:
             return 1.0
-        lr = self.lr() if callable(self.lr) else self.lr
-        inner = float(sum((d.to(p.grad.dtype) * p.grad).sum() for p, d in updates.items()))  # one sync
-        if not inner > 0 or not math.isfinite(inner):
-            return 1.0
-        return min(1.0, math.sqrt(self.kl_clip / (lr ** 2 * inner)))
+        inner = gradient_inner(updates)
+        return kl_scale(inner, self.lr() if callable(self.lr) else self.lr, self.kl_clip) if math.isfinite(
+            inner) else 1.0
 
     def _block(self, module):
         return block_for(module, self.state[module], self.inverse)
@@ -167,10 +174,9 @@ class KFACPreconditioner:
         self.steps = state["steps"]
         for module, saved in zip(self.layers, state["factors"]):
             self.state[module] = dict(saved)
+        self._hooks.arm(self._collecting())
 
     def close(self) -> None:
         """Remove the hooks this preconditioner put on the model."""
-        for handle in self._hooks:
-            handle.remove()
-        self._hooks.clear()
+        self._hooks.close()
         self._clear()
