@@ -1,7 +1,8 @@
 """K-FAC on real architectures, side by side in one run: symgeo's KFACPreconditioner (+ SGD with momentum)
 against SGD+momentum, AdamW and asdl's K-FAC (KfacGradientMaker + SGD with momentum, where asdl is
 installed: pip install asdfghjkl), each with its best setting from a small grid on seed 0 (the learning
-rate; for symgeo's K-FAC also the factor/inverse intervals, 10/50 or 20/100), then 5 seeds (--quick: 1)
+rate; for symgeo's K-FAC also the factor/inverse intervals, 10/50 or 20/100; on the Poisson MLP both
+K-FACs' damping λ, 0.1 or 0.01, their steps being bounded by the KL clip there), then 5 seeds (--quick: 1)
 with medians and 95% bootstrap confidence intervals (scipy.stats.bootstrap).
 
 Tasks (no download; one torch thread on CPU):
@@ -48,6 +49,9 @@ GRIDS = {
     "K-FAC (symgeo)": tuple((lr, f, i) for lr in (0.1, 0.3, 1.0) for f, i in ((10, 50), (20, 100))),
 }
 POISSON_INTERVALS = ((5, 20), (10, 50))  # the optimizer mode on the Poisson MLP: (factor, inverse)
+# the Poisson MLP's K-FAC steps are bounded by the KL clip, so the rate hardly matters there: its damping is
+# in the grid too (for asdl's as well)
+POISSON_DAMPINGS = (0.1, 0.01)
 try:  # asdl's K-FAC (pip install asdfghjkl), the published K-FAC library that runs here
     import asdl
     GRIDS["K-FAC (asdl)"] = (0.01, 0.03, 0.1, 0.3)
@@ -233,10 +237,13 @@ FAILED = dict(failed=True, per_step=float("nan"), reached=None, steps=None, fina
 
 
 def label(setting) -> str:
-    """A grid setting as printed: the rate, and K-FAC's factor/inverse intervals."""
-    if isinstance(setting, tuple):
-        return f"{setting[0]:g} ({setting[1]}/{setting[2]})"
-    return f"{setting:g}"
+    """A grid setting as printed: the rate, and K-FAC's factor/inverse intervals and damping λ."""
+    if not isinstance(setting, tuple):
+        return f"{setting:g}"
+    if len(setting) == 2:  # asdl: (rate, damping)
+        return f"{setting[0]:g} (λ={setting[1]:g})"
+    damping = f", λ={setting[3]:g}" if len(setting) == 4 else ""
+    return f"{setting[0]:g} ({setting[1]}/{setting[2]}{damping})"
 
 
 def run(task: Task, optimizer_name: str, lr, seed: int, head: str = "exact") -> dict:
@@ -252,7 +259,8 @@ def run(task: Task, optimizer_name: str, lr, seed: int, head: str = "exact") -> 
 
 def _run(task: Task, optimizer_name: str, setting, seed: int, head: str) -> dict:
     model = task.model(seed)
-    lr, factor_interval, inverse_interval = setting if isinstance(setting, tuple) else (setting, 10, 50)
+    lr, factor_interval, inverse_interval = (
+        setting[:3] if isinstance(setting, tuple) and len(setting) >= 3 else (_rate(setting), 10, 50))
     if task.name == "poisson" and optimizer_name == "K-FAC (symgeo)":
         return _run_kfac_head(task, model, setting, seed, head)
     step_loss, backward_done = task.loss, False
@@ -262,7 +270,8 @@ def _run(task: Task, optimizer_name: str, setting, seed: int, head: str) -> dict
         optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
         pre = None
         if optimizer_name == "K-FAC (asdl)":
-            step_loss, backward_done = asdl_loss(task, model), True
+            damping = setting[1] if isinstance(setting, tuple) else 0.1
+            step_loss, backward_done = asdl_loss(task, model, damping), True
         elif optimizer_name.startswith("K-FAC"):
             reduction = "mean_over_positions" if task.name == "charlm" else "mean"
             pre = KFACPreconditioner(
@@ -302,13 +311,14 @@ def _run(task: Task, optimizer_name: str, setting, seed: int, head: str) -> dict
                 final=history[-1] if history else float("nan"))
 
 
-def asdl_loss(task: Task, model):
+def asdl_loss(task: Task, model, damping: float):
     """asdl's KfacGradientMaker as a loss-and-backward function: its Monte Carlo Fisher for the
     cross-entropy tasks; for the Poisson likelihood, which asdl cannot express (its losses are cross-entropy
     and MSE), its empirical Fisher of the same Poisson loss. Same factor/inverse intervals as symgeo's;
-    damping 0.1 (1e-2 and 1e-3 fail asdl's float32 Cholesky on the CNN). asdl's K-FAC for nn.Embedding
+    damping 0.1 (1e-2 and 1e-3 fail asdl's float32 Cholesky on the CNN; on the Poisson MLP 0.1 and 0.01
+    are in its grid). asdl's K-FAC for nn.Embedding
     fails here ("kron not calculated"), so the embeddings take plain SGD steps."""
-    config = asdl.PreconditioningConfig(data_size=task.batch, damping=0.1, preconditioner_upd_interval=50,
+    config = asdl.PreconditioningConfig(data_size=task.batch, damping=damping, preconditioner_upd_interval=50,
                                         curvature_upd_interval=10, ignore_modules=[nn.Embedding])
     maker = asdl.KfacGradientMaker(model, config, fisher_type="fisher_emp" if task.name == "poisson"
                                    else "fisher_mc", loss_type="cross_entropy")
@@ -334,8 +344,9 @@ def asdl_loss(task: Task, model):
 def _run_kfac_head(task: Task, model, setting, seed: int, head: str) -> dict:
     """K-FAC (optimizer mode) with the exact GGN of the output family: symgeo's Poisson (log link) or the
     unit-variance normal of the MSE surrogate."""
-    lr, factor_interval, inverse_interval = setting if isinstance(setting, tuple) else (setting, 5, 20)
-    optimizer = KFAC(model, lr=lr, momentum=0.0, damping=0.1, factor_interval=factor_interval,
+    lr, factor_interval, inverse_interval = setting[:3] if isinstance(setting, tuple) else (setting, 5, 20)
+    damping = setting[3] if isinstance(setting, tuple) and len(setting) == 4 else 0.1
+    optimizer = KFAC(model, lr=lr, momentum=0.0, damping=damping, factor_interval=factor_interval,
                      inverse_interval=inverse_interval,
                      kl_clip=1e-3, fisher="ggn", loss=POISSON if head == "exact" else "mse")
     batches = task.batches(seed)
@@ -368,8 +379,15 @@ def _sync(device):
 
 def grid(task, name) -> tuple:
     if task.name == "poisson" and name == "K-FAC (symgeo)":
-        return tuple((lr, f, i) for lr in (0.1, 0.3, 1.0) for f, i in POISSON_INTERVALS)
+        return tuple((lr, f, i, d) for lr in (0.1, 0.3, 1.0) for f, i in POISSON_INTERVALS
+                     for d in POISSON_DAMPINGS)
+    if task.name == "poisson" and name == "K-FAC (asdl)":
+        return tuple((lr, d) for lr in GRIDS[name] for d in POISSON_DAMPINGS)
     return GRIDS[name]
+
+
+def _rate(setting) -> float:
+    return setting[0] if isinstance(setting, tuple) else setting
 
 
 def best_lr(task, name, head="exact"):

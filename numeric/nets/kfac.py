@@ -184,10 +184,12 @@ class KroneckerBlock:
         False, and nothing folded, when a statistic is not finite."""
         return fold(self.state, self.statistics(inputs, output_grads, dtype, reduce), decay)
 
-    def statistics(self, inputs: torch.Tensor, output_grads, dtype, reduce=None) -> list:
+    def statistics(self, inputs: torch.Tensor, output_grads, dtype, reduce=None, grad_scale: float = 1.0
+                   ) -> list:
         """[(key, this batch's statistic)]: A, G (and EKFAC's S). `output_grads` is one tensor of
         per-example gradients, or a list whose G contributions add up (the columns of F^{1/2} of the
-        exact GGN)."""
+        exact GGN); G and S are those of the gradients times `grad_scale` (scaling the small statistic,
+        not the large gradients)."""
         grads = output_grads if isinstance(output_grads, (list, tuple)) else [output_grads]
         a = _activations(self.module, inputs, dtype)
         gs = [_output_grads(self.module, g, dtype) for g in grads]
@@ -195,13 +197,14 @@ class KroneckerBlock:
         positions = len(a) // batch
         new_a = _second_moment(a, self.module.bias is not None)
         stacked = gs[0] if len(gs) == 1 else torch.cat(gs)  # Σ_j g_jᵀ g_j as one product
-        new_g = (stacked.T @ stacked).mul_(positions / len(a))  # one example's gradient sums its positions
+        # one example's gradient sums over its positions
+        new_g = (stacked.T @ stacked).mul_(positions / len(a) * grad_scale**2)
         if reduce is not None:
             reduce(new_a)
             reduce(new_g)
         news = [("A", new_a), ("G", new_g)]
         if isinstance(self.inverse, EKFACInverse) and "QA" in self.state:
-            new_s = sum(self._eigenbasis_second_moment(a, g, batch) for g in gs)
+            new_s = sum(self._eigenbasis_second_moment(a, g, batch) for g in gs) * grad_scale**2
             if reduce is not None:
                 reduce(new_s)
             news.append(("S", new_s))
@@ -270,10 +273,16 @@ def _activations(module: nn.Module, inputs: torch.Tensor, dtype) -> torch.Tensor
 
 
 def _second_moment(a: torch.Tensor, bias: bool) -> torch.Tensor:
-    """E[ã ãᵀ] for ã = (a, 1) (a padded copy: one product instead of a product and four fills)."""
-    if bias:
-        a = F.pad(a, (0, 1), value=1.0)
-    return (a.T @ a).div_(len(a))
+    """E[ã ãᵀ] for ã = (a, 1): small a padded with ones (one product), large a (a convolution's patches)
+    not copied: the bias row is the mean of a."""
+    if not bias or a.numel() <= 1 << 16:
+        a = F.pad(a, (0, 1), value=1.0) if bias else a
+        return (a.T @ a).div_(len(a))
+    out = a.new_empty(a.shape[1] + 1, a.shape[1] + 1)
+    torch.mm(a.T, a, out=out[:-1, :-1]).div_(len(a))
+    mean = a.mean(dim=0)
+    out[:-1, -1], out[-1, :-1], out[-1, -1] = mean, mean, 1.0
+    return out
 
 
 def _output_grads(module: nn.Module, grads: torch.Tensor, dtype) -> torch.Tensor:

@@ -89,14 +89,16 @@ class EmbeddingBlock:
     def update(self, inputs, output_grads, decay: float, dtype, reduce=None) -> bool:
         return fold(self.state, self.statistics(inputs, output_grads, dtype, reduce), decay)
 
-    def statistics(self, inputs, output_grads, dtype, reduce=None) -> list:
-        """[(key, this batch's statistic)]: the token frequencies A and the output gradients' G."""
+    def statistics(self, inputs, output_grads, dtype, reduce=None, grad_scale: float = 1.0) -> list:
+        """[(key, this batch's statistic)]: the token frequencies A and the output gradients' G (of the
+        gradients times `grad_scale`)."""
         grads = output_grads if isinstance(output_grads, (list, tuple)) else [output_grads]
         tokens = inputs.reshape(-1)
         positions = len(tokens) // len(grads[0])
         counts = torch.bincount(tokens, minlength=self.module.num_embeddings).to(dtype) / len(tokens)
         gs = [g.reshape(-1, g.shape[-1]).to(dtype) for g in grads]
-        new_g = sum(g.T @ g for g in gs) / len(tokens) * positions
+        stacked = gs[0] if len(gs) == 1 else torch.cat(gs)
+        new_g = (stacked.T @ stacked).mul_(positions / len(tokens) * grad_scale**2)
         if reduce is not None:
             reduce(counts)
             reduce(new_g)
@@ -150,13 +152,11 @@ class DiagonalBlock:
         if isinstance(m, nn.LayerNorm):
             normed = F.layer_norm(inputs, m.normalized_shape, eps=m.eps)
             dims = tuple(range(1, inputs.dim() - len(m.normalized_shape)))
-        else:
-            if m.training or m.running_mean is None:
-                mean = inputs.mean(dim=(0, 2, 3), keepdim=True)
-                var = inputs.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
-            else:
-                mean, var = m.running_mean[None, :, None, None], m.running_var[None, :, None, None]
-            normed = (inputs - mean) / torch.sqrt(var + m.eps)
+        else:  # one fused call: the batch's statistics in training, the running ones in evaluation
+            batch_stats = m.training or m.running_mean is None
+            normed = F.batch_norm(inputs, None if batch_stats else m.running_mean.to(inputs.dtype),
+                                  None if batch_stats else m.running_var.to(inputs.dtype),
+                                  training=batch_stats, eps=m.eps)
             dims = (2, 3)
         out = [(grad * normed).sum(dim=dims) if dims else grad * normed]
         if m.bias is not None:
@@ -166,8 +166,9 @@ class DiagonalBlock:
     def update(self, inputs, output_grads, decay: float, dtype, reduce=None) -> bool:
         return fold(self.state, self.statistics(inputs, output_grads, dtype, reduce), decay)
 
-    def statistics(self, inputs, output_grads, dtype, reduce=None) -> list:
-        """[(key, this batch's statistic)]: the mean squared per-example gradient of each parameter."""
+    def statistics(self, inputs, output_grads, dtype, reduce=None, grad_scale: float = 1.0) -> list:
+        """[(key, this batch's statistic)]: the mean squared per-example gradient of each parameter (the
+        output gradients times `grad_scale`)."""
         grads = output_grads if isinstance(output_grads, (list, tuple)) else [output_grads]
         x = inputs.to(dtype)
         news = None
@@ -177,7 +178,7 @@ class DiagonalBlock:
         if reduce is not None:
             for n in news:
                 reduce(n)
-        return [(f"D{i}", n) for i, n in enumerate(news)]
+        return [(f"D{i}", n.mul_(grad_scale**2)) for i, n in enumerate(news)]
 
     @property
     def has_statistics(self) -> bool:

@@ -88,14 +88,19 @@ class KFACPreconditioner:
             output.register_hook(lambda grad, m=module, i=index: self._keep_grad(m, i, grad))
 
     def _keep_grad(self, module, index: int, grad):
-        g = grad.detach()
+        self._grads[module][index] = grad.detach()  # scaled in the statistics (_grad_scale)
+
+    def _grad_scale(self, module, grad: torch.Tensor, micro_batches: int) -> float:
+        """What turns a kept gradient into one example's gradient of its own loss: times the examples
+        (and positions) the loss was averaged over and the micro-batches it was divided by, over the
+        GradScaler's scale."""
         if self.reduction == "mean_over_positions" and isinstance(module, SEQUENCE_LAYOUT):
-            g = g * (g.numel() // g.shape[-1])  # a loss averaged over every position of every sequence
+            scale = (grad.numel() // grad.shape[-1]) * micro_batches  # averaged over every position
         elif self.reduction != "sum":
-            g = g * len(g)  # one example's gradient of its own loss
-        if self.grad_scaler is not None:
-            g = g / self.grad_scaler.get_scale()
-        self._grads[module][index] = g
+            scale = len(grad) * micro_batches
+        else:
+            scale = 1.0
+        return scale / self.grad_scaler.get_scale() if self.grad_scaler is not None else scale
 
     # -- the step -----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -140,12 +145,11 @@ class KFACPreconditioner:
             if not kept or len(kept) != len(inputs):  # a forward pass without its backward: not a batch
                 continue
             grads = [kept[i] for i in range(len(inputs))]
-            a, g = torch.cat(inputs), torch.cat(grads)
-            if self.reduction != "sum":
-                g = g * len(grads)  # each micro-batch's mean loss was divided by their number
+            a, g = (inputs[0], grads[0]) if len(grads) == 1 else (torch.cat(inputs), torch.cat(grads))
             dtype = torch.float64 if module.weight.dtype == torch.float64 else torch.float32
             block = self._block(module)
-            folds.append((block, block.statistics(a, g, dtype)))
+            scale = self._grad_scale(module, grads[0], len(grads))
+            folds.append((block, block.statistics(a, g, dtype, grad_scale=float(scale))))
         if not fold_all(folds, self.ema_decay):
             warnings.warn("KFACPreconditioner: non-finite activations or output gradients; the factors they "
                           "reach keep their values", RuntimeWarning, stacklevel=3)
