@@ -16,7 +16,8 @@ Tasks (no download; one torch thread on CPU):
            target: held-out Poisson deviance within 5% of the true rates'
 
 The held-out metric is evaluated every 5 steps outside the timed region; time to target is the training
-time until the first evaluation that meets it. Per-step cost is amortised over the whole run.
+time until the first evaluation that meets it. Per-step cost is amortised over the whole run. The runs go
+seed by seed, every method's run of a seed in turn, so that the machine's slow spells fall on all alike.
 
     python benchmarks/kfac_tasks.py [--quick] [--device cpu|cuda] [--tasks cnn charlm poisson]
 """
@@ -419,11 +420,17 @@ def summary(values) -> str:
 def table(task: Task, seeds) -> list:
     rows = []
     names = list(GRIDS)
-    results = {}
+    chosen = {}
     for name in names:
-        lr = best_lr(task, name)
-        print(f"  {task.name}: {name} lr={label(lr)} on {len(seeds)} seeds ...", file=sys.stderr, flush=True)
-        results[name] = (lr, [run(task, name, lr, s) for s in seeds])
+        chosen[name] = best_lr(task, name)
+        print(f"  {task.name}: {name}: {label(chosen[name])}", file=sys.stderr, flush=True)
+    # seeds outermost: a slow spell of the machine falls on every method alike, not on one method's runs
+    runs = {name: [] for name in names}
+    for seed in seeds:
+        print(f"  {task.name}: seed {seed} ...", file=sys.stderr, flush=True)
+        for name in names:
+            runs[name].append(run(task, name, chosen[name], seed))
+    results = {name: (chosen[name], runs[name]) for name in names}
     sgd_step = _step_cost(results["SGD+momentum"][1])
     for name in names:
         lr, runs = results[name]

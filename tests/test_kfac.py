@@ -444,3 +444,13 @@ def test_layer_hooks_are_present_only_on_steps_that_collect_statistics():
     assert model[0]._forward_hooks and fresh.state[model[0].weight]["count"] == 3
     fresh.close()
     assert not model[0]._forward_hooks and not model[2]._forward_hooks
+
+
+@pytest.mark.parametrize("rows", [8, 5000])  # a padded copy for small inputs, the mean row for large ones
+@pytest.mark.parametrize("bias", [True, False])
+def test_second_moment_of_the_inputs_with_a_trailing_one(rows, bias):
+    from numeric.nets.kfac import _second_moment
+    a = torch.randn(rows, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(rows))
+    padded = torch.cat([a, torch.ones(rows, 1, dtype=a.dtype)], dim=1) if bias else a
+    expected = torch.einsum("ni,nj->ij", padded, padded) / rows
+    assert torch.allclose(_second_moment(a, bias), expected, rtol=1e-12, atol=1e-12)

@@ -159,3 +159,18 @@ def test_preconditioner_and_optimizer_agree_on_every_block_kind():
         sgd.step()
     for a, b in zip(model_a.parameters(), model_b.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+def test_batch_norm_in_training_normalises_with_the_batch_statistics():
+    """The per-example weight gradient Σ g ⊙ x̂ with x̂ from the batch's own mean and biased variance."""
+    from numeric.nets.layer_blocks import DiagonalBlock
+    torch.manual_seed(5)
+    norm = nn.BatchNorm2d(3).double().train()
+    x = torch.randn(6, 3, 4, 4, dtype=torch.float64) * 2 + 1
+    g = torch.randn_like(x)
+    mean = x.mean(dim=(0, 2, 3), keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=(0, 2, 3), keepdim=True)
+    normed = (x - mean) / torch.sqrt(var + norm.eps)
+    weight, bias = DiagonalBlock(norm, {}).per_example(x, g)
+    torch.testing.assert_close(weight, (g * normed).sum(dim=(2, 3)))
+    torch.testing.assert_close(bias, g.sum(dim=(2, 3)))
