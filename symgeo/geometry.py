@@ -25,6 +25,7 @@ from .family import ExponentialFamily, Family
 from .fisher import FisherResult, expectation_params, fisher_by_expectation, fisher_exponential
 from .geodesic import geodesic_equations
 from .names import fresh, names_of
+from .printer import latex
 from .recognize import recognize
 from .regularity import check_regular
 from .simplify import tidy, tidy_matrix, tidy_reduced
@@ -395,7 +396,6 @@ class Geometry:
 
     # -- display ------------------------------------------------------------------------------
     def _repr_latex_(self) -> str:
-        from .render import latex
         return (rf"$\text{{{self.family.name}}}\ ({self.family.chart}):\quad g = {latex(self.fisher)},\quad "
                 rf"R = {latex(self.scalar_curvature)}$")
 

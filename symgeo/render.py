@@ -1,5 +1,5 @@
-"""The one printer of symgeo's formulas: text and JSON strings, LaTeX (ψ, ψ⁽ⁿ⁾, log Γ wherever LaTeX is
-written: `derive --format latex`, the report, notebooks), and the stages of `symgeo derive` in each format.
+"""How symgeo's formulas are written out: text and JSON strings, LaTeX displays (with symgeo.printer's ψ,
+ψ⁽ⁿ⁾ and log Γ: `derive --format latex`, the report), and the stages of `symgeo derive` in each format.
 
 A LaTeX display wider than the line is broken, not shrunk: a long sum runs over several lines, and a long
 sum inside a product, a power or a function is named (u₁, u₂, …) and given on lines of its own.
@@ -14,26 +14,11 @@ import re
 from typing import TYPE_CHECKING
 
 import sympy as sp
-from sympy.printing.latex import LatexPrinter
+
+from .printer import Printer, latex
 
 if TYPE_CHECKING:
     from .geometry import Geometry
-
-
-class _Printer(LatexPrinter):
-    """SymPy's LaTeX with ψ, ψ^{(n)} and log Γ instead of operator names."""
-
-    def _print_polygamma(self, expr, exp=None):
-        n, x = expr.args
-        head = r"\psi" if n == 0 else rf"\psi^{{({self._print(n)})}}"
-        return head + rf"\left({self._print(x)}\right)" + (f"^{{{exp}}}" if exp else "")
-
-    def _print_loggamma(self, expr, exp=None):
-        return r"\log\Gamma" + (f"^{{{exp}}}" if exp else "") + rf"\left({self._print(expr.args[0])}\right)"
-
-
-def latex(expr) -> str:
-    return _Printer().doprint(sp.sympify(expr))
 
 
 BIG_SUM = 100  # terms: a sum this long is printed in SymPy's stored order, not sorted again
@@ -162,7 +147,7 @@ def _terms(expr) -> list[str]:
     """The LaTeX of a sum's terms in the printer's order, each with its own sign."""
     if not isinstance(expr, sp.Add):
         return [latex(expr)]
-    return [latex(t) for t in _Printer()._as_ordered_terms(expr)]
+    return [latex(t) for t in Printer()._as_ordered_terms(expr)]
 
 
 def _widest_sum(expr):
