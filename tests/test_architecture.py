@@ -15,14 +15,16 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path, top_level_only: bool) -> set[str]:
-    """Modules `path` imports (absolute names), all of them or only those run at import time."""
+def _imports(path: Path, top_level_only: bool, nodes=None) -> set[str]:
+    """Modules `path` imports (absolute names), all of them or only those run at import time (or those of
+    the given import `nodes`)."""
     tree = ast.parse(path.read_text())
     package = _module_name(path).split(".")
     if path.name != "__init__.py":
         package = package[:-1]
-    nodes = tree.body if top_level_only else list(ast.walk(tree))
-    if top_level_only:  # `if TYPE_CHECKING:` and try/except bodies at the top level run too (except TYPE_CHECKING)
+    if nodes is None:
+        nodes = tree.body if top_level_only else list(ast.walk(tree))
+    if top_level_only:  # if/try bodies at the top level run too, `if TYPE_CHECKING:` ones do not
         nodes = [n for stmt in tree.body for n in _top_level(stmt)]
     out = set()
     for node in nodes:
@@ -71,11 +73,24 @@ def test_numeric_commands_are_loaded_lazily():
         assert "symgeo.cli.numerical" not in _imports(MODULES[name], True)
 
 
-def test_no_import_circle():
+def _runtime_imports(path: Path) -> set[str]:
+    """Every import that can run, at the top or inside a function (a lazy import still ties two modules),
+    except those under `if TYPE_CHECKING:` and a bare `import symgeo` (a worker's preload of the whole
+    package, not a use of one module)."""
+    tree = ast.parse(path.read_text())
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+    kept = [node for node in ast.walk(tree) if id(node) not in typing_only
+            and not (isinstance(node, ast.Import) and [a.name for a in node.names] == ["symgeo"])]
+    return _imports(path, False, kept)
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["at import time", "lazy imports too"])
+def test_no_import_circle(lazy):
     graph = {}
     for name, path in MODULES.items():
         targets = set()
-        for imported in _imports(path, True):
+        for imported in (_runtime_imports(path) if lazy else _imports(path, True)):
             while imported and imported not in MODULES:
                 imported = imported.rpartition(".")[0]
             if imported and imported != name:
