@@ -115,6 +115,8 @@ def test_ppo_and_pendulum_smoke():
     assert len(log.rows) == 2
     with pytest.raises(ValueError, match="algorithm"):
         train("CartPole-v1", 10, TrainConfig(algorithm="a2c"), progress=False)
+    with pytest.raises(ValueError, match="fvp"):  # refused when configured, not at the first update
+        TRPOConfig(fvp="finite_differences")
 
 
 def test_seeded_runs_are_reproducible():

@@ -218,6 +218,7 @@ class TRPOConfig:
     cg_damping: float = 0.1
     backtrack_ratio: float = 0.8
     backtrack_iters: int = 10
+    fvp: str = "exact"
 
     def __post_init__(self):
         positive("max_kl", self.max_kl)
@@ -225,7 +226,8 @@ class TRPOConfig:
         nonnegative("cg_damping", self.cg_damping)
         in_unit("backtrack_ratio", self.backtrack_ratio, low_closed=False)
         count("backtrack_iters", self.backtrack_iters)
-    fvp: str = "exact"
+        if self.fvp not in FVP_ROUTES:
+            raise InvalidArgumentError(f"fvp must be one of {FVP_ROUTES}, not {self.fvp!r}")
 
 
 def trpo_step(policy: Policy, obs, actions, advantages, config: TRPOConfig) -> dict:
