@@ -9,7 +9,9 @@ torch = pytest.importorskip("torch")
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from numeric.nets.kfac import KFAC, KroneckerBlock, per_example_nll, robust_eigh
+from numeric.nets.kfac import KFAC, per_example_nll
+from numeric.nets.kronecker import KroneckerBlock
+from numeric.nets.linalg import robust_eigh
 
 
 def per_example_fisher(model, x, targets, loss):
@@ -449,7 +451,7 @@ def test_layer_hooks_are_present_only_on_steps_that_collect_statistics():
 @pytest.mark.parametrize("rows", [8, 5000])  # a padded copy for small inputs, the mean row for large ones
 @pytest.mark.parametrize("bias", [True, False])
 def test_second_moment_of_the_inputs_with_a_trailing_one(rows, bias):
-    from numeric.nets.kfac import _second_moment
+    from numeric.nets.kronecker import _second_moment
     a = torch.randn(rows, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(rows))
     padded = torch.cat([a, torch.ones(rows, 1, dtype=a.dtype)], dim=1) if bias else a
     expected = torch.einsum("ni,nj->ij", padded, padded) / rows

@@ -1,4 +1,4 @@
-"""K-FAC curvature blocks for layers other than Linear/Conv2d (those are `kfac.KroneckerBlock`):
+"""K-FAC curvature blocks for layers other than Linear/Conv2d (those are `kronecker.KroneckerBlock`):
 
     nn.Embedding               A ⊗ G with A = diag(token frequencies) (one-hot inputs: A is diagonal),
                                G = E[g gᵀ] of the output gradients; inverted exactly in G's eigenbasis,
