@@ -1,6 +1,6 @@
 """Forward hooks on K-FAC's layers that are present only on the steps that collect statistics: a module
-with a forward hook takes torch's slower call path on every call, which on a small network costs as much
-as a third of the preconditioning itself."""
+with a forward hook takes torch's slower call path on every call (measured: 2.5 µs a layer a step on one
+CPU thread, 2% of a small MLP's SGD step, paid on every step for statistics taken every tenth)."""
 from __future__ import annotations
 
 
