@@ -26,7 +26,6 @@ import warnings
 
 import torch
 from torch import nn
-from torch.nn.utils import get_total_norm
 
 from symgeo.errors import InvalidArgumentError
 
@@ -34,7 +33,7 @@ from ..validate import count, in_unit, nonnegative, positive
 from .heads import LOSSES, Head, head_for_loss
 from .hooks import StatisticsHooks
 from .kronecker import INVERSE_METHODS, INVERSES, KroneckerBlock
-from .layer_blocks import NORMS, DiagonalBlock, EmbeddingBlock, fold_all
+from .layer_blocks import NORMS, DiagonalBlock, EmbeddingBlock, finite_groups, fold_all
 
 FISHERS = ("true", "empirical", "ggn")
 KRONECKER = (nn.Linear, nn.Conv2d)
@@ -359,12 +358,11 @@ def supported_layers(model: nn.Module, skip: tuple) -> list:
 
 
 def all_finite(value) -> bool:
-    """Every entry finite, for a tensor or a sequence of tensors: one fused max-norm over all of them (a
-    NaN or an inf anywhere makes it non-finite) and one synchronisation."""
+    """Every entry finite, for a tensor or a sequence of tensors (layer_blocks.finite_groups: one fused
+    max-norm over all of them, one synchronisation)."""
     if torch.is_tensor(value):
         return bool(torch.isfinite(value).all())
-    tensors = [v for v in value if torch.is_tensor(v)]
-    return not tensors or bool(torch.isfinite(get_total_norm(tensors, math.inf)))
+    return finite_groups([[v for v in value if torch.is_tensor(v)]])[0]
 
 
 def _validate(**values) -> None:

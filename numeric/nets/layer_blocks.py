@@ -25,13 +25,12 @@ from .linalg import robust_eigh
 NORMS = (nn.LayerNorm, nn.BatchNorm2d)
 
 
-def fold(state: dict, news, decay: float, finite: bool | None = None) -> bool:
+def fold(state: dict, news, decay: float) -> bool:
     """Fold a batch's statistics [(key, tensor)] into their moving averages, all or none: a batch with a
     non-finite statistic (NaN or inf anywhere in its inputs or output gradients reaches it) leaves the
-    state as it was and gives False. `finite`, when the caller checked already. The statistics are
-    small: checking them, not the activations, is cheap."""
-    if finite is None:
-        finite = finite_groups([[new for _, new in news]])[0]
+    state as it was and gives False. The statistics are small: checking them, not the activations, is
+    cheap."""
+    finite = finite_groups([[new for _, new in news]])[0]
     if finite:
         _moving_averages([(state, news)], decay)
     return finite
