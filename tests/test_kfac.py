@@ -448,11 +448,66 @@ def test_layer_hooks_are_present_only_on_steps_that_collect_statistics():
     assert not model[0]._forward_hooks and not model[2]._forward_hooks
 
 
-@pytest.mark.parametrize("rows", [8, 5000])  # a padded copy for small inputs, the mean row for large ones
+@pytest.mark.parametrize("rows", [8, 5000])  # a padded copy for small inputs, the column sums for large ones
 @pytest.mark.parametrize("bias", [True, False])
-def test_second_moment_of_the_inputs_with_a_trailing_one(rows, bias):
-    from numeric.nets.kronecker import _second_moment
+def test_moment_sum_of_the_inputs_with_a_trailing_one(rows, bias):
+    from numeric.nets.kronecker import _moment_sum
     a = torch.randn(rows, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(rows))
     padded = torch.cat([a, torch.ones(rows, 1, dtype=a.dtype)], dim=1) if bias else a
-    expected = torch.einsum("ni,nj->ij", padded, padded) / rows
-    assert torch.allclose(_second_moment(a, bias), expected, rtol=1e-12, atol=1e-12)
+    expected = torch.einsum("ni,nj->ij", padded, padded)
+    assert torch.allclose(_moment_sum(a, bias), expected, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("inverse", ["eigen", "ekfac"])
+def test_convolution_statistics_built_a_few_examples_at_a_time_equal_the_whole_batch(monkeypatch, inverse):
+    """A convolution's patches are built in chunks of examples (a bounded temporary): A, G and EKFAC's S
+    equal the whole batch's, and A is E[ã ãᵀ] over examples and positions of the unfolded input."""
+    from numeric.nets import kronecker
+    torch.manual_seed(4)
+    conv = nn.Conv2d(3, 4, 3, padding=1, stride=2).double()
+    x = torch.randn(10, 3, 7, 7, dtype=torch.float64)
+    g = torch.randn(10, 4, 4, 4, dtype=torch.float64)
+    state: dict = {}
+    block = KroneckerBlock(conv, state, inverse)
+    block.update(x, g, 0.5, torch.float64)
+    block.refresh_inverse(0.1)                            # EKFAC's S needs an eigenbasis
+    whole = dict(block.statistics(x, g, torch.float64, grad_scale=3.0))
+    monkeypatch.setitem(kronecker.PATCH_ENTRIES, "cpu", 27 * 16 * 3)  # 3 examples a chunk: 3 + 3 + 3 + 1
+    assert block._examples_per_chunk(g) == 3
+    chunked = dict(block.statistics(x, g, torch.float64, grad_scale=3.0))
+    assert set(chunked) == set(whole) == ({"A", "G", "S"} if inverse == "ekfac" else {"A", "G"})
+    for key, value in whole.items():
+        assert torch.allclose(chunked[key], value, rtol=1e-12, atol=1e-12), key
+    patches = torch.nn.functional.unfold(x, 3, padding=1, stride=2).transpose(1, 2).reshape(-1, 27)
+    padded = torch.cat([patches, torch.ones(len(patches), 1, dtype=x.dtype)], dim=1)
+    assert torch.allclose(chunked["A"], padded.T @ padded / len(padded), rtol=1e-12, atol=1e-12)
+    rows = g.permute(0, 2, 3, 1).reshape(-1, 4)
+    assert torch.allclose(chunked["G"], 9.0 * rows.T @ rows / 10, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("inverse", ["eigen", "cholesky", "ekfac"])
+@pytest.mark.parametrize("layer", ["linear", "one-output", "no-bias", "conv"])
+def test_layer_directions_equal_the_preconditioned_gradient_matrix(inverse, layer):
+    """directions() takes ∇W and ∇b apart (no [∇W | ∇b] is built; one output skips Q_G): the same numbers
+    as precondition() on the (out, in + 1) gradient matrix, with and without weight decay."""
+    torch.manual_seed(5)
+    module = {"linear": nn.Linear(5, 3), "one-output": nn.Linear(5, 1),
+              "no-bias": nn.Linear(5, 3, bias=False), "conv": nn.Conv2d(2, 3, 3, padding=1)}[layer].double()
+    x = torch.randn(12, 2, 4, 4) if layer == "conv" else torch.randn(12, 5)
+    x = x.double()
+    out = module(x)
+    block = KroneckerBlock(module, {}, inverse)
+    block.update(x, torch.randn_like(out), 0.5, torch.float64)
+    block.refresh_inverse(0.1)
+    if inverse == "ekfac":
+        block.update(x, torch.randn_like(out), 0.5, torch.float64)  # S moves off d_G d_Aᵀ
+    out.pow(2).sum().backward()
+    for decay in (0.0, 0.3):
+        directions = block.directions(0.1, decay)
+        params = [module.weight] + ([module.bias] if module.bias is not None else [])
+        matrix = torch.cat([(p.grad + decay * p.detach()).reshape(len(p), -1) for p in params], dim=1)
+        expected = block.precondition(matrix, 0.1)
+        assert torch.allclose(directions[module.weight].reshape(len(expected), -1),
+                              expected[:, :module.weight[0].numel()], rtol=1e-10, atol=1e-12)
+        if module.bias is not None:
+            assert torch.allclose(directions[module.bias], expected[:, -1], rtol=1e-10, atol=1e-12)

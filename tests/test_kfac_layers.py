@@ -2,12 +2,15 @@
 blocks computed here with torch.func (vmap of grad): exact where the block is exact (one example; the
 normalisation layers' diagonals), the expand-convention factors otherwise."""
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.func import functional_call, grad, vmap  # noqa: E402
 
 from numeric.nets.kfac import KFAC, block_for  # noqa: E402
+from numeric.nets.layer_blocks import finite_groups  # noqa: E402
 
 
 def _per_example_grads(model, x, y):
@@ -174,3 +177,24 @@ def test_batch_norm_in_training_normalises_with_the_batch_statistics():
     weight, bias = DiagonalBlock(norm, {}).per_example(x, g)
     torch.testing.assert_close(weight, (g * normed).sum(dim=(2, 3)))
     torch.testing.assert_close(bias, g.sum(dim=(2, 3)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 40), st.sampled_from(["fine", "huge", "nan", "inf", "-inf"]),
+                          st.sampled_from([torch.float32, torch.float64, torch.float16])),
+                min_size=1, max_size=6),
+       st.integers(1, 3))
+def test_finite_groups_tells_non_finite_entries_from_overflowing_norms(tensors, groups):
+    """The fast norm-based check against torch.isfinite entry by entry: finite tensors whose squares
+    overflow (entries near the dtype's largest) are finite; one NaN or ±inf anywhere is not."""
+    made = []
+    for size, kind, dtype in tensors:
+        t = torch.randn(size, dtype=torch.float64)
+        if kind == "huge":
+            t = t.sign() * torch.finfo(dtype).max * 0.9
+        elif kind != "fine":
+            t[size // 2] = float(kind)
+        made.append(t.to(dtype))
+    grouped = [made[i::groups] for i in range(groups)]
+    expected = [all(bool(torch.isfinite(t).all()) for t in group) for group in grouped]
+    assert finite_groups(grouped) == expected

@@ -119,7 +119,7 @@ class KFAC(torch.optim.Optimizer):
                 f"adapt_damping must be a positive step interval or None, not {adapt_damping}"
             )
         self.adapt_damping = adapt_damping
-        self._inverse = INVERSE_METHODS[inverse]()
+        self._blocks = Blocks(INVERSE_METHODS[inverse]())
         self._captured: dict = {}
         self._batch = None
         self._layer_hooks = StatisticsHooks(self.layers, self._capture)
@@ -151,7 +151,7 @@ class KFAC(torch.optim.Optimizer):
         return self.state["kfac"].get("steps", 0) if "kfac" in self.state else 0
 
     def _block(self, module):
-        return block_for(module, self.state[module.weight], self._inverse)
+        return self._blocks.get(module, self.state[module.weight])
 
     def backward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean loss of the batch; computes its gradients and (every factor_interval steps) the factors."""
@@ -285,7 +285,7 @@ class KFAC(torch.optim.Optimizer):
                 updates[p] = p.grad + decay * p if decay else p.grad
         for module in self.layers:
             block = self._block(module)
-            if module.weight.grad is None or not block.has_inverse:
+            if block.weight.grad is None or not block.has_inverse:
                 continue
             updates.update(block.directions(group["damping"], decay))
         return updates
@@ -414,3 +414,18 @@ def block_for(module: nn.Module, state: dict, inverse):
     if isinstance(module, NORMS):
         return DiagonalBlock(module, state)
     return KroneckerBlock(module, state, inverse)
+
+
+class Blocks:
+    """Each layer's curvature block, built once (the step reads them every time) and again only when the
+    layer's state dict is replaced, as loading a state does."""
+
+    def __init__(self, inverse):
+        self.inverse = inverse
+        self._built: dict = {}
+
+    def get(self, module: nn.Module, state: dict):
+        block = self._built.get(module)
+        if block is None or block.state is not state:
+            block = self._built[module] = block_for(module, state, self.inverse)
+        return block

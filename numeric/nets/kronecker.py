@@ -41,10 +41,49 @@ class Inverse:
         raise NotImplementedError
 
     def apply(self, state: dict, grad: torch.Tensor, damping: float) -> torch.Tensor:
+        """The preconditioned (out, in [+1]) gradient matrix."""
         raise NotImplementedError
 
+    def apply_split(self, state: dict, weight: torch.Tensor, bias: torch.Tensor | None, damping: float):
+        """apply() to [∇W | ∇b] given as the (out, in) weight matrix and the bias vector (None: no bias),
+        returned the same way: (weight matrix, bias)."""
+        if bias is None:
+            return self.apply(state, weight, damping), None
+        update = self.apply(state, torch.cat([weight, bias[:, None]], dim=1), damping)
+        return update[:, :-1], update[:, -1]
 
-class EigenInverse(Inverse):
+
+class _EigenbasisInverse(Inverse):
+    """(A ⊗ G + λ)⁻¹ as Q_G [(Q_Gᵀ ∇ Q_A) ∘ scale] Q_Aᵀ, scale one number per eigenvector pair."""
+
+    def _scale(self, state: dict, damping: float) -> torch.Tensor:
+        raise NotImplementedError
+
+    def apply(self, state, grad, damping):
+        qa = state["QA"]  # torch.mm: a little less dispatch than @ for small blocks
+        return torch.mm(self._rotate_scale(state, torch.mm(grad, qa), damping), qa.T)
+
+    def _rotate_scale(self, state, rotated, damping):
+        """Q_G [(Q_Gᵀ X) ∘ scale] for X = ∇ Q_A (in place). With one output Q_G = ±1 and this is X ∘ scale
+        (a regression layer's two products saved)."""
+        qg = state["QG"]
+        if qg.shape[0] == 1:
+            return rotated.mul_(self._scale(state, damping))
+        return torch.mm(qg, torch.mm(qg.T, rotated).mul_(self._scale(state, damping)))
+
+    def apply_split(self, state, weight, bias, damping):
+        """With a bias, [∇W | ∇b] Q_A = ∇W Q_A[:-1] + ∇b Q_A[-1] and the result's two parts are Y Q_A[:-1]ᵀ
+        and Y Q_A[-1]: neither [∇W | ∇b] nor a copy of the weight's part is made (a third fewer operations
+        for a small layer, whose step is the operations' fixed cost)."""
+        if bias is None:
+            return self.apply(state, weight, damping), None
+        qa = state["QA"]
+        top, last = qa[:-1], qa[-1]
+        y = self._rotate_scale(state, torch.addr(torch.mm(weight, top), bias, last), damping)
+        return torch.mm(y, top.T), torch.mv(y, last)
+
+
+class EigenInverse(_EigenbasisInverse):
     """Exact Tikhonov damping of A ⊗ G in its eigenbasis: (d_G d_Aᵀ + λ)⁻¹."""
 
     keys = ("QA", "dA", "QG", "dG", "scale")
@@ -52,23 +91,21 @@ class EigenInverse(Inverse):
     def refresh(self, state, a, g, damping):
         state["QA"], state["dA"] = robust_eigh(a)
         state["QG"], state["dG"] = robust_eigh(g)
-        state["scale"] = self._scale(state, damping)
+        state["scale"] = self._damped(state, damping)
         state["scale_damping"] = damping
 
     def shapes(self, n_a, n_g):
         return {"QA": (n_a, n_a), "dA": (n_a,), "QG": (n_g, n_g), "dG": (n_g,), "scale": (n_g, n_a)}
 
-    def apply(self, state, grad, damping):
-        scale = state["scale"] if state.get("scale_damping") == damping else self._scale(state, damping)
-        qg, qa = state["QG"], state["QA"]  # torch.mm: a little less dispatch than @ for small blocks
-        return torch.mm(torch.mm(qg, torch.mm(torch.mm(qg.T, grad), qa).mul_(scale)), qa.T)
+    def _scale(self, state, damping):
+        return state["scale"] if state.get("scale_damping") == damping else self._damped(state, damping)
 
     @staticmethod
-    def _scale(state, damping):
+    def _damped(state, damping):
         return 1 / (state["dG"][:, None] * state["dA"][None, :] + damping)
 
 
-class EKFACInverse(Inverse):
+class EKFACInverse(_EigenbasisInverse):
     """K-FAC's eigenbasis with the eigenvalues d_G d_Aᵀ replaced by a moving average S of the per-example
     gradients' second moments in that basis (George et al. 2018): (S + λ)⁻¹."""
 
@@ -83,9 +120,8 @@ class EKFACInverse(Inverse):
     def shapes(self, n_a, n_g):
         return {"QA": (n_a, n_a), "dA": (n_a,), "QG": (n_g, n_g), "dG": (n_g,), "S": (n_g, n_a)}
 
-    def apply(self, state, grad, damping):
-        qa, qg = state["QA"], state["QG"]
-        return torch.mm(torch.mm(qg, torch.mm(torch.mm(qg.T, grad), qa).div_(state["S"] + damping)), qa.T)
+    def _scale(self, state, damping):
+        return 1 / (state["S"] + damping)
 
 
 class CholeskyInverse(Inverse):
@@ -114,6 +150,11 @@ def _eye_like(matrix: torch.Tensor) -> torch.Tensor:
 
 INVERSE_METHODS = {"eigen": EigenInverse, "cholesky": CholeskyInverse, "ekfac": EKFACInverse}
 INVERSES = tuple(INVERSE_METHODS)
+# a convolution's statistics build at most about this many patch entries at a time: on the CPU, temporaries of
+# half a megabyte are reused from the heap, larger ones are fresh pages each time (the first touch of each
+# page faults); on an accelerator the caching allocator reuses anything, so the bound only limits memory
+PATCH_ENTRIES = {"cpu": 1 << 17}
+PATCH_ENTRIES_ELSEWHERE = 1 << 24
 
 
 # -- curvature blocks: one precondition(grad, damping) interface -----------------------------------
@@ -124,6 +165,7 @@ class KroneckerBlock:
         self.module = module
         self.state = state
         self.inverse = INVERSE_METHODS[inverse]() if isinstance(inverse, str) else inverse
+        self.weight, self.bias = module.weight, module.bias  # read every step: not through nn.Module
 
     def update(self, inputs: torch.Tensor, output_grads, decay: float, dtype, reduce=None) -> bool:
         """Fold this batch's A and G into the moving averages (`reduce` averages them across processes);
@@ -135,35 +177,49 @@ class KroneckerBlock:
         """[(key, this batch's statistic)]: A, G (and EKFAC's S). `output_grads` is one tensor of
         per-example gradients, or a list whose G contributions add up (the columns of F^{1/2} of the
         exact GGN); G and S are those of the gradients times `grad_scale` (scaling the small statistic,
-        not the large gradients)."""
+        not the large gradients). A convolution's patches are built a few examples at a time
+        (PATCH_ENTRIES)."""
         grads = output_grads if isinstance(output_grads, (list, tuple)) else [output_grads]
-        a = _activations(self.module, inputs, dtype)
-        gs = [_output_grads(self.module, g, dtype) for g in grads]
         batch = len(grads[0])
-        positions = len(a) // batch
-        new_a = _second_moment(a, self.module.bias is not None)
-        stacked = gs[0] if len(gs) == 1 else torch.cat(gs)  # Σ_j g_jᵀ g_j as one product
+        ekfac = isinstance(self.inverse, EKFACInverse) and "QA" in self.state
+        sums, rows, step = [], 0, self._examples_per_chunk(grads[0])
+        for start in range(0, batch, step):
+            part = slice(start, start + step)
+            a = _activations(self.module, inputs[part], dtype)
+            gs = [_output_grads(self.module, g[part], dtype) for g in grads]
+            stacked = gs[0] if len(gs) == 1 else torch.cat(gs)  # Σ_j g_jᵀ g_j as one product
+            chunk = [_moment_sum(a, self.bias is not None), stacked.T @ stacked]
+            if ekfac:
+                chunk.append(sum(self._eigenbasis_squares(a, g, len(grads[0][part])) for g in gs))
+            sums = chunk if not sums else [total.add_(c) for total, c in zip(sums, chunk)]
+            rows += len(a)
         # one example's gradient sums over its positions
-        new_g = (stacked.T @ stacked).mul_(positions / len(a) * grad_scale**2)
+        news = [("A", sums[0].div_(rows)), ("G", sums[1].mul_((rows // batch) / rows * grad_scale**2))]
+        if ekfac:
+            news.append(("S", sums[2].mul_(grad_scale**2 / batch)))
         if reduce is not None:
-            reduce(new_a)
-            reduce(new_g)
-        news = [("A", new_a), ("G", new_g)]
-        if isinstance(self.inverse, EKFACInverse) and "QA" in self.state:
-            new_s = sum(self._eigenbasis_second_moment(a, g, batch) for g in gs) * grad_scale**2
-            if reduce is not None:
-                reduce(new_s)
-            news.append(("S", new_s))
+            for _, new in news:
+                reduce(new)
         return news
 
-    def _eigenbasis_second_moment(self, a, g, batch: int) -> torch.Tensor:
-        """EKFAC's rescaling (George et al. 2018): E_b[(Q_Gᵀ ∇W_b Q_A)²], the exact diagonal of the Fisher in
-        the Kronecker eigenbasis, from per-example gradients ∇W_b = Σ_t g_bt ã_btᵀ."""
+    def _examples_per_chunk(self, grads: torch.Tensor) -> int:
+        """All of them, but for a convolution as many as keep its patch matrix within PATCH_ENTRIES (on the
+        CPU a large temporary costs more than the products: fresh pages, each faulted in)."""
+        if not isinstance(self.module, nn.Conv2d):
+            return len(grads)
+        budget = PATCH_ENTRIES.get(grads.device.type, PATCH_ENTRIES_ELSEWHERE)
+        per_example = self.weight.shape[1:].numel() * grads.shape[2:].numel()  # patch length × positions
+        return max(1, min(len(grads), budget // per_example))
+
+    def _eigenbasis_squares(self, a, g, batch: int) -> torch.Tensor:
+        """EKFAC's rescaling (George et al. 2018) summed over examples: Σ_b (Q_Gᵀ ∇W_b Q_A)², whose mean is
+        the exact diagonal of the Fisher in the Kronecker eigenbasis, from per-example gradients
+        ∇W_b = Σ_t g_bt ã_btᵀ."""
         if self.module.bias is not None:
             a = torch.cat([a, a.new_ones(len(a), 1)], dim=1)
         u = (g @ self.state["QG"]).reshape(batch, -1, g.shape[1])
         v = (a @ self.state["QA"]).reshape(batch, -1, a.shape[1])
-        return torch.einsum("bto,bti->boi", u, v).pow(2).mean(dim=0)
+        return torch.einsum("bto,bti->boi", u, v).pow(2).sum(dim=0)
 
     @property
     def has_statistics(self) -> bool:
@@ -191,20 +247,27 @@ class KroneckerBlock:
 
     def directions(self, damping: float, weight_decay: float = 0.0) -> dict:
         """{parameter: preconditioned gradient} of the layer (weight decay added to the gradient first)."""
-        matrix = gradient_matrix(self.module)
+        weight, bias = self.weight, self.bias
+        dtype = self.state["A"].dtype
+        matrix = weight.grad.reshape(weight.shape[0], -1)
+        bias_grad = None if bias is None else bias.grad
         if weight_decay:
-            matrix = matrix + weight_decay * _as_matrix(self.module, self.module.weight, self.module.bias)
-        weight, bias = _split(self.module, self.precondition(matrix, damping))
-        return {self.module.weight: weight} | ({self.module.bias: bias} if bias is not None else {})
+            matrix = matrix + weight_decay * weight.reshape(weight.shape[0], -1)
+            bias_grad = None if bias is None else bias_grad + weight_decay * bias
+        if matrix.dtype != dtype:
+            matrix, bias_grad = matrix.to(dtype), None if bias is None else bias_grad.to(dtype)
+        update, bias_update = self.inverse.apply_split(self.state, matrix, bias_grad, damping)
+        if bias is None:
+            return {weight: update.view(weight.shape)}
+        return {weight: update.reshape(weight.shape), bias: bias_update}
 
     def quadratic(self, changes: dict) -> float:
         """½ Δᵀ (A ⊗ G) Δ for the layer's parameter changes."""
-        if not self.has_statistics or self.module.weight not in changes:
+        if not self.has_statistics or self.weight not in changes:
             return 0.0
         a, g = self.factors()
-        delta = _as_matrix(self.module, changes[self.module.weight], changes.get(self.module.bias)).to(
-            a.dtype
-        )
+        bias = None if self.bias is None else changes.get(self.bias)
+        delta = _as_matrix(changes[self.weight], bias).to(a.dtype)
         return 0.5 * float((delta * (g @ delta @ a)).sum())
 
 
@@ -218,16 +281,16 @@ def _activations(module: nn.Module, inputs: torch.Tensor, dtype) -> torch.Tensor
     return a.to(dtype)
 
 
-def _second_moment(a: torch.Tensor, bias: bool) -> torch.Tensor:
-    """E[ã ãᵀ] for ã = (a, 1): small a padded with ones (one product), large a (a convolution's patches)
-    not copied: the bias row is the mean of a."""
+def _moment_sum(a: torch.Tensor, bias: bool) -> torch.Tensor:
+    """Σ ã ãᵀ over the rows of a, ã = (a, 1): small a padded with ones (one product), large a (a convolution's
+    patches) not copied: the bias row is the column sums of a."""
     if not bias or a.numel() <= 1 << 16:
         a = F.pad(a, (0, 1), value=1.0) if bias else a
-        return (a.T @ a).div_(len(a))
+        return a.T @ a
     out = a.new_empty(a.shape[1] + 1, a.shape[1] + 1)
-    torch.mm(a.T, a, out=out[:-1, :-1]).div_(len(a))
-    mean = a.mean(dim=0)
-    out[:-1, -1], out[-1, :-1], out[-1, -1] = mean, mean, 1.0
+    torch.mm(a.T, a, out=out[:-1, :-1])
+    total = a.sum(dim=0)
+    out[:-1, -1], out[-1, :-1], out[-1, -1] = total, total, len(a)
     return out
 
 
@@ -237,17 +300,7 @@ def _output_grads(module: nn.Module, grads: torch.Tensor, dtype) -> torch.Tensor
     return grads.reshape(-1, grads.shape[-1]).to(dtype)
 
 
-def gradient_matrix(module: nn.Module) -> torch.Tensor:
-    """∇W as (out, in·k·k), with ∇b as a last column."""
-    return _as_matrix(module, module.weight.grad, None if module.bias is None else module.bias.grad)
-
-
-def _split(module: nn.Module, matrix: torch.Tensor):
-    weight = matrix[:, :-1] if module.bias is not None else matrix
-    bias = matrix[:, -1] if module.bias is not None else None
-    return weight.reshape(module.weight.shape), bias
-
-
-def _as_matrix(module: nn.Module, weight: torch.Tensor, bias) -> torch.Tensor:
+def _as_matrix(weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """A layer's weight-shaped tensor as (out, in·k·k), with its bias-shaped one as a last column."""
     matrix = weight.reshape(weight.shape[0], -1)
-    return torch.cat([matrix, bias[:, None]], dim=1) if module.bias is not None else matrix
+    return matrix if bias is None else torch.cat([matrix, bias[:, None]], dim=1)

@@ -32,7 +32,7 @@ from symgeo.errors import InvalidArgumentError
 
 from ..validate import count, in_unit, nonnegative, positive
 from .hooks import StatisticsHooks
-from .kfac import INVERSES, all_finite, block_for, gradient_inner, kl_scale, supported_layers
+from .kfac import INVERSE_METHODS, INVERSES, Blocks, all_finite, gradient_inner, kl_scale, supported_layers
 from .layer_blocks import fold_all
 
 REDUCTIONS = ("mean", "mean_over_positions", "sum")
@@ -69,6 +69,7 @@ class KFACPreconditioner:
         self.factor_interval, self.inverse_interval = factor_interval, inverse_interval
         self.inverse, self.reduction, self.grad_scaler = inverse, reduction, grad_scaler
         self.state: dict = {module: {} for module in self.layers}
+        self._blocks = Blocks(INVERSE_METHODS[inverse]())
         self.steps = 0
         self._inputs: dict = {m: [] for m in self.layers}
         self._grads: dict = {m: {} for m in self.layers}
@@ -123,7 +124,7 @@ class KFACPreconditioner:
         updates = {}
         for module in self.layers:
             block = self._block(module)
-            if not block.has_statistics or module.weight.grad is None:
+            if not block.has_statistics or block.weight.grad is None:
                 continue
             if due or not block.has_inverse:
                 block.refresh_inverse(self.damping)
@@ -163,7 +164,7 @@ class KFACPreconditioner:
             inner) else 1.0
 
     def _block(self, module):
-        return block_for(module, self.state[module], self.inverse)
+        return self._blocks.get(module, self.state[module])
 
     def _clear(self) -> None:
         for module in self.layers:
