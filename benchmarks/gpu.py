@@ -31,6 +31,7 @@ from numeric.nets.rl import DiagonalNormalActions, Policy, fisher_vector_product
 def _tasks():
     spec = importlib.util.spec_from_file_location("kfac_tasks", Path(__file__).with_name("kfac_tasks.py"))
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 

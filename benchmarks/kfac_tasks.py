@@ -1,9 +1,10 @@
 """K-FAC on real architectures, side by side in one run: symgeo's KFACPreconditioner (+ SGD with momentum)
 against SGD+momentum, AdamW and asdl's K-FAC (KfacGradientMaker + SGD with momentum, where asdl is
 installed: pip install asdfghjkl), each with its best setting from a small grid on seed 0 (the learning
-rate; for symgeo's K-FAC also the factor/inverse intervals, 10/50 or 20/100; on the Poisson MLP both
-K-FACs' damping λ, 0.1 or 0.01, their steps being bounded by the KL clip there), then 5 seeds (--quick: 1)
-with medians and 95% bootstrap confidence intervals (scipy.stats.bootstrap).
+rate; for symgeo's K-FAC also the factor/inverse intervals, 10/50 or 20/100, and the inverse, eigen or
+cholesky; on the Poisson MLP both K-FACs' damping λ, 0.1 or 0.01, their steps being bounded by the KL clip
+there), then 5 seeds (--quick: 1) with medians and 95% bootstrap confidence intervals
+(scipy.stats.bootstrap).
 
 Tasks (no download; one torch thread on CPU):
   cnn      a CNN with BatchNorm (conv 3×3 ×2, BN, ReLU, pool, linear) on scikit-learn's digits as 8×8 images;
@@ -29,6 +30,7 @@ import statistics
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +45,32 @@ from numeric.nets.preconditioner import KFACPreconditioner
 
 EVAL_EVERY = 5
 SEEDS = (0, 1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class KFACSetting:
+    """One grid point of symgeo's K-FAC: the rate, statistics every `factor_interval` steps, inverses every
+    `inverse_interval`, the damping λ and the inverse (eigen: exact Tikhonov damping of A ⊗ G; cholesky:
+    π-adjusted factored damping)."""
+
+    lr: float
+    factor_interval: int = 10
+    inverse_interval: int = 50
+    damping: float = 1e-2
+    inverse: str = "eigen"
+
+    def __str__(self) -> str:
+        return (f"{self.lr:g} ({self.factor_interval}/{self.inverse_interval}, λ={self.damping:g}, "
+                f"{self.inverse})")
+
+
+INVERSE_GRID = ("eigen", "cholesky")
 GRIDS = {
     "SGD+momentum": (0.03, 0.1, 0.3),
     "AdamW": (1e-3, 3e-3, 1e-2),
-    # (lr, factor interval, inverse interval): statistics every 10 or 20 steps, inverses every 50 or 100
-    "K-FAC (symgeo)": tuple((lr, f, i) for lr in (0.1, 0.3, 1.0) for f, i in ((10, 50), (20, 100))),
+    # statistics every 10 or 20 steps, inverses every 50 or 100; both inverses
+    "K-FAC (symgeo)": tuple(KFACSetting(lr, f, i, inverse=inverse) for lr in (0.1, 0.3, 1.0)
+                            for f, i in ((10, 50), (20, 100)) for inverse in INVERSE_GRID),
 }
 POISSON_INTERVALS = ((5, 20), (10, 50))  # the optimizer mode on the Poisson MLP: (factor, inverse)
 # the Poisson MLP's K-FAC steps are bounded by the KL clip, so the rate hardly matters there: its damping is
@@ -238,13 +261,10 @@ FAILED = dict(failed=True, per_step=float("nan"), reached=None, steps=None, fina
 
 
 def label(setting) -> str:
-    """A grid setting as printed: the rate, and K-FAC's factor/inverse intervals and damping λ."""
-    if not isinstance(setting, tuple):
-        return f"{setting:g}"
-    if len(setting) == 2:  # asdl: (rate, damping)
+    """A grid setting as printed: the rate, and for K-FAC its intervals, damping λ and inverse."""
+    if isinstance(setting, tuple):  # asdl: (rate, damping)
         return f"{setting[0]:g} (λ={setting[1]:g})"
-    damping = f", λ={setting[3]:g}" if len(setting) == 4 else ""
-    return f"{setting[0]:g} ({setting[1]}/{setting[2]}{damping})"
+    return str(setting) if isinstance(setting, KFACSetting) else f"{setting:g}"
 
 
 def run(task: Task, optimizer_name: str, lr, seed: int, head: str = "exact") -> dict:
@@ -260,10 +280,11 @@ def run(task: Task, optimizer_name: str, lr, seed: int, head: str = "exact") -> 
 
 def _run(task: Task, optimizer_name: str, setting, seed: int, head: str) -> dict:
     model = task.model(seed)
-    lr, factor_interval, inverse_interval = (
-        setting[:3] if isinstance(setting, tuple) and len(setting) >= 3 else (_rate(setting), 10, 50))
+    if optimizer_name == "K-FAC (symgeo)" and not isinstance(setting, KFACSetting):
+        setting = KFACSetting(setting)
     if task.name == "poisson" and optimizer_name == "K-FAC (symgeo)":
         return _run_kfac_head(task, model, setting, seed, head)
+    lr = _rate(setting)
     step_loss, backward_done = task.loss, False
     if optimizer_name == "AdamW":
         optimizer, pre = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01), None
@@ -277,9 +298,10 @@ def _run(task: Task, optimizer_name: str, setting, seed: int, head: str) -> dict
             reduction = "mean_over_positions" if task.name == "charlm" else "mean"
             pre = KFACPreconditioner(
                 model,
-                damping=1e-2,
-                factor_interval=factor_interval,
-                inverse_interval=inverse_interval,
+                damping=setting.damping,
+                factor_interval=setting.factor_interval,
+                inverse_interval=setting.inverse_interval,
+                inverse=setting.inverse,
                 reduction=reduction,
                 kl_clip=1e-3,
                 lr=lambda: optimizer.param_groups[0]["lr"],
@@ -345,11 +367,10 @@ def asdl_loss(task: Task, model, damping: float):
 def _run_kfac_head(task: Task, model, setting, seed: int, head: str) -> dict:
     """K-FAC (optimizer mode) with the exact GGN of the output family: symgeo's Poisson (log link) or the
     unit-variance normal of the MSE surrogate."""
-    lr, factor_interval, inverse_interval = setting[:3] if isinstance(setting, tuple) else (setting, 5, 20)
-    damping = setting[3] if isinstance(setting, tuple) and len(setting) == 4 else 0.1
-    optimizer = KFAC(model, lr=lr, momentum=0.0, damping=damping, factor_interval=factor_interval,
-                     inverse_interval=inverse_interval,
-                     kl_clip=1e-3, fisher="ggn", loss=POISSON if head == "exact" else "mse")
+    optimizer = KFAC(model, lr=setting.lr, momentum=0.0, damping=setting.damping,
+                     factor_interval=setting.factor_interval, inverse_interval=setting.inverse_interval,
+                     inverse=setting.inverse, kl_clip=1e-3, fisher="ggn",
+                     loss=POISSON if head == "exact" else "mse")
     batches = task.batches(seed)
     elapsed, reached_at, reached_step, value = 0.0, None, None, float("nan")
     for step in range(1, task.steps + 1):
@@ -380,14 +401,16 @@ def _sync(device):
 
 def grid(task, name) -> tuple:
     if task.name == "poisson" and name == "K-FAC (symgeo)":
-        return tuple((lr, f, i, d) for lr in (0.1, 0.3, 1.0) for f, i in POISSON_INTERVALS
-                     for d in POISSON_DAMPINGS)
+        return tuple(KFACSetting(lr, f, i, d, inverse) for lr in (0.1, 0.3, 1.0) for f, i in POISSON_INTERVALS
+                     for d in POISSON_DAMPINGS for inverse in INVERSE_GRID)
     if task.name == "poisson" and name == "K-FAC (asdl)":
         return tuple((lr, d) for lr in GRIDS[name] for d in POISSON_DAMPINGS)
     return GRIDS[name]
 
 
 def _rate(setting) -> float:
+    if isinstance(setting, KFACSetting):
+        return setting.lr
     return setting[0] if isinstance(setting, tuple) else setting
 
 

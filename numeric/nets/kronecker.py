@@ -190,7 +190,8 @@ class KroneckerBlock:
             stacked = gs[0] if len(gs) == 1 else torch.cat(gs)  # Σ_j g_jᵀ g_j as one product
             chunk = [_moment_sum(a, self.bias is not None), stacked.T @ stacked]
             if ekfac:
-                chunk.append(sum(self._eigenbasis_squares(a, g, len(grads[0][part])) for g in gs))
+                examples = min(step, batch - start)
+                chunk.append(sum(self._eigenbasis_squares(a, g, examples) for g in gs))
             sums = chunk if not sums else [total.add_(c) for total, c in zip(sums, chunk)]
             rows += len(a)
         # one example's gradient sums over its positions
