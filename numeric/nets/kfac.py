@@ -103,6 +103,8 @@ class KFAC(torch.optim.Optimizer):
             kl_clip=kl_clip,
         )
         super().__init__([p for p in model.parameters() if p.requires_grad], defaults)
+        in_layers = {p for module in self.layers for p in module.parameters()}
+        self._plain_params = [p for p in self.param_groups[0]["params"] if p not in in_layers]
         self.model, self.loss, self.fisher, self.inverse = model, loss, fisher, inverse
         self.factor_interval, self.inverse_interval = factor_interval, inverse_interval
         self.callback = callback
@@ -278,17 +280,21 @@ class KFAC(torch.optim.Optimizer):
             block.state["scale_damping"] = damping
 
     def _preconditioned(self, group) -> dict:
-        """{param: update direction}: K-FAC for the layers, the plain gradient for skipped parameters."""
-        updates, decay = {}, group["weight_decay"]
-        for p in self.param_groups[0]["params"]:
-            if p.grad is not None:
-                updates[p] = p.grad + decay * p if decay else p.grad
+        """{param: update direction}: K-FAC for the layers, the plain gradient for skipped parameters and
+        for layers without an inverse yet."""
+        decay = group["weight_decay"]
+        updates = _plain_directions(self._plain_params, decay)
         for module in self.layers:
             block = self._block(module)
             if block.weight.grad is None or not block.has_inverse:
-                continue
-            updates.update(block.directions(group["damping"], decay))
+                updates.update(_plain_directions(module.parameters(), decay))
+            else:
+                updates.update(block.directions(group["damping"], decay))
         return updates
+
+
+def _plain_directions(params, decay: float) -> dict:
+    return {p: p.grad + decay * p if decay else p.grad for p in params if p.grad is not None}
 
 
 def gradient_inner(updates: dict) -> float:

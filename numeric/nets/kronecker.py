@@ -31,8 +31,11 @@ class Inverse:
 
     keys: tuple = ()
 
+    def __init__(self):
+        self._required = frozenset(self.keys)  # ready() is asked every step
+
     def ready(self, state: dict) -> bool:
-        return state.keys() >= set(self.keys)
+        return self._required <= state.keys()
 
     def refresh(self, state: dict, a: torch.Tensor, g: torch.Tensor, damping: float) -> None:
         raise NotImplementedError
