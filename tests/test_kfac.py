@@ -511,3 +511,52 @@ def test_layer_directions_equal_the_preconditioned_gradient_matrix(inverse, laye
                               expected[:, :module.weight[0].numel()], rtol=1e-10, atol=1e-12)
         if module.bias is not None:
             assert torch.allclose(directions[module.bias], expected[:, -1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["optimizer", "preconditioner"])
+@pytest.mark.parametrize("layer", ["linear", "conv"])
+def test_a_frozen_bias_is_left_out_of_its_layers_block(mode, layer):
+    """A bias frozen before K-FAC is built is not part of the block (A = E[a aᵀ] without the row of ones,
+    the Fisher of the weight alone); one frozen later counts as a zero gradient. Both train, and neither
+    frozen bias moves."""
+    from numeric.nets.preconditioner import KFACPreconditioner
+    torch.manual_seed(6)
+    if layer == "linear":
+        model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+        x = torch.randn(32, 3, dtype=torch.float64)
+    else:
+        model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(), nn.Linear(8, 2)).double()
+        x = torch.randn(32, 1, 4, 4, dtype=torch.float64)
+    y = torch.randint(0, 2, (32,))
+    model[0].bias.requires_grad_(False)
+    frozen = model[0].bias.detach().clone()
+
+    def loss_and_step(optimizer, pre):
+        optimizer.zero_grad()
+        if pre is None:
+            loss = optimizer.backward(model(x), y)
+        else:
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            pre.step()
+        optimizer.step()
+        return float(loss.detach())
+
+    if mode == "optimizer":
+        optimizer, pre = KFAC(model, lr=0.1, fisher="empirical", ema_decay=0.5), None
+        state = optimizer.state[model[0].weight]
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        pre = KFACPreconditioner(model, ema_decay=0.5, damping=0.1)
+        state = pre.state[model[0]]
+    losses = [loss_and_step(optimizer, pre)]
+    a, _ = KroneckerBlock(model[0], state, "eigen").factors()
+    rows = torch.nn.functional.unfold(x, 3).transpose(1, 2).reshape(-1, 9) if layer == "conv" else x
+    assert torch.allclose(a, rows.T @ rows / len(rows), rtol=1e-10, atol=1e-12)  # no row of ones
+    losses += [loss_and_step(optimizer, pre) for _ in range(10)]
+    model[-1].bias.requires_grad_(False)                      # frozen after the block was made
+    model[-1].bias.grad = None
+    last = model[-1].bias.detach().clone()
+    losses += [loss_and_step(optimizer, pre) for _ in range(10)]
+    assert losses[-1] < losses[0]
+    assert torch.equal(model[0].bias, frozen) and torch.equal(model[-1].bias, last)

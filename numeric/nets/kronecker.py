@@ -168,7 +168,10 @@ class KroneckerBlock:
         self.module = module
         self.state = state
         self.inverse = INVERSE_METHODS[inverse]() if isinstance(inverse, str) else inverse
-        self.weight, self.bias = module.weight, module.bias  # read every step: not through nn.Module
+        # read every step, so kept here rather than looked up through nn.Module; a bias frozen when the block
+        # is made is not part of it (A has no row of ones)
+        self.weight = module.weight
+        self.bias = module.bias if module.bias is not None and module.bias.requires_grad else None
 
     def update(self, inputs: torch.Tensor, output_grads, decay: float, dtype, reduce=None) -> bool:
         """Fold this batch's A and G into the moving averages (`reduce` averages them across processes);
@@ -219,7 +222,7 @@ class KroneckerBlock:
         """EKFAC's rescaling (George et al. 2018) summed over examples: Σ_b (Q_Gᵀ ∇W_b Q_A)², whose mean is
         the exact diagonal of the Fisher in the Kronecker eigenbasis, from per-example gradients
         ∇W_b = Σ_t g_bt ã_btᵀ."""
-        if self.module.bias is not None:
+        if self.bias is not None:
             a = torch.cat([a, a.new_ones(len(a), 1)], dim=1)
         u = (g @ self.state["QG"]).reshape(batch, -1, g.shape[1])
         v = (a @ self.state["QA"]).reshape(batch, -1, a.shape[1])
@@ -250,19 +253,24 @@ class KroneckerBlock:
         return self.inverse.apply(self.state, grad.to(self.state["A"].dtype), damping)
 
     def directions(self, damping: float, weight_decay: float = 0.0) -> dict:
-        """{parameter: preconditioned gradient} of the layer (weight decay added to the gradient first)."""
+        """{parameter: preconditioned gradient} of the layer (weight decay added to the gradient first). A
+        bias without a gradient (frozen after the block was made) counts as a zero gradient and gets no
+        direction."""
         weight, bias = self.weight, self.bias
         dtype = self.state["A"].dtype
         matrix = weight.grad.reshape(weight.shape[0], -1)
         bias_grad = None if bias is None else bias.grad
+        if bias is not None and bias_grad is None:
+            bias, bias_grad = None, torch.zeros_like(bias)
         if weight_decay:
             matrix = matrix + weight_decay * weight.reshape(weight.shape[0], -1)
-            bias_grad = None if bias is None else bias_grad + weight_decay * bias
+            bias_grad = bias_grad if bias is None else bias_grad + weight_decay * bias
         if matrix.dtype != dtype:
-            matrix, bias_grad = matrix.to(dtype), None if bias is None else bias_grad.to(dtype)
+            matrix = matrix.to(dtype)
+            bias_grad = None if bias_grad is None else bias_grad.to(dtype)
         update, bias_update = self.inverse.apply_split(self.state, matrix, bias_grad, damping)
         if bias is None:
-            return {weight: update.view(weight.shape)}
+            return {weight: update.reshape(weight.shape)}
         return {weight: update.reshape(weight.shape), bias: bias_update}
 
     def quadratic(self, changes: dict) -> float:
