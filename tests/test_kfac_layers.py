@@ -198,3 +198,25 @@ def test_finite_groups_tells_non_finite_entries_from_overflowing_norms(tensors, 
     grouped = [made[i::groups] for i in range(groups)]
     expected = [all(bool(torch.isfinite(t).all()) for t in group) for group in grouped]
     assert finite_groups(grouped) == expected
+
+
+@pytest.mark.parametrize("conv", [
+    dict(kernel_size=3, padding=1), dict(kernel_size=3, padding="same"), dict(kernel_size=4, padding="same"),
+    dict(kernel_size=3, padding="same", dilation=2), dict(kernel_size=(2, 3), padding="valid"),
+    dict(kernel_size=3, padding=(0, 2), stride=2),
+])
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # torch's own, in the forward
+def test_convolution_patches_reproduce_the_weight_gradient(conv):
+    """The patches K-FAC's A is built from are what the convolution multiplies: Σ g ãᵀ over examples and
+    positions is autograd's weight and bias gradient, for numeric and "same"/"valid" paddings."""
+    from numeric.nets.kronecker import _activations, _output_grads
+    torch.manual_seed(7)
+    module = nn.Conv2d(2, 3, **conv).double()
+    x = torch.randn(4, 2, 7, 6, dtype=torch.float64)
+    out = module(x)
+    cotangent = torch.randn_like(out)
+    out.backward(cotangent)
+    a = _activations(module, x, torch.float64)
+    g = _output_grads(module, cotangent, torch.float64)
+    assert torch.allclose(g.T @ a, module.weight.grad.reshape(3, -1), rtol=1e-10, atol=1e-12)
+    assert torch.allclose(g.sum(0), module.bias.grad, rtol=1e-10, atol=1e-12)

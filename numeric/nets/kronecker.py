@@ -286,7 +286,14 @@ class KroneckerBlock:
 def _activations(module: nn.Module, inputs: torch.Tensor, dtype) -> torch.Tensor:
     """Rows a (one per example and position), with a trailing 1 for the bias."""
     if isinstance(module, nn.Conv2d):
-        patches = F.unfold(inputs, module.kernel_size, module.dilation, module.padding, module.stride)
+        padding = module.padding
+        if isinstance(padding, str):  # "valid": none; "same": as the convolution pads, less on the left
+            totals = [0, 0] if padding == "valid" else [
+                d * (k - 1) for d, k in zip(module.dilation, module.kernel_size)]
+            inputs = F.pad(inputs, (totals[1] // 2, totals[1] - totals[1] // 2,
+                                    totals[0] // 2, totals[0] - totals[0] // 2))
+            padding = 0
+        patches = F.unfold(inputs, module.kernel_size, module.dilation, padding, module.stride)
         a = patches.transpose(1, 2).reshape(-1, patches.shape[1])
     else:
         a = inputs.reshape(-1, inputs.shape[-1])
