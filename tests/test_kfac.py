@@ -517,8 +517,8 @@ def test_layer_directions_equal_the_preconditioned_gradient_matrix(inverse, laye
 @pytest.mark.parametrize("layer", ["linear", "conv"])
 def test_a_frozen_bias_is_left_out_of_its_layers_block(mode, layer):
     """A bias frozen before K-FAC is built is not part of the block (A = E[a aᵀ] without the row of ones,
-    the Fisher of the weight alone); one frozen later counts as a zero gradient. Both train, and neither
-    frozen bias moves."""
+    the Fisher of the weight alone); one frozen later counts as a zero gradient (also in the optimizer's
+    damping rule, whose quadratic model reads the block). Both train, and neither frozen bias moves."""
     from numeric.nets.preconditioner import KFACPreconditioner
     torch.manual_seed(6)
     if layer == "linear":
@@ -543,7 +543,7 @@ def test_a_frozen_bias_is_left_out_of_its_layers_block(mode, layer):
         return float(loss.detach())
 
     if mode == "optimizer":
-        optimizer, pre = KFAC(model, lr=0.1, fisher="empirical", ema_decay=0.5), None
+        optimizer, pre = KFAC(model, lr=0.1, fisher="empirical", ema_decay=0.5, adapt_damping=1), None
         state = optimizer.state[model[0].weight]
     else:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

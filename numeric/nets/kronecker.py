@@ -278,7 +278,7 @@ class KroneckerBlock:
         if not self.has_statistics or self.weight not in changes:
             return 0.0
         a, g = self.factors()
-        bias = None if self.bias is None else changes.get(self.bias)
+        bias = None if self.bias is None else changes.get(self.bias, torch.zeros_like(self.bias))
         delta = _as_matrix(changes[self.weight], bias).to(a.dtype)
         return 0.5 * float((delta * (g @ delta @ a)).sum())
 
