@@ -121,7 +121,7 @@ class KFAC(torch.optim.Optimizer):
                 f"adapt_damping must be a positive step interval or None, not {adapt_damping}"
             )
         self.adapt_damping = adapt_damping
-        self._blocks = Blocks(INVERSE_METHODS[inverse]())
+        self._blocks = Blocks(inverse)
         self._captured: dict = {}
         self._batch = None
         self._layer_hooks = StatisticsHooks(self.layers, self._capture)
@@ -424,10 +424,10 @@ def block_for(module: nn.Module, state: dict, inverse):
 
 class Blocks:
     """Each layer's curvature block, built once (the step reads them every time) and again only when the
-    layer's state dict is replaced, as loading a state does."""
+    layer's state dict is replaced, as loading a state does; `inverse` names the method all share."""
 
-    def __init__(self, inverse):
-        self.inverse = inverse
+    def __init__(self, inverse: str):
+        self.inverse = INVERSE_METHODS[inverse]()
         self._built: dict = {}
 
     def get(self, module: nn.Module, state: dict):

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layer_blocks import fold
+from .layer_blocks import CurvatureBlock
 from .linalg import _cholesky, robust_eigh
 
 
@@ -161,7 +161,7 @@ PATCH_ENTRIES_ELSEWHERE = 1 << 24
 
 
 # -- curvature blocks: one precondition(grad, damping) interface -----------------------------------
-class KroneckerBlock:
+class KroneckerBlock(CurvatureBlock):
     """A ⊗ G for one Linear/Conv2d layer: its statistics and, through `inverse`, its damped inverse."""
 
     def __init__(self, module: nn.Module, state: dict, inverse: Inverse | str):
@@ -172,11 +172,6 @@ class KroneckerBlock:
         # is made is not part of it (A has no row of ones)
         self.weight = module.weight
         self.bias = module.bias if module.bias is not None and module.bias.requires_grad else None
-
-    def update(self, inputs: torch.Tensor, output_grads, decay: float, dtype, reduce=None) -> bool:
-        """Fold this batch's A and G into the moving averages (`reduce` averages them across processes);
-        False, and nothing folded, when a statistic is not finite."""
-        return fold(self.state, self.statistics(inputs, output_grads, dtype, reduce), decay)
 
     def statistics(self, inputs: torch.Tensor, output_grads, dtype, reduce=None, grad_scale: float = 1.0
                    ) -> list:

@@ -80,15 +80,26 @@ def _corrected(state: dict, key: str) -> torch.Tensor:
     return state[key] / (1 - state["decay"] ** state["count"])
 
 
-class EmbeddingBlock:
+class CurvatureBlock:
+    """What every block shares: `statistics()` of a batch, folded into its moving averages by `update()`."""
+
+    state: dict
+
+    def statistics(self, inputs, output_grads, dtype, reduce=None, grad_scale: float = 1.0) -> list:
+        raise NotImplementedError
+
+    def update(self, inputs, output_grads, decay: float, dtype, reduce=None) -> bool:
+        """Fold this batch's statistics into the moving averages (`reduce` averages them across processes);
+        False, and nothing folded, when one is not finite."""
+        return fold(self.state, self.statistics(inputs, output_grads, dtype, reduce), decay)
+
+
+class EmbeddingBlock(CurvatureBlock):
     """diag(A) ⊗ G for an nn.Embedding (weight V × D, read as the D × V matrix of a Linear on one-hots)."""
 
     def __init__(self, module: nn.Embedding, state: dict, inverse=None):
         self.module, self.state = module, state
         self.weight = module.weight
-
-    def update(self, inputs, output_grads, decay: float, dtype, reduce=None) -> bool:
-        return fold(self.state, self.statistics(inputs, output_grads, dtype, reduce), decay)
 
     def statistics(self, inputs, output_grads, dtype, reduce=None, grad_scale: float = 1.0) -> list:
         """[(key, this batch's statistic)]: the token frequencies A and the output gradients' G (of the
@@ -138,7 +149,7 @@ class EmbeddingBlock:
         return 0.5 * float((m * (g @ m * a[None, :])).sum())
 
 
-class DiagonalBlock:
+class DiagonalBlock(CurvatureBlock):
     """The exact diagonal Fisher of a LayerNorm's or BatchNorm2d's affine weight and bias."""
 
     def __init__(self, module: nn.Module, state: dict, inverse=None):
@@ -164,9 +175,6 @@ class DiagonalBlock:
         if m.bias is not None:
             out.append(grad.sum(dim=dims) if dims else grad)
         return out
-
-    def update(self, inputs, output_grads, decay: float, dtype, reduce=None) -> bool:
-        return fold(self.state, self.statistics(inputs, output_grads, dtype, reduce), decay)
 
     def statistics(self, inputs, output_grads, dtype, reduce=None, grad_scale: float = 1.0) -> list:
         """[(key, this batch's statistic)]: the mean squared per-example gradient of each parameter (the

@@ -32,7 +32,7 @@ from symgeo.errors import InvalidArgumentError
 
 from ..validate import count, in_unit, nonnegative, positive
 from .hooks import StatisticsHooks
-from .kfac import INVERSE_METHODS, INVERSES, Blocks, all_finite, gradient_inner, kl_scale, supported_layers
+from .kfac import INVERSES, Blocks, all_finite, gradient_inner, kl_scale, supported_layers
 from .layer_blocks import fold_all
 
 REDUCTIONS = ("mean", "mean_over_positions", "sum")
@@ -69,7 +69,7 @@ class KFACPreconditioner:
         self.factor_interval, self.inverse_interval = factor_interval, inverse_interval
         self.inverse, self.reduction, self.grad_scaler = inverse, reduction, grad_scaler
         self.state: dict = {module: {} for module in self.layers}
-        self._blocks = Blocks(INVERSE_METHODS[inverse]())
+        self._blocks = Blocks(inverse)
         self.steps = 0
         self._inputs: dict = {m: [] for m in self.layers}
         self._grads: dict = {m: {} for m in self.layers}
