@@ -17,11 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import sympy as sp
 from scipy.integrate import quad, solve_bvp, solve_ivp
 
 from symgeo import SymgeoError
 from symgeo.distance import closed_form_distance
 from symgeo.errors import InvalidArgumentError, NumericalError
+from symgeo.evaluate import value_at
 
 from .compiled import CompiledFamily
 
@@ -299,7 +301,7 @@ def distance(compiled: CompiledFamily, x0, x1, method: str = "auto", **shooting)
     if method in ("auto", "closed"):
         form = closed_form(compiled)
         if form is not None:
-            value = float(form(*x0, *x1))
+            value = _closed_value(form, x0, x1)
             if np.isfinite(value):
                 return Distance(value, f"closed form ({form.source})")
             if method == "closed":
@@ -329,6 +331,20 @@ def closed_form(compiled: CompiledFamily):
         fn.source = form.source
         return fn
     return compiled.extension("geodesic.closed_form", build)
+
+
+def _closed_value(form, x0, x1) -> float:
+    """The closed form at two points; where floating point overflows inside it ((Δμ)² at μ = 1e200) though
+    the distance itself is a modest number, the formula at a working precision (symgeo.evaluate)."""
+    with np.errstate(all="ignore"):
+        value = float(form(*x0, *x1))
+    point = dict(zip(form.args, [float(v) for v in (*x0, *x1)]))
+    if np.isfinite(value) or not sp.sympify(form.exprs).free_symbols <= point.keys():
+        return value
+    try:
+        return value_at(form.exprs, point)
+    except NumericalError:
+        return value
 
 
 def _quadrature(compiled: CompiledFamily, x0, x1) -> Distance:
