@@ -1,5 +1,7 @@
 """numeric.nets: heads (the output family's exact Fisher in the raw outputs) and the pull-back operator,
 against references written here with torch.distributions and autograd."""
+import math
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -118,3 +120,62 @@ def test_forward_mode_tangent_equals_torch_func_jvp_also_under_vmap():
     assert torch.allclose(mapped, expected[1], atol=1e-14)
     constant = forward_mode(lambda r: torch.ones(len(r), 1, 1), raw, tangent)
     assert torch.equal(constant[1], torch.zeros(9, 1, 1))
+
+
+def _nb_log_prob(k, p, r=3):  # failures before the r-th success, success probability p
+    return (torch.lgamma(k + r) - math.lgamma(r) - torch.lgamma(k + 1) + r * torch.log(p)
+            + k * torch.log1p(-p))
+
+
+# the output families the heads are for: (symgeo family, link, torch's law at ξ (or the hand NB), support)
+NAMED_HEADS = {
+    "negative_binomial:r=3": (torch.sigmoid, None, "counts"),
+    "lognormal": (lambda z: torch.stack([z[:, 0], z[:, 1].exp()], -1),
+                  lambda xi: torch.distributions.LogNormal(xi[0], xi[1]), (0, math.inf)),
+    "beta": (lambda z: 1 + F.softplus(z), lambda xi: torch.distributions.Beta(xi[0], xi[1]), (0, 1)),
+    "von_mises": (lambda z: torch.stack([z[:, 0], F.softplus(z[:, 1])], -1),
+                  lambda xi: torch.distributions.VonMises(xi[0], xi[1]), (-math.pi, math.pi)),
+    "student_t:nu=3": (lambda z: torch.stack([z[:, 0], z[:, 1].exp()], -1),
+                       lambda xi: torch.distributions.StudentT(3.0, xi[0], xi[1]), (-math.inf, math.inf)),
+    "weibull": (lambda z: 0.5 + F.softplus(z), lambda xi: torch.distributions.Weibull(xi[1], xi[0]),
+                (0, math.inf)),
+}
+
+
+@pytest.mark.parametrize("name", list(NAMED_HEADS))
+def test_named_family_heads_fisher_is_the_expected_outer_product_of_scores(name):
+    """Jᵀ F J in the raw outputs against E[∇_z log p ∇_z log pᵀ], the expectation by quadrature (a sum for
+    the counts) of scores autograd takes of torch's own log-density; and the head's log-density is torch's."""
+    from scipy import integrate
+    link, law, support = NAMED_HEADS[name]
+    head = Head(name, link=link)
+    m = 1 if support == "counts" else 2
+    raw = 0.5 * torch.randn(2, m, generator=GEN)
+
+    def score_and_density(z, y):
+        z = z.clone().requires_grad_(True)
+        xi = link(z[None])[0]
+        log_p = _nb_log_prob(torch.tensor(float(y)), xi[0]) if law is None else law(xi).log_prob(
+            torch.tensor(float(y)))
+        (score,) = torch.autograd.grad(log_p, z)
+        return score.numpy(), math.exp(float(log_p.detach()))
+
+    for z, got in zip(raw, head.output_fisher(raw)):
+        want = torch.zeros(m, m, dtype=torch.float64)
+        if support == "counts":
+            for k in range(2000):
+                score, p = score_and_density(z, k)
+                want += p * torch.outer(torch.tensor(score), torch.tensor(score))
+        else:
+            for i in range(m):
+                for j in range(i, m):
+                    want[i, j] = want[j, i] = integrate.quad(
+                        lambda y: (lambda s, p: p * s[i] * s[j])(*score_and_density(z, y)), *support,
+                        limit=400, epsabs=1e-13, epsrel=1e-11)[0]
+        assert torch.allclose(got, want, rtol=1e-6, atol=1e-12)
+    if law is not None:
+        xi = head.params(raw)
+        y = law(xi[:, 0].T).mean.clamp(-3, 3) + 0.1  # a point inside each support
+        # torch's von Mises normaliser is a polynomial approximation of log I₀ (about 1e-7)
+        rtol = 1e-6 if name == "von_mises" else 1e-10
+        assert torch.allclose(head.log_prob(xi, y), law(xi[:, 0].T).log_prob(y), rtol=rtol)
