@@ -169,9 +169,11 @@ def test_named_family_heads_fisher_is_the_expected_outer_product_of_scores(name)
         else:
             for i in range(m):
                 for j in range(i, m):
-                    want[i, j] = want[j, i] = integrate.quad(
-                        lambda y: (lambda s, p: p * s[i] * s[j])(*score_and_density(z, y)), *support,
-                        limit=400, epsabs=1e-13, epsrel=1e-11)[0]
+                    def entry(y, z=z, i=i, j=j):
+                        score, density = score_and_density(z, y)
+                        return density * score[i] * score[j]
+                    want[i, j] = want[j, i] = integrate.quad(entry, *support, limit=400, epsabs=1e-13,
+                                                             epsrel=1e-11)[0]
         assert torch.allclose(got, want, rtol=1e-6, atol=1e-12)
     if law is not None:
         xi = head.params(raw)
