@@ -290,3 +290,43 @@ def test_count_log_densities_do_not_overflow_at_large_counts(backend):
                 assert got == pytest.approx(expected, rel=rtol, abs=atol), (name, dtype)
         else:
             assert float(f(*args)) == pytest.approx(expected, rel=1e-10), name
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_higher_order_bessel_in_a_product_keeps_its_parentheses(backend):
+    """I₂, J₃ print as sums of orders 0 and 1 for torch; inside a product the sum must stay grouped (3·I₂(x)
+    was printed 3·I₀(x) − 2 I₁(x)/x)."""
+    torch = pytest.importorskip("torch")
+    x = sp.Symbol("x", positive=True)
+    for expr in (3 * sp.besseli(2, x), x * sp.besselj(3, x), sp.besseli(3, x) / (1 + sp.besseli(2, x))):
+        values = np.array([0.4, 1.5, 2.5])  # torch.special.bessel_j0 is good to ~1e-8 beyond 5
+        want = [float(expr.subs(x, v).evalf(30)) for v in values]
+        fn = generate([x], expr, backend)
+        got = fn(torch.tensor(values, dtype=torch.float64)).numpy() if backend == "torch" else fn(values)
+        assert np.allclose(got, want, rtol=1e-11)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_bessel_forms_do_not_overflow_at_large_arguments(backend):
+    """The von Mises at κ = 800 and 10⁵ (I₀(κ) overflows float64 beyond 713): its log-density and Fisher are
+    finite and equal mpmath's, since I_ν is generated scaled (e^{−|z|} I_ν(z)) and e^{|z|} leaves through the
+    logarithm and the ratios."""
+    import mpmath
+    torch = pytest.importorskip("torch")
+    from numeric import compile as compile_family
+    c = compile_family("von_mises", backend)
+    for kappa in (0.5, 800.0, 1e5):
+        x, mu = 0.1, 0.0
+        with mpmath.workdps(40):
+            k = mpmath.mpf(kappa)
+            ratio = mpmath.besseli(1, k) / mpmath.besseli(0, k)
+            want_log = float(k * mpmath.cos(x - mu) - mpmath.log(2 * mpmath.pi * mpmath.besseli(0, k)))
+            want_fisher = [float(k * ratio), float(1 - ratio ** 2 - ratio / k)]
+
+        def arg(v):
+            return torch.tensor([v], dtype=torch.float64) if backend == "torch" else np.array([v])
+        log_p = np.asarray(c.log_density(arg(x), arg(mu), arg(kappa)), dtype=float)
+        fisher = np.asarray(c.fisher(arg(mu), arg(kappa)), dtype=float)[0]
+        assert log_p[0] == pytest.approx(want_log, rel=1e-12)
+        assert fisher[0, 0] == pytest.approx(want_fisher[0], rel=1e-12)
+        assert fisher[1, 1] == pytest.approx(want_fisher[1], rel=1e-5)  # 1 − A² − A/κ cancels to 1/(2κ²)
