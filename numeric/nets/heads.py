@@ -15,13 +15,14 @@ F_z = ∂ξ/∂zᵀ F(ξ) ∂ξ/∂z, exact (no sampling).
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 import torch.nn.functional as F
 from torch.autograd import forward_ad
 from torch.func import jvp
 
-from symgeo.errors import InvalidArgumentError
+from symgeo.errors import InvalidArgumentError, SymgeoError
 
 from ..compiled import CompiledFamily
 from ..compiled import compile as compile_family
@@ -162,6 +163,7 @@ class BetaHead(Head):
 
     can_sample = True
     EDGE = 1e-6  # actions are kept this far inside (0, 1): the log-density is finite there
+    support = (0.0, 1.0)
 
     def __init__(self, dim: int):
         super().__init__(compiled("beta", None))
@@ -190,6 +192,135 @@ class BetaHead(Head):
     def mode(self, xi):
         a, b = xi.unbind(-1)
         return (a - 1) / (a + b - 2)
+
+
+class BoundedHead(Head):
+    """D independent members of any declared family whose support is a bounded interval [lo, hi] (von Mises
+    angles, a Kumaraswamy or logit-normal on (0, 1), a truncated normal, a Beta): raw outputs (B, n·D), one
+    block of D per parameter, mapped into that parameter's domain (`domain_link`). The Fisher is the
+    generated one; draws are by inverse CDF on a grid (GRID_CELLS equal cells, the end cells split
+    geometrically down to EDGE of the width, each cell's mass by two-point Gauss–Legendre, the density
+    piecewise constant within it: what lies closer than EDGE to an end is not drawn); the KL is the
+    generated closed form where symgeo has one, else the KL of the two laws discretised on that grid (never
+    negative; close to the true KL where the density is finite at the ends, some percent off where it is
+    infinite there, which only the line search's acceptance reads: the Fisher is always exact)."""
+
+    can_sample = True
+    EDGE = 1e-6  # draws and log-densities are kept this fraction of the width inside [lo, hi]
+    GRID_CELLS = 1024
+
+    def __init__(self, family, dim: int, chart: str | None = None, kl: str = "auto"):
+        super().__init__(family, chart)
+        declared = self.family.family
+        support = declared.support
+        bounds = [self.family.bind(b) for b in (getattr(support, "lo", None), getattr(support, "hi", None))]
+        if (getattr(support, "discrete", True) or len(declared.variables) != 1
+                or not all(b is not None and b.is_number and b.is_finite for b in bounds)):
+            shown = support.describe() if hasattr(support, "describe") else support
+            raise InvalidArgumentError(
+                f"{declared.name}: bounded actions need one continuous variable on a bounded interval, "
+                f"not {shown}")
+        if declared.constraints:
+            raise InvalidArgumentError(f"{declared.name}: its parameters are constrained jointly "
+                                       f"({declared.constraints}); a link per parameter cannot keep them so")
+        if kl not in ("auto", "closed", "grid"):
+            raise InvalidArgumentError(f"kl must be 'auto', 'closed' or 'grid', not {kl!r}")
+        self.dim = dim
+        self.lo, self.hi = (float(b) for b in bounds)
+        self._links = [domain_link(declared.domains[p]) for p in declared.params]
+        self._kl_route = kl
+        self._grid = None
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return self.lo, self.hi
+
+    def params(self, raw):
+        parts = raw.chunk(self.n, dim=-1)
+        return torch.stack([link(z) for link, z in zip(self._links, parts)], dim=-1)
+
+    def log_prob(self, xi, y):
+        width = self.hi - self.lo
+        return super().log_prob(xi, y.clamp(self.lo + self.EDGE * width, self.hi - self.EDGE * width))
+
+    def _cells(self, like: torch.Tensor):
+        """(left edges, widths, Gauss–Legendre nodes (cells, 2)) of the grid, float64 on `like`'s device."""
+        if self._grid is None or self._grid[0].device != like.device:
+            first = 1 / self.GRID_CELLS
+            levels = torch.arange(1, math.ceil(math.log2(first / self.EDGE)), dtype=torch.float64)
+            split = first * 2.0 ** -levels
+            inner = torch.linspace(0, 1, self.GRID_CELLS + 1, dtype=torch.float64)[1:-1]
+            ends = torch.tensor([self.EDGE, 1 - self.EDGE], dtype=torch.float64)
+            edges = torch.cat([ends, split, inner, 1 - split]).unique()  # sorted
+            edges = (self.lo + (self.hi - self.lo) * edges).to(like.device)
+            left, widths = edges[:-1], edges.diff()
+            offsets = torch.tensor([-1, 1], dtype=torch.float64, device=like.device) / math.sqrt(3)
+            nodes = (left + widths / 2)[:, None] + widths[:, None] / 2 * offsets
+            self._grid = (left, widths, nodes)
+        return self._grid
+
+    def _log_masses(self, xi):
+        """(B, D, cells): log of each cell's probability, normalised."""
+        _, widths, nodes = self._cells(xi)
+        params = [p.double()[..., None, None] for p in xi.unbind(-1)]
+        log_density = self.family.log_density(nodes, *params)
+        return torch.log_softmax(torch.logsumexp(log_density, dim=-1) + (widths / 2).log(), dim=-1)
+
+    def sample(self, xi, generator=None):
+        """Draws by inverse CDF of the grid's piecewise-constant density, seeded from `generator`."""
+        with torch.no_grad():
+            left, widths, _ = self._cells(xi)
+            masses = self._log_masses(xi).exp()
+            cdf = masses.cumsum(-1)
+            u = torch.rand(cdf.shape[:-1], generator=generator, dtype=cdf.dtype, device=cdf.device)
+            u = cdf[..., -1:] * u[..., None]
+            cell = torch.searchsorted(cdf, u).clamp_max(cdf.shape[-1] - 1)
+            below = (cdf - masses).gather(-1, cell)
+            inside = ((u - below) / masses.gather(-1, cell)).clamp(0, 1)
+            draw = left[cell] + inside * widths[cell]
+        return draw[..., 0].to(xi.dtype)
+
+    def mode(self, xi):
+        left, widths, _ = self._cells(xi)
+        cell = (self._log_masses(xi) - widths.log()).argmax(-1)  # the densest cell
+        return (left[cell] + widths[cell] / 2).to(xi.dtype)
+
+    def kl(self, xi_old, xi_new):
+        if self._closed_kl() is not None:
+            return super().kl(xi_old, xi_new)
+        old, new = self._log_masses(xi_old), self._log_masses(xi_new)
+        return (old.exp() * (old - new)).sum(-1).sum(-1).to(xi_new.dtype)
+
+    def _closed_kl(self):
+        """The generated closed-form KL, or None (kl='grid', or none known: not an exponential family and
+        none declared)."""
+        if self._kl_route == "grid":
+            return None
+        try:
+            return self.family.kl
+        except SymgeoError:
+            if self._kl_route == "closed":
+                raise
+            self._kl_route = "grid"
+            return None
+
+
+SOFT_EDGE = 1e-6  # a link keeps parameters this far inside an open end of their domain
+
+
+def domain_link(domain):
+    """Raw output → a parameter's domain (a SymPy interval): the identity on the reals, a + softplus on
+    (a, ∞), b − softplus on (−∞, b), a + (b − a)·sigmoid on (a, b); kept SOFT_EDGE inside the ends (a
+    parameter on the boundary would get a DomainError, not a number)."""
+    lo, hi = (float(v) for v in (domain.inf, domain.sup))
+    if math.isinf(lo) and math.isinf(hi):
+        return lambda z: z
+    if math.isinf(hi):
+        return lambda z: lo + SOFT_EDGE + F.softplus(z)
+    if math.isinf(lo):
+        return lambda z: hi - SOFT_EDGE - F.softplus(-z)
+    inset = SOFT_EDGE * (hi - lo)
+    return lambda z: (lo + (hi - lo) * torch.sigmoid(z)).clamp(lo + inset, hi - inset)
 
 
 class UnitNormalHead(Head):

@@ -33,7 +33,7 @@ from ..torch_state import local_torch_state
 from ..validate import count, in_unit, nonnegative, positive
 from .cg import conjugate_gradient
 from .flat import flat_params, flatten, module_params, set_flat_params
-from .heads import BetaHead, CategoricalHead, DiagonalNormalHead, Head
+from .heads import BetaHead, BoundedHead, CategoricalHead, DiagonalNormalHead, Head
 from .pullback import GaussNewton
 
 FVP_ROUTES = ("exact", "double_backprop")
@@ -43,6 +43,7 @@ FVP_ROUTES = ("exact", "double_backprop")
 CategoricalActions = CategoricalHead  # discrete actions: categorical:k in natural parameters
 DiagonalNormalActions = DiagonalNormalHead  # continuous actions: D independent normals (μ, σ)
 BetaActions = BetaHead  # bounded continuous actions: D Beta(a, b) on (0, 1), mapped onto [low, high]
+BoundedActions = BoundedHead  # any family on a bounded interval [lo, hi], mapped onto [low, high]
 
 
 def mlp(sizes, activation=nn.Tanh, last_gain: float = 1.0) -> nn.Sequential:
@@ -65,8 +66,8 @@ class Policy(nn.Module):
         if isinstance(actions, CategoricalActions):
             self.net = mlp((obs_dim, *hidden, actions.k), last_gain=0.01)
             self.log_std = None
-        elif isinstance(actions, BetaActions):  # both shapes depend on the state
-            self.net = mlp((obs_dim, *hidden, 2 * actions.dim), last_gain=0.01)
+        elif isinstance(actions, (BetaActions, BoundedActions)):  # every parameter depends on the state
+            self.net = mlp((obs_dim, *hidden, actions.n * actions.dim), last_gain=0.01)
             self.log_std = None
         else:
             out = 2 * actions.dim if state_dependent_std else actions.dim
@@ -359,15 +360,18 @@ class TrainConfig:
     adam_eps: float = 1e-5  # Adam's ε for the critic (and PPO's policy), stable-baselines3's and OpenAI's
     hidden: tuple = (64, 64)
     state_dependent_std: bool = False
-    box_actions: str = "normal"  # bounded Box spaces: "normal" (clipped) or "beta" (mapped onto [low, high])
+    # bounded Box spaces: "normal" (clipped), "beta", or any family on a bounded interval (a catalog name or a
+    # spec path: "von_mises", "derivations/families/kumaraswamy.toml"), its support mapped onto [low, high]
+    box_actions: str = "normal"
     trpo: TRPOConfig = field(default_factory=TRPOConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
     def __post_init__(self):
         if self.algorithm not in ("trpo", "ppo"):
             raise InvalidArgumentError(f"algorithm must be 'trpo' or 'ppo', not {self.algorithm!r}")
-        if self.box_actions not in ("normal", "beta"):
-            raise InvalidArgumentError(f"box_actions must be 'normal' or 'beta', not {self.box_actions!r}")
+        if not isinstance(self.box_actions, str) or not self.box_actions:
+            raise InvalidArgumentError("box_actions must be 'normal', 'beta' or a family on a bounded "
+                                       f"interval, not {self.box_actions!r}")
         count("n_envs", self.n_envs)
         count("n_steps", self.n_steps)
         in_unit("gamma", self.gamma, high_closed=True)
@@ -412,10 +416,11 @@ def make_policy(env, config: TrainConfig) -> Policy:
     obs_dim = int(np.prod(env.single_observation_space.shape))
     if isinstance(space, gym.spaces.Discrete):
         actions = CategoricalActions(int(space.n))
-    elif isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and config.box_actions == "beta":
+    elif isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and config.box_actions != "normal":
         if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
-            raise InvalidArgumentError(f"Beta actions need a bounded Box, not {space}")
-        actions = BetaActions(space.shape[0])
+            raise InvalidArgumentError(f"{config.box_actions} actions need a bounded Box, not {space}")
+        dim, family = space.shape[0], config.box_actions
+        actions = BetaActions(dim) if family == "beta" else BoundedActions(family, dim)
     elif isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
         actions = DiagonalNormalActions(space.shape[0])
     else:
@@ -503,9 +508,9 @@ def _rollout(envs, policy, value, obs, config, normalizers, generator, episode_r
             action = policy.actions.sample(policy(x), generator)
             v = value(x)[:, 0].numpy()
         env_action = action.numpy()
-        if box and isinstance(policy.actions, BetaActions):
-            space = envs.single_action_space
-            env_action = space.low + (space.high - space.low) * env_action
+        if box and isinstance(policy.actions, (BetaActions, BoundedActions)):
+            space, (lo, hi) = envs.single_action_space, policy.actions.support
+            env_action = space.low + (space.high - space.low) * (env_action - lo) / (hi - lo)
         elif box:
             env_action = np.clip(env_action, envs.single_action_space.low, envs.single_action_space.high)
         next_obs, reward, terminated, truncated, info = envs.step(env_action)
