@@ -14,16 +14,18 @@
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
+import mpmath
 import numpy as np
 import sympy as sp
-from scipy.integrate import quad, solve_bvp, solve_ivp
+from scipy.integrate import IntegrationWarning, quad, solve_bvp, solve_ivp
 
 from symgeo import SymgeoError
 from symgeo.distance import closed_form_distance
 from symgeo.errors import InvalidArgumentError, NumericalError
-from symgeo.evaluate import value_at
+from symgeo.evaluate import precise_function, value_at
 
 from .compiled import CompiledFamily
 
@@ -351,10 +353,30 @@ def _quadrature(compiled: CompiledFamily, x0, x1) -> Distance:
     if compiled.n != 1:
         raise InvalidArgumentError("quadrature of √g gives the distance of one-parameter families only")
     fisher = compiled.fisher.generated
-    value, error = quad(lambda t: np.sqrt(fisher(t)[0, 0]), x0[0], x1[0], epsabs=0, epsrel=1e-13, limit=200)
-    if not (np.isfinite(value) and np.isfinite(error)) or error > 1e-6 * max(abs(value), 1e-300):
-        raise NumericalError(f"quadrature of √g between {x0[0]} and {x1[0]} gives {value} ± {error}")
-    return Distance(abs(value), "quadrature of √g", residual=float(error))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", IntegrationWarning)
+        value, error = quad(lambda t: np.sqrt(fisher(t)[0, 0]), x0[0], x1[0], epsabs=0, epsrel=1e-13,
+                            limit=200)
+    if np.isfinite(value) and np.isfinite(error) and error <= 1e-6 * max(abs(value), 1e-300):
+        return Distance(abs(value), "quadrature of √g", residual=float(error))
+    return _precise_quadrature(compiled, x0[0], x1[0], f"{value} ± {error}")
+
+
+def _precise_quadrature(compiled: CompiledFamily, a: float, b: float, float_result: str) -> Distance:
+    """∫√g by mpmath with g evaluated at a working precision (symgeo.evaluate): for metrics that floating
+    point loses to cancellation or overflow inside the formula (the truncated normal's erf differences far
+    from its interval gave NaN, and a negative g)."""
+    try:
+        g = precise_function(sp.sympify(compiled.fisher.exprs)[0, 0], compiled.params)
+        value, error = mpmath.quad(lambda t: mpmath.sqrt(g(float(t))), [a, b], error=True)
+    except (NumericalError, ValueError, ZeroDivisionError) as exc:
+        raise NumericalError(f"quadrature of √g between {a} and {b} gives {float_result} in floating point, "
+                             f"and at a working precision: {exc}") from exc
+    value, error = float(mpmath.re(value)), float(error)
+    if not (np.isfinite(value) and error <= 1e-8 * max(abs(value), 1e-300)):
+        raise NumericalError(f"quadrature of √g between {a} and {b} gives {float_result} in floating point "
+                             f"and {value} ± {error} at a working precision")
+    return Distance(abs(value), "quadrature of √g at a working precision", residual=error)
 
 
 def exp_map_torch(compiled: CompiledFamily, x0, v0, steps: int = 64, t: float = 1.0):

@@ -35,8 +35,26 @@ def value_at(expr: sp.Expr, point: dict, digits: int = DIGITS) -> float:
         raise NumericalError(f"no value for {', '.join(map(str, missing))}")
     if expr.has(sp.Integral, sp.Sum):
         return _represented_at(expr, point)
+    return _settled(expr, sp.lambdify(symbols, expr, "mpmath"), point, [point[s] for s in symbols], digits)
+
+
+def precise_function(expr: sp.Expr, symbols):
+    """expr as a function of `symbols` (positional numbers) evaluated as value_at does, lambdified once: for
+    the many points of a quadrature where floating point loses the formula to cancellation."""
+    symbols = list(symbols)
+    missing = sorted(map(str, expr.free_symbols - set(symbols)))
+    if missing or expr.has(sp.Integral, sp.Sum):
+        raise NumericalError(f"no precise evaluation of {_name(expr)} in {symbols}"
+                             + (f" (no value for {', '.join(missing)})" if missing else ""))
     fn = sp.lambdify(symbols, expr, "mpmath")
-    values = [point[s] for s in symbols]
+
+    def evaluate(*values):
+        return _settled(expr, fn, dict(zip(symbols, values)), list(values), DIGITS)
+    return evaluate
+
+
+def _settled(expr, fn, point: dict, values: list, digits: int) -> float:
+    """fn at `values`, the precision doubled until two successive evaluations agree."""
     previous = _evaluate(fn, values, digits)
     if mpmath.isnan(previous):  # 0/0 exactly at the point: its limit, if finite (never built exactly)
         values = [v + BESIDE for v in values]

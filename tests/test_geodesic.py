@@ -216,3 +216,23 @@ def test_leaving_the_domain_and_non_convergence_are_reported(compiled):
         distance(compiled("gamma"), [2.0, -1.0], [3.0, 0.5])
     with pytest.raises(ValueError, match="2 coordinates"):
         distance(compiled("gamma"), [2.0], [3.0, 0.5])
+
+
+def test_quadrature_distance_where_floating_point_loses_the_metric(geometry):
+    """The truncated normal N(μ, 1) on [0, 2] far to the left of its interval: its Fisher formula (erf
+    differences times e^{μ²}) gives NaN or a negative number in floating point at μ = −8; the distance comes
+    from the formula at a working precision, checked against ∫√A''(μ) dμ with A the log-partition
+    differentiated by mpmath here."""
+    import mpmath
+    from numeric import compile as compile_family
+    spec = Path(__file__).resolve().parents[1] / "derivations" / "truncated_normal.toml"
+    c = compile_family(str(spec))
+    with mpmath.workdps(40):
+        def log_partition(m):
+            return m ** 2 / 2 + mpmath.log(mpmath.sqrt(2 * mpmath.pi)) + mpmath.log(
+                (mpmath.erf((2 - m) / mpmath.sqrt(2)) + mpmath.erf(m / mpmath.sqrt(2))) / 2)
+        want = float(mpmath.quad(lambda m: mpmath.sqrt(mpmath.diff(log_partition, m, 2)), [-8, -7]))
+    got = distance(c, [-8.0], [-7.0])
+    assert got.method == "quadrature of √g at a working precision"
+    assert got.value == pytest.approx(want, rel=1e-10)
+    assert distance(c, [-3.0], [-2.0]).method == "quadrature of √g"  # floating point where it serves
