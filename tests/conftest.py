@@ -27,3 +27,13 @@ def geometry():
             memo[key] = Geometry(fam.in_chart(chart) if chart else fam, cache=False)
         return memo[key]
     return get
+
+
+@pytest.fixture
+def torch_float64():
+    """torch's default dtype float64 for one test (restored after): references checked to 1e-10."""
+    import torch
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)

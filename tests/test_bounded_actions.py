@@ -19,11 +19,8 @@ KUMARASWAMY = "derivations/families/kumaraswamy.toml"
 
 
 @pytest.fixture(autouse=True)
-def _float64():
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
+def _float64(torch_float64):
+    """Every test of this module in float64."""
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,8 @@ GEN = torch.Generator().manual_seed(0)
 
 
 @pytest.fixture(autouse=True)
-def _float64():
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
+def _float64(torch_float64):
+    """Every test of this module in float64."""
 
 
 def _kl_hessian(kl_at, z0):
