@@ -67,6 +67,31 @@ def _log_gamma_forms(expr: sp.Expr) -> sp.Expr:
     return expr.replace(sp.loggamma, LogGamma)
 
 
+def _gamma_products(expr: sp.Expr) -> sp.Expr:
+    """Γ(a)^i Γ(b)^j … and factorials in one product, with positive arguments → exp(i log Γ(a) + j log Γ(b)
+    …): each factor overflows where their ratio does not (the Yule–Simon series' term Γ(x) Γ(ρ+1) / Γ(ρ+x+1)
+    was inf/inf from x = 171 on). Arguments not known positive keep their Γ (log Γ loses Γ's sign)."""
+    def exponent(factor):
+        base, power = factor.as_base_exp()
+        if not power.is_Integer:
+            return None
+        if isinstance(base, sp.gamma) and base.args[0].is_positive:
+            return power * LogGamma(base.args[0])
+        if isinstance(base, sp.factorial) and base.args[0].is_nonnegative:
+            return power * LogGamma(base.args[0] + 1)
+        return None
+
+    def rewrite(product):
+        logs = [exponent(f) for f in product.args]
+        if sum(x is not None for x in logs) < 2:
+            return product
+        rest = [f for f, x in zip(product.args, logs) if x is None]
+        return sp.Mul(*rest) * sp.exp(sp.Add(*[x for x in logs if x is not None]))
+    if not expr.has(sp.gamma, sp.factorial):
+        return expr
+    return expr.replace(lambda a: a.is_Mul, rewrite)
+
+
 class ScaledBesselI(sp.Function):
     """e^{−|z|} I_ν(z), the exponentially scaled modified Bessel function (scipy's ive, torch's i0e/i1e):
     finite where I_ν(z) overflows (z > 713 in float64, 88 in float32; a von Mises at κ = 800 had a −inf
@@ -210,6 +235,14 @@ class Generated:
                 out[k] = np.broadcast_to(entry, batch).reshape(-1)
         return np.moveaxis(out, 0, -1).reshape(batch + self.shape)  # a view, batch axes first
 
+    @property
+    def scalar(self) -> Callable:
+        """For solvers calling with one point at a time (numpy): the generated function itself, without
+        `__call__`'s broadcasting, its integral/series atoms evaluated first when it has them."""
+        if not self._represented:
+            return self.fn
+        return lambda *values: self.fn(*self._with_represented(list(values)))
+
     def rows(self, z: np.ndarray) -> np.ndarray:
         """Fast path for solvers (numpy): the arguments are the columns of z (K, len(args)); returns
         (K, entries), with none of `__call__`'s broadcasting or blocking."""
@@ -247,7 +280,16 @@ def _broadcast(values) -> list:
 
 
 def _prepare(expr):
-    return _fold_constants(_scaled_bessel_forms(_log_gamma_forms(expr)))
+    return _fold_constants(_scaled_bessel_forms(_gamma_products(_small_arguments(_log_gamma_forms(expr)))))
+
+
+def _small_arguments(expr: sp.Expr) -> sp.Expr:
+    """eᶻ − 1 → expm1(z), log(1 + x) → log1p(x) (SymPy's own rewriting rules): exact where z or x is tiny
+    (the generalized exponential's (eᶻ − 1)^α near z = 0 was 0 in floating point, its integrand NaN)."""
+    if not expr.has(sp.exp, sp.log):
+        return expr
+    from sympy.codegen.rewriting import expm1_opt, log1p_opt, optimize
+    return optimize(expr, [expm1_opt, log1p_opt])
 
 
 def generate(args, exprs, backend: str = "numpy") -> Generated:
@@ -352,6 +394,12 @@ def _torch_printer():
 
         def _print_erfc(self, expr):
             return f"torch.special.erfc({self._print(expr.args[0])})"
+
+        def _print_expm1(self, expr):
+            return f"torch.expm1({self._print(expr.args[0])})"
+
+        def _print_log1p(self, expr):
+            return f"torch.log1p({self._print(expr.args[0])})"
 
         def _print_beta(self, expr):  # positive arguments, as in density declarations
             a, b = expr.args

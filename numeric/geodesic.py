@@ -97,7 +97,7 @@ class Geodesics:
         coordinate, or after MAX_EVALUATIONS right-hand sides (a runaway trial, not a wanted geodesic).
         Returns (solution or None, whether t_end was reached inside the domain)."""
         n = self.n
-        raw_rhs, raw_jac = self._rhs.fn, self._jac.fn  # scalar calls: skip the batching wrapper
+        raw_rhs, raw_jac = self._rhs.scalar, self._jac.scalar  # scalar calls: skip the batching wrapper
         budget = [MAX_EVALUATIONS]
 
         def rhs(t, z):

@@ -9,8 +9,9 @@ error is far smaller). In torch the result is a weighted sum of integrand values
 differentiates it under the integral sign. scipy.integrate.quad_vec would do the numpy side, but
 it has no autograd and adapts per call, not per batch; one rule for both backends keeps them equal.
 
-Series: blocks of terms summed until a block adds less than `rtol` of the total at every point; a
-series that has not converged after MAX_TERMS terms is an error, not a number.
+Series: blocks of terms summed until a block adds less than `rtol` of the total at every point; one that
+has not converged after PRECISE_AFTER terms (terms decaying like a power) is summed by symgeo's own
+summation at a working precision, point by point; one that does not settle there is an error, not a number.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import math
 
 import numpy as np
 import sympy as sp
+
+from symgeo.errors import NumericalError
 
 RTOL = 1e-10
 MAX_LEVEL = 8           # step 2^-8 · 0.5 at most
@@ -27,11 +30,12 @@ REACH = {
     "half": 4.6,
     "line": 4.6,
 }  # |u| range of the DE variable (nodes beyond are at the ends)
-MAX_TERMS = 2 ** 20
+PRECISE_AFTER = 2 ** 16  # a series not converged after this many terms is summed at a working precision
 
 
-class RepresentationError(ValueError):
-    """An integral or series entry could not be evaluated to the requested tolerance."""
+class RepresentationError(NumericalError, ValueError):
+    """An integral or series entry could not be evaluated to the requested tolerance (a NumericalError:
+    the CLI says so in one line, not as an internal error)."""
 
 
 def atoms(exprs) -> list:
@@ -49,10 +53,15 @@ class Represented:
         (var, lo, hi), = atom.limits
         if (lo.free_symbols | hi.free_symbols) & set(args):
             raise NotImplementedError(f"limits that depend on parameters: {atom}")
-        self.atom, self.backend, self.rtol = atom, backend, rtol
+        self.atom, self.backend, self.rtol, self.args = atom, backend, rtol, tuple(args)
         self.is_sum = isinstance(atom, sp.Sum)
         self.lo, self.hi = lo, hi
-        self.fn = compile_fn((var, *args), [atom.function])
+        function = atom.function
+        if self.is_sum and lo.is_integer and lo >= 0:  # the index's sign, for the generated code's Γ products
+            known = {"positive": True} if lo >= 1 else {"nonnegative": True}  # (positive=False would mean 0)
+            index = sp.Dummy(str(var), integer=True, **known)
+            var, function = index, function.xreplace({var: index})
+        self.fn = compile_fn((var, *args), [function])
 
     def __call__(self, *values):
         return self._sum(values) if self.is_sum else self._integral(values)
@@ -61,10 +70,10 @@ class Represented:
     def _integral(self, values):
         xp = _namespace(self.backend)
         kind, a, b = _interval(self.lo, self.hi)
-        total, previous = None, None
+        total, previous, seen = None, None, []
         for level in range(MAX_LEVEL + 1):
             u, t, w = _nodes(kind, a, b, level)
-            part = self._weighted_sum(xp, u, t, w, values)
+            part = self._weighted_sum(xp, u, t, w, values, seen, FIRST_STEP / 2 ** level)
             total = part if total is None else total + part
             step = FIRST_STEP / 2 ** level
             estimate = total * step
@@ -78,10 +87,11 @@ class Represented:
         raise RepresentationError(f"the integral {self.atom} did not converge to rtol {self.rtol:g} "
                                   f"(relative change {worst:.1e} at the finest step)")
 
-    def _weighted_sum(self, xp, u, t, w, values):
+    def _weighted_sum(self, xp, u, t, w, values, seen, step):
         """Σ f(t_i) w_i at every batch point. A first pass (no autograd) finds the contributions that
         matter; nodes where the integrand overflowed or underflowed to nothing are dropped, which is
-        exact to far below `rtol` when the integrand had already decayed there (checked), and an
+        exact to far below `rtol` when the integrand had already decayed there (checked against the
+        nodes of this level and the earlier ones, `seen`: [(u, contributions)], `step` apart), and an
         error otherwise. The second pass (torch) evaluates at the kept nodes only, so no overflowed
         intermediate poisons the gradient."""
         shape = (-1,) + (1,) * _batch_ndim(values)
@@ -89,13 +99,12 @@ class Represented:
         if xp is np:
             with np.errstate(all="ignore"):  # overflow far in a tail is handled below
                 f = self.fn(tt, *values)[0] + 0 * tt
-            significant = _significant(f * ww, u, _spacing(u), self.atom)
+            significant = _significant(f * ww, u, step, self.atom, seen)
             return np.where(significant, f * ww, 0.0).sum(0)
         with xp.no_grad():
             first = (self.fn(tt, *values)[0] + 0 * tt) * ww
-        significant = xp.as_tensor(
-            _significant(first.cpu().numpy(), u, _spacing(u), self.atom), device=tt.device
-        )
+        keep = _significant(first.cpu().numpy(), u, step, self.atom, seen)
+        significant = xp.as_tensor(keep, device=tt.device)
         safe_t = xp.where(significant, tt, _as(xp, np.asarray(_middle(u, t)), values))
         f = self.fn(safe_t, *values)[0] + 0 * tt
         return xp.where(significant, f * ww, 0 * tt).sum(0)
@@ -105,29 +114,78 @@ class Represented:
         xp = _namespace(self.backend)
         start = int(self.lo)
         stop = math.inf if self.hi == sp.oo else int(self.hi)
-        total, k, size = 0, start, 256
+        total, k, size, recent = 0, start, 256, None
         shape = (-1,) + (1,) * _batch_ndim(values)
         while k <= stop:
             ks = np.arange(k, min(k + size, stop + 1) if stop != math.inf else k + size, dtype=float)
-            with np.errstate(all="ignore"):
-                terms = self.fn(_as(xp, ks, values).reshape(shape), *values)[0]
-            terms = terms + 0 * _as(xp, ks, values).reshape(shape)
+            terms, recent = self._terms(xp, ks, shape, values, total, recent)
             block = terms.sum(0)
-            if not bool(_all(xp, xp.isfinite(block))):
-                raise RepresentationError(
-                    f"the series {self.atom} has a non-finite term at this parameter point"
-                )
             total = total + block
             k += len(ks)
             if stop == math.inf:
                 small = _all(xp, xp.abs(block) <= self.rtol * xp.abs(total) * 1e-2)
                 if bool(small) and bool(_all(xp, xp.abs(terms[-1]) <= xp.abs(terms[0]))):
                     return total, _detach(xp.abs(block))
-                if k - start >= MAX_TERMS:
-                    raise RepresentationError(f"the series {self.atom} did not converge in {MAX_TERMS} terms "
-                                              f"at this parameter point (a heavy tail)")
+                if k - start >= PRECISE_AFTER:
+                    return self._precise(xp, values)
                 size = min(size * 2, 65536)
         return total, _detach(0 * total)
+
+    def _precise(self, xp, values):
+        """A series whose terms decay too slowly to sum in floating point (like a power, as the
+        Yule–Simon's): each batch point by symgeo's own summation at 20 and 30 digits
+        (symgeo.evaluate.value_at, which checks that the two agree). Its values carry no gradient, so a
+        torch call that needs one is refused."""
+        from symgeo.errors import SymgeoError
+        from symgeo.evaluate import value_at
+        if xp is not np and any(getattr(v, "requires_grad", False) for v in values):
+            raise RepresentationError(f"the series {self.atom} converges too slowly to sum in floating point "
+                                      f"here; its value at a working precision has no gradient (use the "
+                                      f"numpy backend, or inputs without requires_grad)")
+        arrays = np.broadcast_arrays(*[_numpy(v) for v in values])
+        out = np.empty(arrays[0].shape)
+        for index in np.ndindex(out.shape):
+            point = {symbol: sp.Float(float(a[index]), 20) for symbol, a in zip(self.args, arrays)}
+            try:
+                out[index] = value_at(self.atom, point)
+            except (ArithmeticError, ValueError, SymgeoError) as exc:
+                raise RepresentationError(f"the series {self.atom} did not converge in floating point, nor "
+                                          f"at a working precision: {exc}") from exc
+        value = out if xp is np else _as(xp, out, values)
+        return value, 0 * value
+
+    def _terms(self, xp, ks, shape, values, total, recent):
+        """(the block's terms, its last finite magnitudes). A term that is not finite in floating point
+        (0/0 once a probability underflows, as the zero-inflated Poisson's p′²/p) counts as 0 where the
+        terms before it had already decayed below NEGLIGIBLE of the sum (the tail is then far below
+        `rtol`); elsewhere it is an error. In torch the dropped terms are evaluated at the first index
+        instead, so that no NaN reaches the gradient."""
+        index = _as(xp, ks, values).reshape(shape)
+        with np.errstate(all="ignore"):
+            terms = self.fn(index, *values)[0] + 0 * index
+        magnitude = np.abs(_numpy(terms))
+        finite = np.isfinite(magnitude)
+        if not finite.all():
+            before = np.concatenate([recent, magnitude]) if recent is not None else magnitude
+            offset = 0 if recent is None else len(recent)
+            first_bad = np.where(finite, len(magnitude), np.arange(len(magnitude)).reshape(shape)).min(0)
+            rows = np.arange(len(before)).reshape(shape)
+            window = (rows < first_bad + offset) & (rows >= first_bad + offset - DECAY_WINDOW)
+            earlier = np.where(rows[offset:] < first_bad, np.nan_to_num(magnitude), 0.0)
+            scale = np.abs(_numpy(total)) + earlier.sum(0)
+            checked = np.where(window, np.nan_to_num(before, nan=np.inf), 0.0)
+            decayed = (first_bad + offset >= DECAY_WINDOW) & (checked.max(0) <= NEGLIGIBLE * scale)
+            if not np.all(decayed | (first_bad == len(magnitude))):
+                raise RepresentationError(f"the series {self.atom} has a non-finite term at this parameter "
+                                          f"point")
+            keep = np.arange(len(magnitude)).reshape(shape) < first_bad
+            mask = xp.as_tensor(keep, device=terms.device) if xp is not np else keep
+            if xp is not np:
+                safe = xp.where(mask, index, _as(xp, np.asarray(float(self.lo)), values))
+                terms = self.fn(safe, *values)[0] + 0 * index
+            terms = xp.where(mask, terms, 0 * terms) if xp is not np else np.where(keep, terms, 0.0)
+            magnitude = np.where(keep, magnitude, 0.0)
+        return terms, magnitude[-DECAY_WINDOW:]
 
 
 # -- nodes and weights of the double-exponential rules -----------------------------------------
@@ -174,26 +232,38 @@ def _nodes(kind, a, b, level):
 
 
 NEGLIGIBLE = 1e-18   # a contribution below this fraction of the total is dropped
-DECAYED = 1e-14      # an overflow is harmless where the contributions just inside it are below this
+DECAYED = 1e-12      # a non-finite node is dropped where the decay inside puts it below this (rtol/100)
+DECAY_WINDOW = 32    # a series' terms before a non-finite one that must all be NEGLIGIBLE
 
 
-def _significant(contrib: np.ndarray, u: np.ndarray, spacing: float, atom) -> np.ndarray:
-    """Mask of (node, batch point) contributions kept; an error where the integrand is not finite
-    at a node whose inward neighbours (within `spacing` in the DE variable u) still contribute."""
+def _significant(contrib: np.ndarray, u: np.ndarray, spacing: float, atom, seen: list) -> np.ndarray:
+    """Mask of (node, batch point) contributions kept; an error where the integrand is not finite at a
+    node whose inward neighbours (this level's nodes and the earlier levels' in `seen`, which this call
+    extends, `spacing` apart in the DE variable u) show it would still contribute."""
     finite = np.isfinite(contrib)
     mag = np.where(finite, np.abs(contrib), 0.0)
-    total = mag.sum(0)
+    known_u = np.concatenate([u] + [old_u for old_u, _ in seen])
+    known = np.concatenate([mag] + [old for _, old in seen])
+    total = known.sum(0)
     shape = (-1,) + (1,) * (contrib.ndim - 1)
-    for side in (u > 0, u <= 0):  # each tail on its own
-        bad = ~finite & side.reshape(shape)
+    for positive in (True, False):  # each tail on its own
+        bad = ~finite & ((u > 0) == positive).reshape(shape)
         if not bad.any():
             continue
-        au = np.abs(u).reshape(shape)
-        first_bad = np.where(bad, au, np.inf).min(0)
-        near = finite & side.reshape(shape) & (au >= first_bad - spacing * 1.01)
-        if np.any(np.where(near, mag, 0.0).max(0) > DECAYED * total):
+        first_bad = np.where(bad, np.abs(u).reshape(shape), np.inf).min(0)
+        au = np.abs(known_u).reshape(shape)
+        inside = ((known_u > 0) == positive).reshape(shape) & (au < first_bad) & (known > 0)
+        nearest = np.where(inside & (au >= first_bad - spacing * 1.01), known, 0.0).max(0)
+        next_in = np.where(inside & (au < first_bad - spacing * 1.01) & (au >= first_bad - spacing * 2.02),
+                           known, 0.0).max(0)
+        # what the bad node would contribute, continuing the decay from its two inward neighbours (the
+        # rules decay doubly exponentially, so this overestimates); the nearest one alone without a second
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(next_in > 0, np.minimum(1.0, nearest / next_in), 1.0)
+        if np.any(nearest * ratio > DECAYED * total):
             raise RepresentationError(f"the integrand of {atom} is not finite where it still contributes "
                                       f"at this parameter point")
+    seen.append((u, mag))
     return finite & (mag > NEGLIGIBLE * total)
 
 
@@ -231,6 +301,12 @@ def _all(xp, x):
 
 def _max(xp, x):
     return np.max(x) if xp is np else float(x.max())
+
+
+def _numpy(x):
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    return np.asarray(x, dtype=float)
 
 
 def _detach(x):

@@ -236,3 +236,20 @@ def test_quadrature_distance_where_floating_point_loses_the_metric(geometry):
     assert got.method == "quadrature of √g at a working precision"
     assert got.value == pytest.approx(want, rel=1e-10)
     assert distance(c, [-3.0], [-2.0]).method == "quadrature of √g"  # floating point where it serves
+
+
+def test_shooting_where_the_christoffel_symbols_are_series():
+    """The negative binomial with r free: its metric and Christoffel symbols hold series (no closed form);
+    shooting used to call the generated functions without evaluating them (a TypeError). Against the batch
+    route (central differences + its own Newton) and against √(uᵀ g u) ε for a short step."""
+    from numeric import compile as compile_family
+    from numeric.batch_geodesic import distances
+    c = compile_family(str(Path(__file__).resolve().parents[1] / "derivations" / "families"
+                           / "negative_binomial_r.toml"))
+    a, b = np.array([1.3, 0.5]), np.array([2.0, 0.4])
+    shot = distance(c, a, b, method="shooting")
+    assert shot.residual < 1e-10
+    assert distances(c, a[None], b[None])[0] == pytest.approx(shot.value, rel=1e-8)
+    u, eps = np.array([0.6, -0.8]), 1e-4
+    short = distance(c, a, a + eps * u, method="shooting").value
+    assert short == pytest.approx(eps * np.sqrt(u @ np.asarray(c.fisher(*a)) @ u), rel=1e-4)

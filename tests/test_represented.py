@@ -1,6 +1,7 @@
 """Integral/Sum entries in generated numpy and torch functions, against scipy quadrature, direct
 summation and finite differences written here."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,3 +100,105 @@ def test_represented_family_fisher_matches_mpmath_evaluation():
     for w in (0.15, 0.5, 0.85):
         point = {fam.params[0]: sp.Rational(str(w))}
         assert float(f(w)[0, 0]) == pytest.approx(float(evaluate(g[0, 0], point, 30)), rel=1e-12)
+
+
+# -- spec families whose Fisher is an integral or a series, through numeric.compile -----------------
+FAMILIES = Path(__file__).resolve().parents[1] / "derivations" / "families"
+
+
+def _fisher_by_scores(log_density, point, limits):
+    """E[s sᵀ] with s the autograd score of a log-density written here (torch), by scipy quadrature."""
+    torch = pytest.importorskip("torch")
+
+    def score_and_density(x):
+        theta = torch.tensor(point, dtype=torch.float64, requires_grad=True)
+        log_p = log_density(torch.tensor(x, dtype=torch.float64), *theta)
+        (score,) = torch.autograd.grad(log_p, theta)
+        return score.numpy(), math.exp(float(log_p.detach()))
+    n = len(point)
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i, n):
+            def entry(x, i=i, j=j):
+                score, density = score_and_density(x)
+                return density * score[i] * score[j]
+            out[i, j] = out[j, i] = integrate.quad(entry, *limits, limit=400, epsabs=1e-14, epsrel=1e-11)[0]
+    return out
+
+
+@pytest.mark.slow  # the skew normal's derivation, cold, is most of its 18 s
+def test_skew_normal_and_generalized_exponential_where_floating_point_drops_nodes():
+    """1 + erf(αz/√2) rounds to 0 in the left tail (the integrand 0/0 or x/0 there) and the generalized
+    exponential's (e^z − 1)^α underflows: nodes that are not finite are dropped where the decay inside
+    them shows they no longer contribute (they used to fail at the family's own sample point)."""
+    torch = pytest.importorskip("torch")
+    from numeric import compile as compile_family
+
+    def skew_normal(x, xi, omega, alpha):
+        z = (x - xi) / omega
+        return math.log(2) - z ** 2 / 2 - 0.5 * math.log(2 * math.pi) - torch.log(omega) + torch.special.log_ndtr(
+            alpha * z)
+
+    def generalized_exponential(x, alpha, lam):
+        return torch.log(alpha * lam) + (alpha - 1) * torch.log(-torch.expm1(-lam * x)) - lam * x
+
+    for spec, log_density, limits, points in (
+        ("skew_normal.toml", skew_normal, (-np.inf, np.inf), [(0.0, 1.0, 2.0)]),
+        ("generalized_exponential.toml", generalized_exponential, (0, np.inf), [(1.3, 0.7)]),
+    ):
+        c = compile_family(str(FAMILIES / spec))
+        for point in points:
+            got = np.asarray(c.fisher(*point))
+            np.testing.assert_allclose(got, _fisher_by_scores(log_density, point, limits), rtol=1e-7, atol=1e-12)
+
+
+def test_count_series_whose_terms_overflow_or_underflow():
+    """Γ(r + x)/x! overflows from x = 171 (the negative binomial with free r: Γ products are generated as
+    one exp of log Γ sums) and the zero-inflated Poisson's p′²/p is 0/0 once p underflows (terms dropped
+    where the terms before them are negligible): against sums written here in log space."""
+    from numeric import compile as compile_family
+    from scipy.special import digamma, gammaln
+
+    def nb_fisher(r, q):
+        x = np.arange(0, 20000.0)
+        log_p = gammaln(r + x) - gammaln(x + 1) - gammaln(r) + r * math.log(q) + x * math.log1p(-q)
+        scores = np.stack([digamma(r + x) - digamma(r) + math.log(q), r / q - x / (1 - q)])
+        return (np.exp(log_p) * scores) @ scores.T
+
+    def zip_fisher(pi0, lam):
+        x = np.arange(0, 400.0)
+        poisson = np.exp(x * math.log(lam) - lam - gammaln(x + 1))
+        p = (1 - pi0) * poisson + pi0 * (x == 0)
+        kept = p > 0  # beyond, p underflows and so does its share
+        x, poisson, p = x[kept], poisson[kept], p[kept]
+        scores = np.stack([((x == 0) - poisson) / p, (1 - pi0) * poisson * (x / lam - 1) / p])
+        return (p * scores) @ scores.T
+
+    nb = compile_family(str(FAMILIES / "negative_binomial_r.toml"))
+    for point in [(1.3, 0.5), (0.13, 0.05), (30.0, 0.9)]:
+        np.testing.assert_allclose(np.asarray(nb.fisher(*point)), nb_fisher(*point), rtol=1e-8)
+    zero_inflated = compile_family(str(FAMILIES / "zero_inflated_poisson.toml"))
+    for point in [(0.3, 0.7), (0.03, 0.07), (0.5, 50.0)]:
+        np.testing.assert_allclose(np.asarray(zero_inflated.fisher(*point)), zip_fisher(*point), rtol=1e-8,
+                                   atol=1e-14)
+
+
+@pytest.mark.slow  # 19 s: summing at a working precision, and the mpmath reference
+def test_a_power_law_series_is_summed_at_a_working_precision():
+    """The Yule–Simon's Fisher: terms decaying like x⁻³ log² x do not settle in 2¹⁶ floating-point terms; the
+    series is summed at a working precision instead (numpy), checked against 1/ρ² − ψ′(ρ+1) + E ψ′(x+ρ+1)
+    summed by mpmath's Euler–Maclaurin here (a second route); torch with gradients is refused."""
+    import mpmath
+    from numeric import compile as compile_family
+    c = compile_family(str(FAMILIES / "yule_simon.toml"))
+    for rho in (2.0,):
+        with mpmath.workdps(30):
+            r = mpmath.mpf(rho)
+            tail = mpmath.nsum(lambda x: r * mpmath.beta(x, r + 1) * mpmath.psi(1, x + r + 1), [1, mpmath.inf],
+                               method="euler-maclaurin")
+            want = float(1 / r ** 2 - mpmath.psi(1, r + 1) + tail)
+        assert float(np.asarray(c.fisher(rho))[0, 0]) == pytest.approx(want, rel=1e-9)
+    torch = pytest.importorskip("torch")
+    on_torch = compile_family(str(FAMILIES / "yule_simon.toml"), "torch")
+    with pytest.raises(RepresentationError, match="no gradient"):
+        on_torch.fisher(torch.tensor([2.0], dtype=torch.float64, requires_grad=True))
