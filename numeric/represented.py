@@ -156,9 +156,9 @@ class Represented:
 
     def _terms(self, xp, ks, shape, values, total, recent):
         """(the block's terms, its last finite magnitudes). A term that is not finite in floating point
-        (0/0 once a probability underflows, as the zero-inflated Poisson's p′²/p) counts as 0 where the
-        terms before it had already decayed below NEGLIGIBLE of the sum (the tail is then far below
-        `rtol`); elsewhere it is an error. In torch the dropped terms are evaluated at the first index
+        (0/0 once a probability underflows, as the zero-inflated Poisson's p′²/p) counts as 0, with all
+        after it, where the terms before it decay geometrically and their tail is below DECAYED of the sum
+        (`_tail_below`); elsewhere it is an error. In torch the dropped terms are evaluated at the first index
         instead, so that no NaN reaches the gradient."""
         index = _as(xp, ks, values).reshape(shape)
         with np.errstate(all="ignore"):
@@ -169,12 +169,10 @@ class Represented:
             before = np.concatenate([recent, magnitude]) if recent is not None else magnitude
             offset = 0 if recent is None else len(recent)
             first_bad = np.where(finite, len(magnitude), np.arange(len(magnitude)).reshape(shape)).min(0)
-            rows = np.arange(len(before)).reshape(shape)
-            window = (rows < first_bad + offset) & (rows >= first_bad + offset - DECAY_WINDOW)
-            earlier = np.where(rows[offset:] < first_bad, np.nan_to_num(magnitude), 0.0)
+            rows = np.arange(len(magnitude)).reshape(shape)
+            earlier = np.where(rows < first_bad, np.nan_to_num(magnitude), 0.0)
             scale = np.abs(_numpy(total)) + earlier.sum(0)
-            checked = np.where(window, np.nan_to_num(before, nan=np.inf), 0.0)
-            decayed = (first_bad + offset >= DECAY_WINDOW) & (checked.max(0) <= NEGLIGIBLE * scale)
+            decayed = _tail_below(before, first_bad + offset, DECAYED * scale)
             if not np.all(decayed | (first_bad == len(magnitude))):
                 raise RepresentationError(f"the series {self.atom} has a non-finite term at this parameter "
                                           f"point")
@@ -233,7 +231,7 @@ def _nodes(kind, a, b, level):
 
 NEGLIGIBLE = 1e-18   # a contribution below this fraction of the total is dropped
 DECAYED = 1e-12      # a non-finite node is dropped where the decay inside puts it below this (rtol/100)
-DECAY_WINDOW = 32    # a series' terms before a non-finite one that must all be NEGLIGIBLE
+DECAY_WINDOW = 8     # the terms before a non-finite one whose decay bounds the tail dropped
 
 
 def _significant(contrib: np.ndarray, u: np.ndarray, spacing: float, atom, seen: list) -> np.ndarray:
@@ -301,6 +299,20 @@ def _all(xp, x):
 
 def _max(xp, x):
     return np.max(x) if xp is np else float(x.max())
+
+
+def _tail_below(magnitudes: np.ndarray, stop, bound) -> np.ndarray:
+    """Per batch point, whether the DECAY_WINDOW terms before row `stop` decay geometrically with a tail
+    beyond them, |t| r / (1 − r) for the slowest ratio r, within `bound` (exact zeros count as decayed)."""
+    count = DECAY_WINDOW
+    enough = stop >= count
+    rows = np.clip(stop - count + np.arange(count).reshape((-1,) + (1,) * np.ndim(stop)), 0, None)
+    full = np.broadcast_to(magnitudes, (len(magnitudes),) + np.shape(stop))
+    last = np.nan_to_num(np.take_along_axis(full, rows, axis=0), nan=np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.nan_to_num(last[1:] / last[:-1], nan=0.0).max(0)
+        tail = np.where(ratio < 1, last[-1] * ratio / (1 - ratio), np.inf)
+    return enough & (np.where(last[-1] == 0, 0.0, tail) <= bound)
 
 
 def _numpy(x):

@@ -202,3 +202,18 @@ def test_a_power_law_series_is_summed_at_a_working_precision():
     on_torch = compile_family(str(FAMILIES / "yule_simon.toml"), "torch")
     with pytest.raises(RepresentationError, match="no gradient"):
         on_torch.fisher(torch.tensor([2.0], dtype=torch.float64, requires_grad=True))
+
+
+def test_zero_inflated_poisson_christoffel_symbols_against_differences_of_its_metric():
+    """Its Christoffel symbols' series have terms that turn 0/0 at x = 17 (at λ = 0.7) while the terms before
+    decay geometrically (ratio ~0.06): dropped with their bounded tail; Γ^k_ij against central differences of
+    the generated metric, g^{kl} (∂_i g_lj + ∂_j g_li − ∂_l g_ij) / 2."""
+    from numeric import compile as compile_family
+    c = compile_family(str(FAMILIES / "zero_inflated_poisson.toml"))
+    point, h = np.array([0.3, 0.7]), 1e-5
+    derivatives = [(np.asarray(c.fisher(*(point + h * e))) - np.asarray(c.fisher(*(point - h * e)))) / (2 * h)
+                   for e in np.eye(2)]
+    dg = np.stack(derivatives)  # dg[i, j, k] = ∂_i g_jk
+    first_kind = 0.5 * (np.einsum("ilj->lij", dg) + np.einsum("jli->lij", dg) - dg)  # [l, i, j]
+    want = np.einsum("kl,lij->kij", np.linalg.inv(np.asarray(c.fisher(*point))), first_kind)
+    np.testing.assert_allclose(np.asarray(c.christoffel(*point)), want, rtol=1e-6, atol=1e-9)
