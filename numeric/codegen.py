@@ -21,6 +21,7 @@ from collections.abc import Callable
 import mpmath
 import numpy as np
 import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
 
 from symgeo.errors import InvalidArgumentError
 
@@ -284,12 +285,25 @@ def _prepare(expr):
 
 
 def _small_arguments(expr: sp.Expr) -> sp.Expr:
-    """eᶻ − 1 → expm1(z), log(1 + x) → log1p(x) (SymPy's own rewriting rules): exact where z or x is tiny
-    (the generalized exponential's (eᶻ − 1)^α near z = 0 was 0 in floating point, its integrand NaN)."""
+    """u·eʷ − u → u·expm1(w) for two-term sums, log(1 + x) → log1p(x): exact where w or x is tiny (the
+    generalized exponential's (eᶻ − 1)^α, log(1 − e⁻ᶻ) and eᶻe^{αz} − e^{αz} near z = 0 were 0, −inf and 0
+    in floating point, its integrand NaN). One pass over two-term sums: SymPy's own rewriting rules
+    (sympy.codegen.rewriting) do more, at a cost of minutes on a geodesic system's Jacobian."""
     if not expr.has(sp.exp, sp.log):
         return expr
-    from sympy.codegen.rewriting import expm1_opt, log1p_opt, optimize
-    return optimize(expr, [expm1_opt, log1p_opt])
+
+    def two_terms(a):
+        return a.is_Add and len(a.args) == 2 and a.has(sp.exp)
+
+    def rewrite(a):  # x + y with x = −y·eʷ: −y·expm1(w) (eᶻ − 1, 1 − e⁻ᶻ, eᶻe^{αz} − e^{αz})
+        for x, y in (a.args, a.args[::-1]):
+            ratio = x / (-y)
+            if isinstance(ratio, sp.exp):
+                return -y * expm1(ratio.args[0])
+        return a
+    expr = expr.replace(two_terms, rewrite)
+    return expr.replace(lambda a: isinstance(a, sp.log) and a.args[0].is_Add and len(a.args[0].args) == 2
+                        and sp.S.One in a.args[0].args, lambda a: log1p(a.args[0] - 1))
 
 
 def generate(args, exprs, backend: str = "numpy") -> Generated:
