@@ -93,6 +93,16 @@ def _gamma_products(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda a: a.is_Mul, rewrite)
 
 
+class Erfc(sp.Function):
+    """erfc(u) that SymPy never rewrites: its own erfc(−u) becomes 2 − erfc(u) when an expression is rebuilt,
+    which is the cancellation the form is there to avoid."""
+
+    nargs = 1
+
+    def _eval_evalf(self, prec):
+        return sp.erfc(self.args[0]).evalf(mpmath.libmp.prec_to_dps(prec))
+
+
 class ScaledBesselI(sp.Function):
     """e^{−|z|} I_ν(z), the exponentially scaled modified Bessel function (scipy's ive, torch's i0e/i1e):
     finite where I_ν(z) overflows (z > 713 in float64, 88 in float32; a von Mises at κ = 800 had a −inf
@@ -285,21 +295,26 @@ def _prepare(expr):
 
 
 def _small_arguments(expr: sp.Expr) -> sp.Expr:
-    """u·eʷ − u → u·expm1(w) for two-term sums, log(1 + x) → log1p(x): exact where w or x is tiny (the
-    generalized exponential's (eᶻ − 1)^α, log(1 − e⁻ᶻ) and eᶻe^{αz} − e^{αz} near z = 0 were 0, −inf and 0
-    in floating point, its integrand NaN). One pass over two-term sums: SymPy's own rewriting rules
-    (sympy.codegen.rewriting) do more, at a cost of minutes on a geodesic system's Jacobian."""
-    if not expr.has(sp.exp, sp.log):
+    """u·eʷ − u → u·expm1(w) and 1 ± erf(u) → erfc(∓u) for two-term sums, log(1 + x) → log1p(x): exact
+    where w or x is tiny and where 1 + erf(u) cancels (the generalized exponential's (eᶻ − 1)^α,
+    log(1 − e⁻ᶻ) and eᶻe^{αz} − e^{αz} near z = 0 were 0, −inf and 0 in floating point, the skew normal's
+    1 + erf(αz/√2) 0 for αz < −8.3: their integrands NaN). One pass over two-term sums: SymPy's own
+    rewriting rules (sympy.codegen.rewriting) do more, at a cost of minutes on a geodesic Jacobian."""
+    if not expr.has(sp.exp, sp.log, sp.erf):
         return expr
 
     def two_terms(a):
-        return a.is_Add and len(a.args) == 2 and a.has(sp.exp)
+        return a.is_Add and len(a.args) == 2 and a.has(sp.exp, sp.erf)
 
-    def rewrite(a):  # x + y with x = −y·eʷ: −y·expm1(w) (eᶻ − 1, 1 − e⁻ᶻ, eᶻe^{αz} − e^{αz})
+    def rewrite(a):  # x + y with x = −y·eʷ: −y·expm1(w) (eᶻ − 1, 1 − e⁻ᶻ, eᶻe^{αz} − e^{αz}); 1 ± erf
         for x, y in (a.args, a.args[::-1]):
             ratio = x / (-y)
             if isinstance(ratio, sp.exp):
                 return -y * expm1(ratio.args[0])
+            if x == 1 and isinstance(y, sp.erf):  # 1 + erf(u) = erfc(−u), not 0 for u < −5.9
+                return Erfc(-y.args[0])
+            if x == 1 and isinstance(-y, sp.erf):
+                return Erfc((-y).args[0])
         return a
     expr = expr.replace(two_terms, rewrite)
     return expr.replace(lambda a: isinstance(a, sp.log) and a.args[0].is_Add and len(a.args[0].args) == 2
@@ -352,6 +367,9 @@ def _numpy_printer():
 
         def _print_ScaledBesselI(self, expr):
             return f"scipy.special.ive({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+
+        def _print_Erfc(self, expr):
+            return f"scipy.special.erfc({self._print(expr.args[0])})"
 
         def _print_polygamma(self, expr):
             """ψ⁽ⁿ⁾(x) = (−1)ⁿ⁺¹ n! ζ(n+1, x) directly: scipy's polygamma also evaluates ψ(x) and a
@@ -407,6 +425,9 @@ def _torch_printer():
             )
 
         def _print_erfc(self, expr):
+            return f"torch.special.erfc({self._print(expr.args[0])})"
+
+        def _print_Erfc(self, expr):
             return f"torch.special.erfc({self._print(expr.args[0])})"
 
         def _print_expm1(self, expr):

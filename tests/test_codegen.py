@@ -330,3 +330,22 @@ def test_bessel_forms_do_not_overflow_at_large_arguments(backend):
         assert log_p[0] == pytest.approx(want_log, rel=1e-12)
         assert fisher[0, 0] == pytest.approx(want_fisher[0], rel=1e-12)
         assert fisher[1, 1] == pytest.approx(want_fisher[1], rel=1e-5)  # 1 − A² − A/κ cancels to 1/(2κ²)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_sums_that_cancel_near_zero_are_generated_in_their_exact_forms(backend):
+    """eᶻ − 1, 1 − e⁻ᶻ, eᶻe^{az} − e^{az}, log(1 + z²) at z = 1e-20 and 1 + erf(z) at z = −10 come out
+    0, 0, 0, 0 and 0 in plain floating point; generated as expm1, log1p and erfc they keep every digit."""
+    torch = pytest.importorskip("torch")
+    z, a = sp.Symbol("z", real=True), sp.Symbol("a", positive=True)
+    exprs = [sp.exp(z) - 1, 1 - sp.exp(-z), sp.exp(z) * sp.exp(a * z) - sp.exp(a * z), sp.log(1 + z ** 2),
+             1 + sp.erf(z - 10), 1 - sp.erf(10 - z)]
+    fn = generate([z, a], exprs, backend)
+    args = (1e-20, 0.5)
+    got = fn(*(torch.tensor(v, dtype=torch.float64) for v in args)).numpy() if backend == "torch" else fn(*args)
+    import mpmath
+    with mpmath.workdps(60):
+        tiny = mpmath.mpf(10) ** -20
+        want = [float(mpmath.expm1(tiny)), float(-mpmath.expm1(-tiny)), float(mpmath.expm1(tiny) * mpmath.exp(tiny / 2)),
+                float(mpmath.log1p(tiny ** 2)), float(mpmath.erfc(10 - tiny)), float(mpmath.erfc(10 - tiny))]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
