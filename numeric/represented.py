@@ -20,7 +20,8 @@ import math
 import numpy as np
 import sympy as sp
 
-from symgeo.errors import NumericalError
+from symgeo.errors import NumericalError, SymgeoError
+from symgeo.evaluate import value_at
 
 RTOL = 1e-10
 MAX_LEVEL = 8           # step 2^-8 · 0.5 at most
@@ -136,8 +137,6 @@ class Represented:
         Yule–Simon's): each batch point by symgeo's own summation at 20 and 30 digits
         (symgeo.evaluate.value_at, which checks that the two agree). Its values carry no gradient, so a
         torch call that needs one is refused."""
-        from symgeo.errors import SymgeoError
-        from symgeo.evaluate import value_at
         if xp is not np and any(getattr(v, "requires_grad", False) for v in values):
             raise RepresentationError(f"the series {self.atom} converges too slowly to sum in floating point "
                                       f"here; its value at a working precision has no gradient (use the "
@@ -263,10 +262,6 @@ def _significant(contrib: np.ndarray, u: np.ndarray, spacing: float, atom, seen:
                                       f"at this parameter point")
     seen.append((u, mag))
     return finite & (mag > NEGLIGIBLE * total)
-
-
-def _spacing(u):
-    return float(np.min(np.diff(np.sort(u)))) if len(u) > 1 else 1.0
 
 
 def _middle(u, t):
