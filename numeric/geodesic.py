@@ -340,8 +340,10 @@ def _closed_value(form, x0, x1) -> float:
     the distance itself is a modest number, the formula at a working precision (symgeo.evaluate)."""
     with np.errstate(all="ignore"):
         value = float(form(*x0, *x1))
+    if np.isfinite(value):
+        return value
     point = dict(zip(form.args, [float(v) for v in (*x0, *x1)]))
-    if np.isfinite(value) or not sp.sympify(form.exprs).free_symbols <= point.keys():
+    if not sp.sympify(form.exprs).free_symbols <= point.keys():
         return value
     try:
         return value_at(form.exprs, point)
