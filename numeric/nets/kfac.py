@@ -34,6 +34,7 @@ from .heads import LOSSES, Head, head_for_loss
 from .hooks import StatisticsHooks
 from .kronecker import INVERSE_METHODS, INVERSES, KroneckerBlock
 from .layer_blocks import NORMS, DiagonalBlock, EmbeddingBlock, finite_groups, fold_all
+from .packed import Packing
 
 FISHERS = ("true", "empirical", "ggn")
 KRONECKER = (nn.Linear, nn.Conv2d)
@@ -122,6 +123,7 @@ class KFAC(torch.optim.Optimizer):
             )
         self.adapt_damping = adapt_damping
         self._blocks = Blocks(inverse)
+        self._packing = Packing([self._block(m) for m in self.layers])
         self._captured: dict = {}
         self._batch = None
         self._layer_hooks = StatisticsHooks(self.layers, self._capture)
@@ -208,8 +210,8 @@ class KFAC(torch.optim.Optimizer):
                 if p.grad is not None:
                     _all_reduce_mean(p.grad)
         self._refresh_inverses(meta.get("steps", 0) % self.inverse_interval == 0, damping)
-        updates = self._preconditioned(group)
-        inner = gradient_inner(updates)  # also the gradients' finiteness check: one synchronisation
+        updates, inner_parts = self._preconditioned(group)
+        inner = total_inner(inner_parts)  # also the gradients' finiteness check: one synchronisation
         if not math.isfinite(inner):
             warnings.warn(
                 "K-FAC: a non-finite gradient (NaN or inf in the batch or its targets); the step is "
@@ -279,34 +281,54 @@ class KFAC(torch.optim.Optimizer):
                 dist.broadcast(block.state[name], src=i % world)
             block.state["scale_damping"] = damping
 
-    def _preconditioned(self, group) -> dict:
-        """{param: update direction}: K-FAC for the layers, the plain gradient for skipped parameters and
-        for layers without an inverse yet."""
+    def _preconditioned(self, group) -> tuple[dict, list]:
+        """({param: update direction}, the parts of Σ ⟨u, ∇⟩): K-FAC for the layers (small ones packed,
+        numeric.nets.packed), the plain gradient for skipped parameters and for layers without an inverse
+        yet."""
         decay = group["weight_decay"]
+        blocks = [self._block(m) for m in self.layers]
+        packed, parts, loose = self._packing.directions(blocks, group["damping"], decay)
         updates = _plain_directions(self._plain_params, decay)
-        for module in self.layers:
-            block = self._block(module)
+        for i in loose:
+            block = blocks[i]
             if block.weight.grad is None or not block.has_inverse:
-                updates.update(_plain_directions(module.parameters(), decay))
+                updates.update(_plain_directions(self.layers[i].parameters(), decay))
             else:
                 updates.update(block.directions(group["damping"], decay))
-        return updates
+        if any(part is None for part in parts):  # weight decay: packed layers' ⟨u, ∇⟩ from their gradients
+            updates.update(packed)
+            return updates, inner_terms(updates)
+        parts = parts + inner_terms(updates)
+        updates.update(packed)
+        return updates, parts
 
 
 def _plain_directions(params, decay: float) -> dict:
     return {p: p.grad + decay * p if decay else p.grad for p in params if p.grad is not None}
 
 
-def gradient_inner(updates: dict) -> float:
-    """Σ ⟨u_p, ∇_p⟩ over the parameters with a gradient (one fused product, one synchronisation). It is not
-    finite when a gradient is not: a NaN or ±inf entry reaches its own entry of u through every block's
+def inner_terms(updates: dict) -> list:
+    """[Σ ⟨u_p, ∇_p⟩] over the parameters with a gradient, as a 0-dim tensor (one fused product), or []. It is
+    not finite when a gradient is not: a NaN or ±inf entry reaches its own entry of u through every block's
     preconditioner with a positive weight."""
     pairs = [(u if u.dtype == p.grad.dtype else u.to(p.grad.dtype), p.grad)
              for p, u in updates.items() if p.grad is not None]
     if not pairs:
-        return 0.0
+        return []
     products = torch._foreach_mul([u for u, _ in pairs], [g for _, g in pairs])
-    return float(torch.cat([t.reshape(-1) for t in products]).sum())
+    return [torch.cat([t.reshape(-1) for t in products]).sum()]
+
+
+def total_inner(parts: list) -> float:
+    """The sum of inner_terms' (and packed groups') parts: one synchronisation."""
+    if not parts:
+        return 0.0
+    return float(parts[0] if len(parts) == 1 else torch.stack([p.double() for p in parts]).sum())
+
+
+def gradient_inner(updates: dict) -> float:
+    """Σ ⟨u_p, ∇_p⟩ over the parameters with a gradient (one fused product, one synchronisation)."""
+    return total_inner(inner_terms(updates))
 
 
 def kl_scale(inner: float, lr: float, kl_clip) -> float:

@@ -32,8 +32,9 @@ from symgeo.errors import InvalidArgumentError
 
 from ..validate import count, in_unit, nonnegative, positive
 from .hooks import StatisticsHooks
-from .kfac import INVERSES, Blocks, all_finite, gradient_inner, kl_scale, supported_layers
+from .kfac import INVERSES, Blocks, all_finite, inner_terms, kl_scale, supported_layers, total_inner
 from .layer_blocks import fold_all
+from .packed import Packing
 
 REDUCTIONS = ("mean", "mean_over_positions", "sum")
 SEQUENCE_LAYOUT = (nn.Linear, nn.Embedding, nn.LayerNorm)  # (batch, positions…, features)
@@ -70,6 +71,7 @@ class KFACPreconditioner:
         self.inverse, self.reduction, self.grad_scaler = inverse, reduction, grad_scaler
         self.state: dict = {module: {} for module in self.layers}
         self._blocks = Blocks(inverse)
+        self._packing = Packing([self._block(module) for module in self.layers])
         self.steps = 0
         self._inputs: dict = {m: [] for m in self.layers}
         self._grads: dict = {m: {} for m in self.layers}
@@ -120,17 +122,9 @@ class KFACPreconditioner:
         if self._collecting():
             self._update_factors()
         self._clear()
-        due = self.steps % self.inverse_interval == 0
-        updates = {}
-        for module in self.layers:
-            block = self._block(module)
-            if not block.has_statistics or block.weight.grad is None:
-                continue
-            if due or not block.has_inverse:
-                block.refresh_inverse(self.damping)
-            updates.update(block.directions(self.damping))
+        updates, parts = self._directions(self.steps % self.inverse_interval == 0)
         if updates:
-            scale = self._kl_scale(updates)
+            scale = self._kl_scale(parts)
             grads = [p.grad for p in updates]
             torch._foreach_copy_(grads, [d if d.dtype == g.dtype else d.to(g.dtype)
                                          for d, g in zip(updates.values(), grads)])
@@ -155,11 +149,28 @@ class KFACPreconditioner:
             warnings.warn("KFACPreconditioner: non-finite activations or output gradients; the factors they "
                           "reach keep their values", RuntimeWarning, stacklevel=3)
 
-    def _kl_scale(self, updates: dict) -> float:
+    def _directions(self, due: bool) -> tuple[dict, list]:
+        """({param: preconditioned gradient}, the parts of Σ ⟨u, ∇⟩) of the layers with statistics and a
+        gradient, their inverses refreshed when `due` (small layers packed: numeric.nets.packed)."""
+        blocks = [self._block(module) for module in self.layers]
+        for block in blocks:
+            if block.has_statistics and block.weight.grad is not None and (due or not block.has_inverse):
+                block.refresh_inverse(self.damping)
+        updates, parts, loose = self._packing.directions(blocks, self.damping)
+        own = {}
+        for i in loose:
+            if blocks[i].has_statistics and blocks[i].weight.grad is not None:
+                own.update(blocks[i].directions(self.damping))
+        if self.kl_clip is not None:
+            parts = parts + inner_terms(own)
+        updates.update(own)
+        return updates, parts
+
+    def _kl_scale(self, parts: list) -> float:
         """min(1, √(kl_clip / (lr² Σ ⟨Δ, ∇⟩))) over the preconditioned layers (Ba et al. 2017)."""
         if self.kl_clip is None:
             return 1.0
-        inner = gradient_inner(updates)
+        inner = total_inner(parts)
         return kl_scale(inner, self.lr() if callable(self.lr) else self.lr, self.kl_clip) if math.isfinite(
             inner) else 1.0
 
