@@ -172,3 +172,4 @@ def test_a_bfloat16_model_is_packed_in_float32(monkeypatch):
     _train(twin, x, y, 3, **settings)
     for a, b in zip(model.parameters(), twin.parameters()):
         torch.testing.assert_close(a, b, rtol=2e-2, atol=1e-2)
+

@@ -1,6 +1,7 @@
 """K-FAC (Martens & Grosse 2015): a Kronecker-factored natural gradient, as a torch optimizer. The blocks
 and their damped inverses: numeric.nets.kronecker (Linear, Conv2d) and numeric.nets.layer_blocks
-(Embedding, LayerNorm, BatchNorm2d).
+(Embedding, LayerNorm, BatchNorm2d); small Kronecker layers are preconditioned together as one padded batch
+(numeric.nets.packed).
 
 Scaling convention: g is the gradient of one example's negative log-likelihood (sum reduction), so the
 factors do not depend on the batch size or on the loss's reduction. `fisher="true"` draws the targets from

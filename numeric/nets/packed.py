@@ -88,22 +88,20 @@ class PackedGroup:
     def directions(self, blocks: list, damping: float, weight_decay: float = 0.0) -> dict | None:
         """{parameter: preconditioned gradient} of every layer of the group, or None when one of them has no
         inverse or no gradient yet (then each goes its own way)."""
-        gradients = []
+        params = []
         for block in blocks:
             if block.weight.grad is None or not block.has_inverse:
                 return None
-            gradients.append(block.weight.grad)
+            params.append(block.weight)
             if block.bias is not None:
                 if block.bias.grad is None:
                     return None
-                gradients.append(block.bias.grad)
+                params.append(block.bias)
         self._refresh(blocks, damping)
-        torch._foreach_copy_(self._gradient_views, gradients)
+        torch._foreach_copy_(self._gradient_views, [p.grad for p in params])
         if weight_decay:
-            params = [p for b in blocks for p in (b.weight, b.bias) if p is not None]
             torch._foreach_add_(self._gradient_views, [p.detach() for p in params], alpha=weight_decay)
         self._apply()
-        params = [p for b in blocks for p in (b.weight, b.bias) if p is not None]
         return dict(zip(params, self._update_views))
 
     def inner(self) -> torch.Tensor:
