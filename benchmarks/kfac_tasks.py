@@ -2,9 +2,9 @@
 against SGD+momentum, AdamW and asdl's K-FAC (KfacGradientMaker + SGD with momentum, where asdl is
 installed: pip install asdfghjkl; kfac-pytorch is not in this machine's package index), each with its best
 setting from a small grid on seed 0 (the learning rate; for symgeo's K-FAC also the factor/inverse
-intervals, 10/50 or 20/100, and the inverse, eigen or cholesky; on the Poisson MLP both K-FACs' damping λ, 0.1 or 0.01, their steps being bounded by the KL clip
-there), then 5 seeds (--quick: 1) with medians and 95% bootstrap confidence intervals
-(scipy.stats.bootstrap).
+intervals, 10/50 or 20/100, and the inverse, eigen or cholesky; on the Poisson MLP both K-FACs' damping λ,
+0.1 or 0.01, their steps being bounded by the KL clip there), then 5 seeds (--quick: 1) with medians and
+95% bootstrap confidence intervals (scipy.stats.bootstrap).
 
 Tasks (no download; one torch thread on CPU):
   cnn      a CNN with BatchNorm (conv 3×3 ×2, BN, ReLU, pool, linear) on scikit-learn's digits as 8×8 images;
