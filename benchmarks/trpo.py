@@ -12,7 +12,9 @@ hyperparameters (rl-baselines3-zoo hyperparams/trpo.yml, mapped onto symgeo's Tr
    route sb3-contrib takes) for the CartPole policy and a ~0.3M-weight policy at batch 10 000.
 
 Aggregates are interquartile means with 95% stratified-bootstrap confidence intervals (the rliable
-protocol: rliable's own estimator when it is installed, else scipy.stats.bootstrap on the IQM).
+protocol: rliable's own estimator when it is installed, else scipy.stats.bootstrap on the IQM); on the
+return tasks also symgeo's IQM minus sb3-contrib's and the probability of improvement, each with its
+bootstrap interval.
 
 Differences the Zoo imposes and symgeo does not copy: sb3's Pendulum runs use gSDE (state-dependent
 exploration), which symgeo's policies do not have; symgeo's "normalize" is TrainConfig's
@@ -152,6 +154,30 @@ def iqm_interval(values, reps: int = 2000):
     return float(iqm(values)), (float(ci.low), float(ci.high))
 
 
+def comparison(ours, theirs, reps: int = 4000) -> str:
+    """symgeo's IQM minus sb3-contrib's, with a 95% bootstrap interval (the seeds of each resampled on their
+    own), and the probability of improvement P(X > Y) of a random symgeo run over a random sb3-contrib run
+    (rliable's measure; ties count half) with its interval."""
+    ours, theirs = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
+
+    def iqm(x, axis=-1):
+        return stats.trim_mean(x, 0.25, axis=axis)
+
+    def improvement(x, y, axis=-1):
+        wins = (x[..., :, None] > y[..., None, :]) + 0.5 * (x[..., :, None] == y[..., None, :])
+        return wins.mean(axis=(-1, -2))
+
+    def interval(statistic):
+        ci = stats.bootstrap((ours, theirs), statistic, n_resamples=reps, method="percentile",
+                             random_state=0).confidence_interval
+        return ci.low, ci.high
+
+    low, high = interval(lambda x, y, axis=-1: iqm(x, axis) - iqm(y, axis))
+    p_low, p_high = interval(improvement)
+    return (f"{'difference':>18} {iqm(ours) - iqm(theirs):>12.1f} [{low:.1f}, {high:.1f}]  (symgeo − sb3-contrib); "
+            f"P(symgeo > sb3-contrib) {improvement(ours, theirs):.2f} [{p_low:.2f}, {p_high:.2f}]")
+
+
 def show(label: str, values, unit: str = "", digits: int = 0) -> str:
     point, (low, high) = iqm_interval(values)
     return f"{label:>18} {point:>12,.{digits}f}{unit} [{low:,.{digits}f}, {high:,.{digits}f}]"
@@ -211,6 +237,7 @@ def main() -> None:
             print(f"  {done}/{len(jobs)} runs done ({library}, {env}, seed {seed})", file=sys.stderr, flush=True)
 
     for env in envs:
+        finals = {}
         print(f"\n{env}, {len(seeds)} seeds, budget {budget[env]:,} steps, IQM [95% stratified-bootstrap CI]")
         for lib in libraries:
             if lib in BOUNDED and env == "CartPole-v1":
@@ -225,9 +252,11 @@ def main() -> None:
                 print(show(lib, steps, " steps") + f"  {show('', seconds, ' s', 1).strip()}  "
                       f"reached {hits}/{len(runs)}", flush=True)
             else:
-                finals = [np.mean(r[-WINDOW:]) for r, _, _ in runs]
-                print(show(lib, finals, digits=1) + f"  (last-{WINDOW} mean return; per seed "
-                      f"{', '.join(f'{f:.0f}' for f in finals)})", flush=True)
+                finals[lib] = [np.mean(r[-WINDOW:]) for r, _, _ in runs]
+                print(show(lib, finals[lib], digits=1) + f"  (last-{WINDOW} mean return; per seed "
+                      f"{', '.join(f'{f:.0f}' for f in finals[lib])})", flush=True)
+        if "symgeo" in finals and "sb3-contrib" in finals:
+            print(comparison(finals["symgeo"], finals["sb3-contrib"]), flush=True)
 
     print("\nFisher-vector product, time per call (median of 5, one thread)", flush=True)
     print(f"{'policy':>40} {'weights':>9} {'exact JᵀFJ':>12} {'double backprop':>16} {'speed-up':>9}")

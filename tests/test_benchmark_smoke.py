@@ -9,6 +9,7 @@ pytest.importorskip("torch")
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu.py"
 
 
+@pytest.mark.slow  # 10-30 s on one core: in CI's slow run
 def test_gpu_benchmark_smoke_run_prints_its_table():
     run = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--device", "cpu"], capture_output=True,
                          text=True, timeout=300, check=False)

@@ -46,6 +46,7 @@ def test_normal_reference_values_in_three_charts(geometry):
         assert geometry("normal", chart).scalar_curvature == -1
 
 
+@pytest.mark.slow  # 10-30 s on one core: in CI's slow run
 @settings(max_examples=25, deadline=None)
 @given(a=hs.floats(0.2, 3.0), b=hs.floats(-2.0, 2.0), c=hs.floats(0.2, 3.0))
 def test_random_affine_chart_preserves_curvature_and_metric(a, b, c):

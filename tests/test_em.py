@@ -93,6 +93,7 @@ def test_gamma_mixture_recovers_planted_parameters():
     np.testing.assert_allclose(fit.weights, [0.5, 0.5], atol=0.01)
 
 
+@pytest.mark.slow  # 10-30 s on one core: in CI's slow run
 def test_von_mises_and_categorical_mixtures():
     rng = np.random.default_rng(5)
     angles = np.concatenate([stats.vonmises.rvs(8, loc=-2, size=4000, random_state=rng),

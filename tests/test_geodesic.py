@@ -218,6 +218,7 @@ def test_leaving_the_domain_and_non_convergence_are_reported(compiled):
         distance(compiled("gamma"), [2.0], [3.0, 0.5])
 
 
+@pytest.mark.slow  # 10-30 s on one core: in CI's slow run
 def test_quadrature_distance_where_floating_point_loses_the_metric(geometry):
     """The truncated normal N(μ, 1) on [0, 2] far to the left of its interval: its Fisher formula (erf
     differences times e^{μ²}) gives NaN or a negative number in floating point at μ = −8; the distance comes
@@ -238,6 +239,7 @@ def test_quadrature_distance_where_floating_point_loses_the_metric(geometry):
     assert distance(c, [-3.0], [-2.0]).method == "quadrature of √g"  # floating point where it serves
 
 
+@pytest.mark.slow  # 10-30 s on one core: in CI's slow run
 def test_shooting_where_the_christoffel_symbols_are_series():
     """The negative binomial with r free: its metric and Christoffel symbols hold series (no closed form);
     shooting used to call the generated functions without evaluating them (a TypeError). Against the batch

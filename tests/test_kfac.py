@@ -242,6 +242,7 @@ def _distributed_worker(rank, world, port, path, inputs, targets, steps):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # 10-30 s on one core: in CI's slow run
 def test_distributed_run_equals_the_single_process_run_on_the_same_global_batch(tmp_path):
     import socket
 

@@ -64,6 +64,7 @@ def test_a_log_partition_wrong_only_away_from_two_points_is_refused():
         _ = Geometry(fam, cache=False).fisher
 
 
+@pytest.mark.slow  # 10-30 s on one core: in CI's slow run
 def test_verify_catches_a_wrong_log_partition_it_is_handed():
     fam = load_spec(DATA / "mckay_wrong_partition.toml")
     report = verify(CompiledFamily(Geometry(fam, cache=False, check=False)), samples=1000)

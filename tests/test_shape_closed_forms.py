@@ -60,6 +60,7 @@ def _lemonte_bs_fisher(a, b):
     return [[2 / a ** 2, 0], [0, (1 + a * h / mpmath.sqrt(2 * mpmath.pi)) / (a ** 2 * b ** 2)]]
 
 
+@pytest.mark.slow  # 10-30 s on one core: in CI's slow run
 def test_birnbaum_saunders_fisher_is_the_literature_closed_form():
     geo = Geometry(load_family(str(FAMILIES / "birnbaum_saunders.toml")))
     g = geo.fisher
@@ -74,6 +75,7 @@ def test_birnbaum_saunders_fisher_is_the_literature_closed_form():
                 assert got.real == pytest.approx(float(want[i][j]), rel=1e-12, abs=1e-14)
 
 
+@pytest.mark.slow  # 10-30 s on one core: in CI's slow run
 def test_skew_normal_moments_close_and_only_azzalinis_integrals_remain():
     """Azzalini (1985): I_μμ = (1 + α² a₀)/σ², I_σσ = (2 + α² a₂)/σ², I_αα = a₂ with
     a_k = E[Z^k (φ(αZ)/Φ(αZ))²]; the Gaussian and skew-normal moments around them close."""
@@ -129,6 +131,7 @@ def _brioschi_scalar(g, u, v, point):
     return 2 * (m1.det() - m2.det()) / (n(E) * n(G) - n(F) ** 2) ** 2
 
 
+@pytest.mark.slow  # 10-30 s on one core: in CI's slow run
 def test_truncated_normal_with_both_parameters_free_has_its_curvature():
     geo = Geometry(load_family(str(FAMILIES / "truncated_normal_free.toml")))
     mu, sigma = geo.params
@@ -227,6 +230,7 @@ def test_curvature_of_an_integral_representation_matches_differences_of_the_nume
             assert float(got) == pytest.approx(float(want), rel=1e-9)
 
 
+@pytest.mark.slow  # 10-30 s on one core: in CI's slow run
 def test_curvature_of_an_integral_representation_is_chart_invariant():
     """The same Gompertz law declared with the scale s = 1/b: R(η, s) = R(η, 1/s)."""
     from symgeo.spec import family_from_dict

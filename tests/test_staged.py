@@ -113,6 +113,7 @@ def _derive(*args, cache):
                           timeout=120, env=env, cwd=ROOT)
 
 
+@pytest.mark.slow  # 10-30 s on one core: in CI's slow run
 def test_derive_prints_what_finished_exits_3_and_remembers(tmp_path):
     spec = "derivations/families/student_t_nu.toml"
     out = _derive(spec, "--format", "json", "--budget", "10", cache=tmp_path)

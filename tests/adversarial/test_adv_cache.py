@@ -159,6 +159,7 @@ def test_the_secret_is_private(tmp_path):
     assert mode == 0o600
 
 
+@pytest.mark.slow  # 10-30 s on one core: in CI's slow run
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(position=st.integers(0, 10 ** 6), byte=st.integers(0, 255), cut=st.booleans())
 def test_a_damaged_entry_is_recomputed_never_misread(tmp_path_factory, position, byte, cut):
