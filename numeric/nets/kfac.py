@@ -327,14 +327,9 @@ def total_inner(parts: list) -> float:
     return float(parts[0] if len(parts) == 1 else torch.stack([p.double() for p in parts]).sum())
 
 
-def gradient_inner(updates: dict) -> float:
-    """Σ ⟨u_p, ∇_p⟩ over the parameters with a gradient (one fused product, one synchronisation)."""
-    return total_inner(inner_terms(updates))
-
-
 def kl_scale(inner: float, lr: float, kl_clip) -> float:
     """min(1, √(kl_clip / (lr² Σ ⟨Δ, ∇⟩))): the update's predicted KL stays below kl_clip
-    (Ba et al. 2017); `inner` is gradient_inner's."""
+    (Ba et al. 2017); `inner` is Σ ⟨u, ∇⟩ (total_inner)."""
     if kl_clip is None or not inner > 0:
         return 1.0
     return min(1.0, math.sqrt(kl_clip / (lr ** 2 * inner)))

@@ -59,7 +59,8 @@ class Inverse:
 class _EigenbasisInverse(Inverse):
     """(A ⊗ G + λ)⁻¹ as Q_G [(Q_Gᵀ ∇ Q_A) ∘ scale] Q_Aᵀ, scale one number per eigenvector pair."""
 
-    def _scale(self, state: dict, damping: float) -> torch.Tensor:
+    def scaling(self, state: dict, damping: float) -> torch.Tensor:
+        """The (out, in [+1]) scale: the damped inverse's eigenvalues, one per eigenvector pair."""
         raise NotImplementedError
 
     def apply(self, state, grad, damping):
@@ -71,8 +72,8 @@ class _EigenbasisInverse(Inverse):
         (a regression layer's two products saved)."""
         qg = state["QG"]
         if qg.shape[0] == 1:
-            return rotated.mul_(self._scale(state, damping))
-        return torch.mm(qg, torch.mm(qg.T, rotated).mul_(self._scale(state, damping)))
+            return rotated.mul_(self.scaling(state, damping))
+        return torch.mm(qg, torch.mm(qg.T, rotated).mul_(self.scaling(state, damping)))
 
     def apply_split(self, state, weight, bias, damping):
         """With a bias, [∇W | ∇b] Q_A = ∇W Q_A[:-1] + ∇b Q_A[-1] and the result's two parts are Y Q_A[:-1]ᵀ
@@ -100,7 +101,7 @@ class EigenInverse(_EigenbasisInverse):
     def shapes(self, n_a, n_g):
         return {"QA": (n_a, n_a), "dA": (n_a,), "QG": (n_g, n_g), "dG": (n_g,), "scale": (n_g, n_a)}
 
-    def _scale(self, state, damping):
+    def scaling(self, state, damping):
         return state["scale"] if state.get("scale_damping") == damping else self._damped(state, damping)
 
     @staticmethod
@@ -123,7 +124,7 @@ class EKFACInverse(_EigenbasisInverse):
     def shapes(self, n_a, n_g):
         return {"QA": (n_a, n_a), "dA": (n_a,), "QG": (n_g, n_g), "dG": (n_g,), "S": (n_g, n_a)}
 
-    def _scale(self, state, damping):
+    def scaling(self, state, damping):
         return 1 / (state["S"] + damping)
 
 
