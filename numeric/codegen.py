@@ -427,8 +427,7 @@ def _torch_printer():
         def _print_erfc(self, expr):
             return f"torch.special.erfc({self._print(expr.args[0])})"
 
-        def _print_Erfc(self, expr):
-            return f"torch.special.erfc({self._print(expr.args[0])})"
+        _print_Erfc = _print_erfc  # the form SymPy cannot rewrite (codegen.Erfc) prints as erfc
 
         def _print_expm1(self, expr):
             return f"torch.expm1({self._print(expr.args[0])})"

@@ -128,26 +128,20 @@ class PackedGroup:
         if (damping == self._damping and len(source) == len(self._source)
                 and all(a is b for a, b in zip(source, self._source))):
             return
+        rows, columns = self.gradients.shape[1:]
         if self.eigen:
-            qa = self._pad([b.state["QA"] for b in blocks], columns=True)
-            qg = self._pad([b.state["QG"] for b in blocks], columns=False)
-            scale = self._stack([b.inverse.scaling(b.state, damping) for b in blocks])
+            qa = self._corners([b.state["QA"] for b in blocks], (columns, columns))
+            qg = self._corners([b.state["QG"] for b in blocks], (rows, rows))
+            scale = self._corners([b.inverse.scaling(b.state, damping) for b in blocks], (rows, columns))
             self._factors = (qa, qa.transpose(1, 2).contiguous(), qg, qg.transpose(1, 2).contiguous(), scale)
         else:
-            self._factors = (self._pad([b.state["G_inv"] for b in blocks], columns=False),
-                             self._pad([b.state["A_inv"] for b in blocks], columns=True))
+            self._factors = (self._corners([b.state["G_inv"] for b in blocks], (rows, rows)),
+                             self._corners([b.state["A_inv"] for b in blocks], (columns, columns)))
         self._source, self._damping = source, damping
 
-    def _pad(self, squares: list, columns: bool) -> torch.Tensor:
-        """The layers' square factors (A-side: `columns`) in the top-left corners of zero matrices."""
-        size = self.gradients.shape[2 if columns else 1]
-        out = self.gradients.new_zeros(len(squares), size, size)
-        for k, square in enumerate(squares):
-            out[k, :len(square), :len(square)] = square
-        return out
-
-    def _stack(self, matrices: list) -> torch.Tensor:
-        out = torch.zeros_like(self.gradients)
+    def _corners(self, matrices: list, shape: tuple) -> torch.Tensor:
+        """The layers' matrices in the top-left corners of a batch of zero matrices of `shape`."""
+        out = self.gradients.new_zeros(len(matrices), *shape)
         for k, matrix in enumerate(matrices):
             out[k, :matrix.shape[0], :matrix.shape[1]] = matrix
         return out
